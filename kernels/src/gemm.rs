@@ -1,0 +1,175 @@
+//! Single-precision GEMM: `C = op(A) op(B) + beta C`, row-major, with transpose flags.
+//!
+//! Two kernels behind one front: our packed AVX2/FMA micro-kernel ([`GemmKernel::Packed`],
+//! chosen when the CPU has AVX2 and FMA) and matrixmultiply ([`GemmKernel::MatrixMultiply`], the
+//! portable fallback and the bar the packed one must clear). Transposes cost nothing: both read
+//! `A` and `B` through strides. `beta = 1` accumulates gradients in place; `beta = 0` never reads
+//! `C`, so it may hold anything. Threads come from rayon alone: the output is cut into one block
+//! per thread along its longer side, and each block runs a single-threaded kernel.
+
+use crate::gemm_packed;
+use crate::simd::{self, Isa};
+
+/// Which single-threaded kernel a GEMM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmKernel {
+    /// Ours: packed panels, a 6x16 AVX2/FMA register tile. Needs [`Isa::Avx2Fma`].
+    Packed,
+    /// The matrixmultiply crate, portable.
+    MatrixMultiply,
+}
+
+impl GemmKernel {
+    /// The kernel [`gemm`] uses on this thread now.
+    pub fn current() -> Self {
+        if simd::isa() == Isa::Avx2Fma { GemmKernel::Packed } else { GemmKernel::MatrixMultiply }
+    }
+}
+
+/// A strided read-only matrix view: element `(i, j)` at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct View {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl View {
+    /// SAFETY: the caller keeps `(i, j)` inside the matrix the view was made from.
+    pub unsafe fn at(self, i: usize, j: usize) -> *const f32 {
+        unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
+    }
+}
+
+/// `C (m x n) = op(A) (m x k) * op(B) (k x n) + beta * C`.
+/// `a` holds `m x k`, or `k x m` with `trans_a`; `b` holds `k x n`, or `n x k` with `trans_b`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], beta: f32) {
+    gemm_with(GemmKernel::current(), m, k, n, a, trans_a, b, trans_b, c, beta)
+}
+
+/// [`gemm`] with the kernel named: for tests and benchmarks of each one.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(kernel: GemmKernel, m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], beta: f32) {
+    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm: {m}x{k} * {k}x{n} needs a {}, b {}, c {} values; got {}, {}, {}", m * k, k * n, m * n, a.len(), b.len(), c.len());
+    let kernel = if kernel == GemmKernel::Packed && simd::detected() != Isa::Avx2Fma { GemmKernel::MatrixMultiply } else { kernel };
+    if m == 0 || n == 0 {
+        return;
+    }
+    let av = if trans_a { View { ptr: a.as_ptr(), rs: 1, cs: m as isize } } else { View { ptr: a.as_ptr(), rs: k as isize, cs: 1 } };
+    let bv = if trans_b { View { ptr: b.as_ptr(), rs: 1, cs: k as isize } } else { View { ptr: b.as_ptr(), rs: n as isize, cs: 1 } };
+    let c_ptr = SendPtr(c.as_mut_ptr());
+
+    let threads = rayon::current_num_threads();
+    let work = m * n * k.max(1);
+    let pieces = if work < (1 << 18) { 1 } else { threads.min(if n >= m { n.div_ceil(gemm_packed::NR) } else { m.div_ceil(gemm_packed::MR) }) };
+    // SAFETY (all calls below): the views cover exactly the slices whose lengths were checked
+    // above, each piece reads inside them, and the pieces write disjoint blocks of `c`.
+    if pieces <= 1 {
+        unsafe { serial(kernel, m, k, n, av, bv, c_ptr.0, n, beta) };
+    } else if n >= m {
+        let step = n.div_ceil(pieces).div_ceil(gemm_packed::NR) * gemm_packed::NR;
+        rayon::scope(|s| {
+            for j0 in (0..n).step_by(step) {
+                let nb = step.min(n - j0);
+                s.spawn(move |_| {
+                    let c_ptr = c_ptr;
+                    unsafe { serial(kernel, m, k, nb, av, View { ptr: bv.at(0, j0), ..bv }, c_ptr.0.add(j0), n, beta) }
+                });
+            }
+        });
+    } else {
+        let step = m.div_ceil(pieces).div_ceil(gemm_packed::MR) * gemm_packed::MR;
+        rayon::scope(|s| {
+            for i0 in (0..m).step_by(step) {
+                let mb = step.min(m - i0);
+                s.spawn(move |_| {
+                    let c_ptr = c_ptr;
+                    unsafe { serial(kernel, mb, k, n, View { ptr: av.at(i0, 0), ..av }, bv, c_ptr.0.add(i0 * n), n, beta) }
+                });
+            }
+        });
+    }
+}
+
+/// A raw output pointer that crosses to rayon's threads; each thread writes its own block.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: every user writes a block of the output disjoint from every other user's block.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+// SAFETY: views are only read, and the data they point to outlives the scope that uses them.
+unsafe impl Send for View {}
+unsafe impl Sync for View {}
+
+/// One single-threaded GEMM on views; `c` has row stride `rsc` and unit column stride.
+/// SAFETY: `a`, `b` and `c` must address valid `m x k`, `k x n` and `m x n` matrices.
+#[allow(clippy::too_many_arguments)]
+unsafe fn serial(kernel: GemmKernel, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+    match kernel {
+        GemmKernel::Packed => unsafe { gemm_packed::gemm_packed(m, k, n, a, b, c, rsc, beta) },
+        GemmKernel::MatrixMultiply => unsafe {
+            matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, beta, c, rsc as isize, 1)
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use crate::testing::{Rng, Tolerance, assert_close, f64s};
+
+    const SHAPES: &[(usize, usize, usize)] = &[
+        (1, 1, 1), (1, 7, 33), (7, 1, 5), (6, 16, 16), (7, 33, 17), (33, 65, 7), (65, 257, 63),
+        (128, 784, 37), (257, 63, 130), (5, 300, 1000), (200, 3, 190), (13, 0, 9),
+    ];
+
+    fn check(kernel: GemmKernel) {
+        let mut rng = Rng::new(1);
+        for &(m, k, n) in SHAPES {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = rng.vec(m * k, -1.0, 1.0);
+                let b = rng.vec(k * n, -1.0, 1.0);
+                let want = reference::matmul(m, k, n, &f64s(&a), ta, &f64s(&b), tb);
+                // beta = 0 must not read C: poison it.
+                let mut c = vec![f32::NAN; m * n];
+                gemm_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 0.0);
+                let op = format!("gemm {kernel:?} {m}x{k}x{n} ta={ta} tb={tb}");
+                assert_close(&op, &c, &want, Tolerance::dot(k));
+                // beta = 1 accumulates: C + AB.
+                let c0 = rng.vec(m * n, -1.0, 1.0);
+                let mut c = c0.clone();
+                gemm_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 1.0);
+                let want: Vec<f64> = want.iter().zip(&c0).map(|(w, &c)| w + c as f64).collect();
+                assert_close(&format!("{op} beta=1"), &c, &want, Tolerance::dot(k));
+            }
+        }
+    }
+
+    #[test]
+    fn packed_matches_reference() {
+        check(GemmKernel::Packed);
+    }
+
+    #[test]
+    fn matrixmultiply_fallback_matches_reference() {
+        check(GemmKernel::MatrixMultiply);
+    }
+
+    #[test]
+    fn front_uses_the_scalar_fallback_when_simd_is_off() {
+        crate::simd::with_isa(Isa::Scalar, || assert_eq!(GemmKernel::current(), GemmKernel::MatrixMultiply));
+    }
+
+    #[test]
+    fn large_k_spans_several_packed_blocks() {
+        // k > KC and n > NC: the accumulation across k blocks and the column blocks both run.
+        let (m, k, n) = (9, 600, 2100);
+        let mut rng = Rng::new(2);
+        let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
+        let mut c = vec![0.0; m * n];
+        gemm_with(GemmKernel::Packed, m, k, n, &a, false, &b, false, &mut c, 0.0);
+        assert_close("gemm packed 9x600x2100", &c, &reference::matmul(m, k, n, &f64s(&a), false, &f64s(&b), false), Tolerance::dot(k));
+    }
+}

@@ -1,0 +1,106 @@
+//! Test support shared by both crates: a seeded RNG and one `assert_close` with named tolerances.
+
+/// SplitMix64: small, seeded, good enough for test data and shuffles.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+    }
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.uniform()
+    }
+    /// Uniform integer in [0, n).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    /// Standard normal, Box-Muller.
+    pub fn normal(&mut self) -> f32 {
+        let u1 = self.uniform().max(1e-12);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+    /// `n` values uniform in [lo, hi).
+    pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.range(lo, hi)).collect()
+    }
+    /// `n` labels below `classes`.
+    pub fn labels(&mut self, n: usize, classes: usize) -> Vec<u32> {
+        (0..n).map(|_| self.below(classes) as u32).collect()
+    }
+}
+
+/// How close is close enough: `|got - want| <= abs + rel * |want|`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tolerance {
+    pub abs: f64,
+    pub rel: f64,
+}
+
+impl Tolerance {
+    /// An f32 kernel against its f64 reference on O(1) values.
+    pub const FORWARD: Tolerance = Tolerance { abs: 1e-5, rel: 1e-4 };
+    /// An analytic f32 gradient against f64 central differences.
+    pub const GRADIENT: Tolerance = Tolerance { abs: 1e-3, rel: 1e-2 };
+    /// A whole model or device against another: many ops of f32 rounding.
+    pub const END_TO_END: Tolerance = Tolerance { abs: 1e-3, rel: 1e-3 };
+
+    /// A sum over `k` products: f32 rounding grows like `sqrt(k)`.
+    pub fn dot(k: usize) -> Tolerance {
+        Tolerance { abs: 2e-6 * (k.max(1) as f64).sqrt() * 4.0, rel: 1e-4 }
+    }
+}
+
+/// Panics naming `op`, the first mismatches with their index, and the max abs/rel error, unless
+/// every `got[i]` is finite and within `tol` of `want[i]`.
+pub fn assert_close(op: &str, got: &[f32], want: &[f64], tol: Tolerance) {
+    assert_eq!(got.len(), want.len(), "{op}: got {} values, want {}", got.len(), want.len());
+    let (mut max_abs, mut max_rel, mut bad) = (0.0f64, 0.0f64, Vec::new());
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g as f64 - w).abs();
+        max_abs = max_abs.max(err);
+        max_rel = max_rel.max(err / w.abs().max(1e-30));
+        if !g.is_finite() || err.is_nan() || err > tol.abs + tol.rel * w.abs() {
+            bad.push(i);
+        }
+    }
+    if !bad.is_empty() {
+        let first: Vec<String> = bad.iter().take(5).map(|&i| format!("[{i}] got {} want {}", got[i], want[i])).collect();
+        panic!("{op}: {} of {} values off (tol abs {}, rel {}); max abs err {max_abs:.3e}, max rel err {max_rel:.3e}; first: {}", bad.len(), got.len(), tol.abs, tol.rel, first.join(", "));
+    }
+}
+
+/// f32 values as f64, for the references.
+pub fn f64s(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+/// Central differences of `f` at `x` in f64, step `1e-6` scaled by `|x|`.
+pub fn numeric_gradient(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let mut x = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let h = 1e-6 * x[i].abs().max(1.0);
+            let keep = x[i];
+            x[i] = keep + h;
+            let up = f(&x);
+            x[i] = keep - h;
+            let down = f(&x);
+            x[i] = keep;
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
