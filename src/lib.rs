@@ -1,1 +1,16 @@
-//! Retort
+//! Retort: knowledge distillation on hand-written kernels.
+//!
+//! Layers, top to bottom: `retort-kernels` (slices in, slices out) -> [`backend`] (device
+//! buffers, one trait, CPU and GPU) -> [`tensor`] and [`autograd`] (the tape) -> [`ops`] ->
+//! [`nn`], [`optim`], losses -> [`distill`] (trainers, evaluation) -> the `retort` CLI.
+
+pub mod autograd;
+pub mod backend;
+pub mod error;
+pub mod ops;
+pub mod tensor;
+
+pub use autograd::{Gradients, Graph, Var};
+pub use backend::{Device, DeviceChoice};
+pub use error::{Error, Result};
+pub use tensor::{Labels, Tensor};

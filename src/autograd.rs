@@ -1,0 +1,183 @@
+//! The tape: a `Vec<Node>` arena in execution order, an [`Op`] per node, and one
+//! [`Graph::backward`] that walks it in reverse with one `match`. Each op's forward (a `Graph`
+//! method) and backward (a function the match calls) live together in `ops/`.
+
+use crate::backend::{Device, Storage};
+use crate::ops;
+use crate::tensor::{Labels, Tensor};
+
+/// A node of the tape, by index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Var(pub(crate) usize);
+
+/// How a node was computed: its inputs and whatever its backward pass needs.
+pub(crate) enum Op {
+    Leaf,
+    Matmul { a: Var, b: Var, trans_a: bool, trans_b: bool },
+    AddBias { x: Var, bias: Var, relu: bool },
+    Relu { x: Var },
+    Dropout { x: Var, p: f32, seed: u64 },
+    Softmax { x: Var, t: f32, log: bool },
+    KdLoss { zs: Var, zt: Var, labels: Labels, t: f32, alpha: f32 },
+    Add { a: Var, b: Var },
+    Mul { a: Var, b: Var },
+    Scale { x: Var, s: f32 },
+    Sum { x: Var },
+    Reshape { x: Var },
+}
+
+pub(crate) struct Node {
+    pub value: Tensor,
+    pub op: Op,
+    pub needs_grad: bool,
+}
+
+/// One forward pass, recorded for its backward pass.
+pub struct Graph {
+    pub(crate) device: Device,
+    pub(crate) nodes: Vec<Node>,
+    /// Dropout is active only in training.
+    pub training: bool,
+    seed: u64,
+    draws: u64,
+}
+
+impl Graph {
+    /// An empty tape on `device`. `seed` keys this pass's dropout masks.
+    pub fn new(device: &Device, training: bool, seed: u64) -> Self {
+        Graph { device: device.clone(), nodes: Vec::with_capacity(32), training, seed, draws: 0 }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// A value no gradient flows to (inputs, teacher logits).
+    pub fn constant(&mut self, value: Tensor) -> Var {
+        self.push(value, Op::Leaf, false)
+    }
+
+    /// A value whose gradient [`Graph::backward`] returns (parameters).
+    pub fn param(&mut self, value: &Tensor) -> Var {
+        self.push(value.clone(), Op::Leaf, true)
+    }
+
+    /// The value a node computed.
+    pub fn value(&self, v: Var) -> &Tensor {
+        &self.nodes[v.0].value
+    }
+
+    pub fn shape(&self, v: Var) -> &[usize] {
+        self.nodes[v.0].value.shape()
+    }
+
+    /// A fresh key for a dropout mask: distinct per call within a pass, and per pass seed.
+    pub(crate) fn next_seed(&mut self) -> u64 {
+        self.draws += 1;
+        self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(self.draws.wrapping_mul(0xd1b5_4a32_d192_ed03))
+    }
+
+    /// Records a node; it needs a gradient if any input does (or it is a parameter).
+    pub(crate) fn push(&mut self, value: Tensor, op: Op, needs_grad: bool) -> Var {
+        self.nodes.push(Node { value, op, needs_grad });
+        Var(self.nodes.len() - 1)
+    }
+
+    pub(crate) fn needs_grad(&self, v: Var) -> bool {
+        self.nodes[v.0].needs_grad
+    }
+
+    /// Backpropagates from the one-element `loss`. Returns the gradient of every parameter.
+    pub fn backward(&self, loss: Var) -> Gradients {
+        assert_eq!(self.value(loss).len(), 1, "backward: the loss must have one element, has shape {:?}", self.shape(loss));
+        let mut grads = Grads { device: self.device.clone(), slots: (0..self.nodes.len()).map(|_| None).collect() };
+        grads.slots[loss.0] = Some(Tensor::from_slice(&self.device, &[1], &[1.0]));
+        for i in (0..=loss.0).rev() {
+            let node = &self.nodes[i];
+            if !node.needs_grad {
+                continue;
+            }
+            let Some(dy) = grads.slots[i].take() else { continue };
+            let y = &node.value;
+            match node.op {
+                Op::Leaf => {
+                    grads.slots[i] = Some(dy);
+                    continue;
+                }
+                Op::Matmul { a, b, trans_a, trans_b } => ops::matmul::backward(self, a, b, trans_a, trans_b, &dy, &mut grads),
+                Op::AddBias { x, bias, relu } => ops::bias::backward(self, x, bias, relu, y, &dy, &mut grads),
+                Op::Relu { x } => ops::activation::relu_backward(self, x, y, &dy, &mut grads),
+                Op::Dropout { x, p, seed } => ops::activation::dropout_backward(self, x, p, seed, &dy, &mut grads),
+                Op::Softmax { x, t, log } => ops::softmax::backward(self, x, t, log, y, &dy, &mut grads),
+                Op::KdLoss { zs, zt, ref labels, t, alpha } => ops::loss::backward(self, zs, zt, labels, t, alpha, &dy, &mut grads),
+                Op::Add { a, b } => ops::arith::add_backward(self, a, b, &dy, &mut grads),
+                Op::Mul { a, b } => ops::arith::mul_backward(self, a, b, &dy, &mut grads),
+                Op::Scale { x, s } => ops::arith::scale_backward(self, x, s, &dy, &mut grads),
+                Op::Sum { x } => ops::arith::sum_backward(self, x, &dy, &mut grads),
+                Op::Reshape { x } => {
+                    let shape = self.shape(x).to_vec();
+                    grads.accumulate(self, x, dy.reshape(&shape));
+                }
+            }
+        }
+        Gradients { slots: grads.slots }
+    }
+}
+
+/// Gradient slots during the backward pass.
+pub(crate) struct Grads {
+    device: Device,
+    slots: Vec<Option<Tensor>>,
+}
+
+impl Grads {
+    /// Adds `g` to the gradient of `v`, if `v` needs one.
+    pub fn accumulate(&mut self, graph: &Graph, v: Var, g: Tensor) {
+        if !graph.needs_grad(v) {
+            return;
+        }
+        match &mut self.slots[v.0] {
+            None => self.slots[v.0] = Some(g),
+            Some(acc) => self.device.axpy(1.0, g.storage(), acc.storage_mut()),
+        }
+    }
+
+    /// Lets `write(out, beta)` produce the gradient of `v` in place: into a fresh buffer with
+    /// `beta = 0`, or accumulated with `beta = 1`. For kernels that accumulate themselves (GEMM).
+    pub fn write_accumulating(&mut self, graph: &Graph, v: Var, write: impl FnOnce(&mut Storage, f32)) {
+        if !graph.needs_grad(v) {
+            return;
+        }
+        let shape = graph.shape(v).to_vec();
+        match &mut self.slots[v.0] {
+            Some(acc) => write(acc.storage_mut(), 1.0),
+            slot @ None => {
+                let mut fresh = Tensor::zeros(&self.device, &shape);
+                write(fresh.storage_mut(), 0.0);
+                *slot = Some(fresh);
+            }
+        }
+    }
+
+    /// Lets `write(out)` compute a contribution to the gradient of `v` (shape of `v`), then adds it.
+    pub fn write(&mut self, graph: &Graph, v: Var, write: impl FnOnce(&mut Storage)) {
+        if !graph.needs_grad(v) {
+            return;
+        }
+        let mut g = Tensor::zeros(&self.device, graph.shape(v));
+        write(g.storage_mut());
+        self.accumulate(graph, v, g);
+    }
+}
+
+/// The gradients of one backward pass, by node.
+pub struct Gradients {
+    slots: Vec<Option<Tensor>>,
+}
+
+impl Gradients {
+    /// The gradient of `v`; `None` if nothing flowed to it.
+    pub fn get(&self, v: Var) -> Option<&Tensor> {
+        self.slots.get(v.0).and_then(|g| g.as_ref())
+    }
+}

@@ -1,0 +1,210 @@
+//! The backend boundary: device buffers and dimensions in, device buffers out.
+//!
+//! [`Backend`] lists every op a device must run; the compiler checks each backend implements
+//! all of them. Above this line, [`Storage`] and [`Device`] are enums over the backends, so the
+//! tensor and the tape never name a backend type: each dispatching method below is one `match`.
+
+pub mod cpu;
+
+use crate::error::Result;
+use std::fmt;
+
+/// Every op a device runs, on its own buffers. Shapes are row-major `rows x cols`; buffers are
+/// exactly as long as their shapes say (callers check). `beta = 1` accumulates into the output.
+#[allow(clippy::too_many_arguments)]
+pub trait Backend {
+    /// An f32 buffer on the device.
+    type Buf;
+    /// A u32 buffer of class labels on the device.
+    type Labels;
+
+    fn zeros(&self, len: usize) -> Self::Buf;
+    fn upload(&self, data: &[f32]) -> Self::Buf;
+    fn download(&self, buf: &Self::Buf) -> Vec<f32>;
+    fn upload_labels(&self, labels: &[u32]) -> Self::Labels;
+    fn len(&self, buf: &Self::Buf) -> usize;
+
+    /// `c = op(a) op(b) + beta c` with `op(a)` `m x k`, `op(b)` `k x n`.
+    fn gemm(&self, m: usize, k: usize, n: usize, a: &Self::Buf, trans_a: bool, b: &Self::Buf, trans_b: bool, c: &mut Self::Buf, beta: f32);
+    /// `out = x + bias` over rows, then ReLU if `relu`.
+    fn add_bias(&self, rows: usize, cols: usize, x: &Self::Buf, bias: &Self::Buf, relu: bool, out: &mut Self::Buf);
+    fn relu(&self, x: &Self::Buf, out: &mut Self::Buf);
+    fn relu_backward(&self, y: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf);
+    /// Inverted dropout with the counter-based mask `seed`; the backward pass is the same call on `dy`.
+    fn dropout(&self, x: &Self::Buf, p: f32, seed: u64, out: &mut Self::Buf);
+    /// `out = beta out + column sums of x`.
+    fn col_sums(&self, rows: usize, cols: usize, x: &Self::Buf, beta: f32, out: &mut Self::Buf);
+    /// Row-wise softmax (or log-softmax) of `x / t`.
+    fn softmax(&self, rows: usize, cols: usize, x: &Self::Buf, t: f32, log: bool, out: &mut Self::Buf);
+    fn softmax_backward(&self, rows: usize, cols: usize, y: &Self::Buf, dy: &Self::Buf, t: f32, log: bool, dx: &mut Self::Buf);
+    /// The KD loss, batch mean, into the one-element `out`.
+    fn kd_loss(&self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, out: &mut Self::Buf);
+    /// The fused KD gradient, times the one-element upstream gradient `dloss`, over `rows`.
+    fn kd_ce_backward(&self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, dloss: &Self::Buf, dzs: &mut Self::Buf);
+    fn add(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
+    fn mul(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
+    /// `out = s x`, or `out = s * scalar[0] * x` with `scalar` a one-element buffer.
+    fn scale(&self, x: &Self::Buf, s: f32, scalar: Option<&Self::Buf>, out: &mut Self::Buf);
+    /// `y += s x`.
+    fn axpy(&self, s: f32, x: &Self::Buf, y: &mut Self::Buf);
+    /// The sum of `x` into the one-element `out`.
+    fn sum(&self, x: &Self::Buf, out: &mut Self::Buf);
+    fn sgd_momentum(&self, w: &mut Self::Buf, g: &Self::Buf, v: &mut Self::Buf, lr: f32, momentum: f32, weight_decay: f32);
+    fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut Self::Buf, max_norm: f32);
+    fn adam(&self, w: &mut Self::Buf, g: &Self::Buf, m: &mut Self::Buf, v: &mut Self::Buf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32);
+    /// Adds to the one-element `count` the rows whose argmax equals their label.
+    fn count_correct(&self, rows: usize, cols: usize, logits: &Self::Buf, labels: &Self::Labels, count: &mut Self::Buf);
+}
+
+/// Where tensors live and ops run.
+#[derive(Clone)]
+pub enum Device {
+    Cpu(cpu::CpuBackend),
+}
+
+/// A device buffer of f32.
+#[derive(Clone)]
+pub enum Storage {
+    Cpu(Vec<f32>),
+}
+
+/// A device buffer of class labels.
+#[derive(Clone)]
+pub enum LabelStorage {
+    Cpu(Vec<u32>),
+}
+
+/// Which device the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "gpu" => Ok(DeviceChoice::Gpu),
+            "auto" => Ok(DeviceChoice::Auto),
+            _ => Err(crate::Error::setting("device", s, "expected cpu, gpu or auto")),
+        }
+    }
+}
+
+impl Device {
+    /// The CPU device: kernels from `retort-kernels` on rayon's threads.
+    pub fn cpu() -> Self {
+        Device::Cpu(cpu::CpuBackend)
+    }
+
+    /// Opens the device the user chose. `auto` falls back to the CPU and says why in `note`.
+    pub fn open(choice: DeviceChoice) -> Result<(Self, Option<String>)> {
+        match choice {
+            DeviceChoice::Cpu => Ok((Device::cpu(), None)),
+            DeviceChoice::Gpu => Err(crate::Error::Device("this build has no GPU backend yet; use --device cpu".into())),
+            DeviceChoice::Auto => Ok((Device::cpu(), Some("no GPU backend in this build: running on the CPU".into()))),
+        }
+    }
+
+    /// A short description: the backend and, for a GPU, the adapter.
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Cpu(_) => format!("cpu ({} threads, {:?})", rayon::current_num_threads(), retort_kernels::simd::detected()),
+        }
+    }
+
+    /// `cpu` or `gpu`, for JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Device::Cpu(_) => "cpu",
+        }
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Stamps out one dispatching method per backend op, arguments in the backend's order: each
+/// storage argument is unwrapped to the device's variant and the backend is called. A storage
+/// of another device than the one running the op is a programming error, and panics.
+macro_rules! dispatch {
+    ($( fn $name:ident( $($arg:ident : [$($ty:tt)*]),* ); )*) => {
+        impl Device {
+            $(
+            #[allow(clippy::too_many_arguments, irrefutable_let_patterns)]
+            pub(crate) fn $name(&self $(, $arg: $($ty)*)*) {
+                match self {
+                    Device::Cpu(be) => {
+                        $( dispatch!(@unwrap Cpu, $name, $arg, $($ty)*); )*
+                        be.$name($($arg),*)
+                    }
+                }
+            }
+            )*
+        }
+    };
+    (@unwrap $v:ident, $op:ident, $a:ident, & Storage) => {
+        let Storage::$v($a) = $a else { panic!("{}: a buffer of another device", stringify!($op)) };
+    };
+    (@unwrap $v:ident, $op:ident, $a:ident, &mut Storage) => {
+        let Storage::$v($a) = $a else { panic!("{}: a buffer of another device", stringify!($op)) };
+    };
+    (@unwrap $v:ident, $op:ident, $a:ident, & LabelStorage) => {
+        let LabelStorage::$v($a) = $a else { panic!("{}: labels of another device", stringify!($op)) };
+    };
+    (@unwrap $v:ident, $op:ident, $a:ident, Option<&Storage>) => {
+        let $a = $a.map(|s| match s { Storage::$v(s) => s, #[allow(unreachable_patterns)] _ => panic!("{}: a buffer of another device", stringify!($op)) });
+    };
+    (@unwrap $v:ident, $op:ident, $a:ident, $($other:tt)*) => {};
+}
+
+dispatch! {
+    fn gemm(m: [usize], k: [usize], n: [usize], a: [&Storage], trans_a: [bool], b: [&Storage], trans_b: [bool], c: [&mut Storage], beta: [f32]);
+    fn add_bias(rows: [usize], cols: [usize], x: [&Storage], bias: [&Storage], relu: [bool], out: [&mut Storage]);
+    fn relu(x: [&Storage], out: [&mut Storage]);
+    fn relu_backward(y: [&Storage], dy: [&Storage], dx: [&mut Storage]);
+    fn dropout(x: [&Storage], p: [f32], seed: [u64], out: [&mut Storage]);
+    fn col_sums(rows: [usize], cols: [usize], x: [&Storage], beta: [f32], out: [&mut Storage]);
+    fn softmax(rows: [usize], cols: [usize], x: [&Storage], t: [f32], log: [bool], out: [&mut Storage]);
+    fn softmax_backward(rows: [usize], cols: [usize], y: [&Storage], dy: [&Storage], t: [f32], log: [bool], dx: [&mut Storage]);
+    fn kd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], out: [&mut Storage]);
+    fn kd_ce_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], dloss: [&Storage], dzs: [&mut Storage]);
+    fn add(a: [&Storage], b: [&Storage], out: [&mut Storage]);
+    fn mul(a: [&Storage], b: [&Storage], out: [&mut Storage]);
+    fn scale(x: [&Storage], s: [f32], scalar: [Option<&Storage>], out: [&mut Storage]);
+    fn axpy(s: [f32], x: [&Storage], y: [&mut Storage]);
+    fn sum(x: [&Storage], out: [&mut Storage]);
+    fn sgd_momentum(w: [&mut Storage], g: [&Storage], v: [&mut Storage], lr: [f32], momentum: [f32], weight_decay: [f32]);
+    fn max_norm_columns(rows: [usize], cols: [usize], w: [&mut Storage], max_norm: [f32]);
+    fn adam(w: [&mut Storage], g: [&Storage], m: [&mut Storage], v: [&mut Storage], lr: [f32], beta1: [f32], beta2: [f32], eps: [f32], step: [u32], weight_decay: [f32]);
+    fn count_correct(rows: [usize], cols: [usize], logits: [&Storage], labels: [&LabelStorage], count: [&mut Storage]);
+}
+
+impl Device {
+    pub(crate) fn zeros(&self, len: usize) -> Storage {
+        match self {
+            Device::Cpu(be) => Storage::Cpu(be.zeros(len)),
+        }
+    }
+    pub(crate) fn upload(&self, data: &[f32]) -> Storage {
+        match self {
+            Device::Cpu(be) => Storage::Cpu(be.upload(data)),
+        }
+    }
+    pub(crate) fn upload_labels(&self, labels: &[u32]) -> LabelStorage {
+        match self {
+            Device::Cpu(be) => LabelStorage::Cpu(be.upload_labels(labels)),
+        }
+    }
+    pub(crate) fn download(&self, s: &Storage) -> Vec<f32> {
+        match (self, s) {
+            (Device::Cpu(be), Storage::Cpu(b)) => be.download(b),
+        }
+    }
+}
