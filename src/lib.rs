@@ -6,7 +6,10 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod data;
 pub mod error;
+pub mod nn;
+pub mod optim;
 pub mod ops;
 pub mod tensor;
 

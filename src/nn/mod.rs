@@ -1,0 +1,7 @@
+//! Layers and models: a spec string parsed into an architecture, its parameters, its forward pass.
+
+pub mod model;
+pub mod spec;
+
+pub use model::{Dropout, Model};
+pub use spec::ModelSpec;
