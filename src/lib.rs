@@ -6,7 +6,9 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod checkpoint;
 pub mod data;
+pub mod distill;
 pub mod error;
 pub mod nn;
 pub mod optim;

@@ -24,10 +24,6 @@ impl Tensor {
         Tensor { storage: Arc::new(device.zeros(shape.iter().product())), shape: shape.to_vec(), device: device.clone() }
     }
 
-    pub(crate) fn from_storage(device: &Device, shape: &[usize], storage: Storage) -> Self {
-        Tensor { storage: Arc::new(storage), shape: shape.to_vec(), device: device.clone() }
-    }
-
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }

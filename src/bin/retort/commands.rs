@@ -1,0 +1,209 @@
+//! The subcommands: each parses and checks its settings, then drives the library.
+
+use crate::args::{BenchCommand, Cli, Command, Common, DataArgs, DemoArgs, DistillArgs, EvalArgs, Hyper, TrainArgs};
+use crate::report::{append_jsonl, epoch_bar, print_table};
+use anyhow::{Context, Result, bail};
+use retort::checkpoint;
+use retort::data::{self, Splits};
+use retort::distill::{EvalResult, KdConfig, TrainConfig, Trainer, bench_step, evaluate};
+use retort::nn::{Dropout, Model, ModelSpec};
+use retort::optim::{OptimizerKind, Schedule};
+use retort::{Device, DeviceChoice};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train(a),
+        Command::Distill(a) => distill(a),
+        Command::Eval(a) => eval(a),
+        Command::Bench(b) => bench(b),
+        Command::Demo(a) => demo(a),
+    }
+}
+
+/// Opens the chosen device and says which it is on stderr.
+fn open_device(common: &Common, quiet: bool) -> Result<Device> {
+    let (device, note) = Device::open(common.device.parse::<DeviceChoice>()?)?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    if !quiet {
+        eprintln!("device: {}", device.describe());
+    }
+    Ok(device)
+}
+
+fn load_data(args: &DataArgs) -> Result<Splits> {
+    Ok(match &args.data {
+        Some(dir) => data::load_dir(dir)?,
+        None => data::embedded(),
+    })
+}
+
+fn train_config(h: &Hyper) -> Result<TrainConfig> {
+    let config = TrainConfig {
+        epochs: h.epochs,
+        batch: h.batch,
+        lr: h.lr,
+        schedule: Schedule::parse(&h.schedule)?,
+        optimizer: OptimizerKind::parse(&h.optimizer, h.momentum, h.weight_decay, h.max_norm)?,
+        dropout: Dropout { input: h.dropout_input, hidden: h.dropout },
+        jitter: h.jitter,
+        seed: h.seed,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// A fresh trainer, or with `--resume` the one saved at `out`.
+fn trainer_for(spec: ModelSpec, device: &Device, h: &Hyper, out: &Path) -> Result<Trainer> {
+    let config = train_config(h)?;
+    if h.resume && out.exists() {
+        let ck = checkpoint::load(out, device, Some(&spec))?;
+        let t = Trainer::resume(ck, config)?;
+        eprintln!("resuming {} from epoch {}", out.display(), t.epoch);
+        return Ok(t);
+    }
+    Ok(Trainer::new(Model::new(spec, device, h.seed), config)?)
+}
+
+/// Runs the remaining epochs: a progress bar per epoch, test errors after each, metrics to the
+/// JSONL log and a checkpoint written atomically after each.
+fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<(&Model, KdConfig)>, out: Option<(&Path, &Path)>, label: &str, quiet: bool) -> Result<EvalResult> {
+    let mut result = evaluate(&trainer.model, &splits.test, 1000)?;
+    while trainer.epoch < trainer.config.epochs {
+        let batches = splits.train.len().div_ceil(trainer.config.batch);
+        let bar = epoch_bar(&format!("{label} {}/{}", trainer.epoch + 1, trainer.config.epochs), batches, quiet);
+        let stats = trainer.train_epoch(&splits.train, teacher, |done, _, loss| {
+            bar.set_position(done as u64);
+            bar.set_message(format!("loss {loss:.4}"));
+        })?;
+        bar.finish_and_clear();
+        result = evaluate(&trainer.model, &splits.test, 1000)?;
+        if !quiet {
+            eprintln!(
+                "{label} epoch {:>3}/{}  loss {:.4}  lr {:.4}  test errors {:>5} ({:.2}%)  {:.1}s",
+                stats.epoch, trainer.config.epochs, stats.loss, stats.lr, result.errors, 100.0 * (1.0 - result.accuracy()), stats.seconds
+            );
+        }
+        if let Some((ckpt, log)) = out {
+            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": stats.loss, "lr": stats.lr, "test_errors": result.errors, "test_n": result.n, "test_accuracy": result.accuracy(), "seconds": stats.seconds}))?;
+            checkpoint::save(ckpt, &trainer.model, &trainer.optimizer.state, &trainer.checkpoint_metadata())?;
+        }
+    }
+    Ok(result)
+}
+
+fn log_path(h: &Hyper, out: &Path) -> PathBuf {
+    h.log.clone().unwrap_or_else(|| PathBuf::from(format!("{}.jsonl", out.display())))
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let spec = ModelSpec::parse(&a.model)?;
+    let device = open_device(&a.common, false)?;
+    let splits = load_data(&a.data)?;
+    let mut trainer = trainer_for(spec, &device, &a.hyper, &a.out)?;
+    eprintln!("training {} ({} parameters) on {}", trainer.model.spec, trainer.model.param_count(), splits.source);
+    let start = Instant::now();
+    let r = fit(&mut trainer, &splits, None, Some((&a.out, &log_path(&a.hyper, &a.out))), "train", false)?;
+    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.out.display());
+    Ok(())
+}
+
+fn distill(a: DistillArgs) -> Result<()> {
+    let kd = KdConfig::new(a.temperature, a.alpha)?;
+    let spec = ModelSpec::parse(&a.student)?;
+    let device = open_device(&a.common, false)?;
+    let teacher = checkpoint::load(&a.teacher, &device, None)?.model;
+    if teacher.spec.input_len() != spec.input_len() || teacher.spec.classes() != spec.classes() {
+        bail!("teacher {} and student {} differ in inputs or classes", teacher.spec, spec);
+    }
+    let splits = load_data(&a.data)?;
+    let mut trainer = trainer_for(spec, &device, &a.hyper, &a.out)?;
+    eprintln!("distilling {} into {} ({} parameters), T = {}, alpha = {}, on {}", teacher.spec, trainer.model.spec, trainer.model.param_count(), kd.temperature, kd.alpha, splits.source);
+    let start = Instant::now();
+    let r = fit(&mut trainer, &splits, Some((&teacher, kd)), Some((&a.out, &log_path(&a.hyper, &a.out))), "distill", false)?;
+    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.out.display());
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let device = open_device(&a.common, a.json)?;
+    let model = checkpoint::load(&a.model, &device, None)?.model;
+    let splits = load_data(&a.data)?;
+    let r = evaluate(&model, &splits.test, a.batch)?;
+    if a.json {
+        println!("{}", json!({"model": model.spec.to_string(), "errors": r.errors, "n": r.n, "accuracy": r.accuracy(), "device": device.kind()}));
+    } else {
+        println!("{}: {} test errors of {} ({:.2}% accuracy) on {}", model.spec, r.errors, r.n, 100.0 * r.accuracy(), splits.source);
+    }
+    Ok(())
+}
+
+fn bench(b: BenchCommand) -> Result<()> {
+    let (teacher, student, dropout, args, what) = match b {
+        BenchCommand::Step { teacher, student, bench } => (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step"),
+        BenchCommand::Train { model, dropout, bench } => (None, ModelSpec::parse(&model)?, dropout, bench, "train step"),
+    };
+    if !(0.0..1.0).contains(&dropout) {
+        bail!("dropout = {dropout}: must be in [0, 1)");
+    }
+    let device = open_device(&args.common, args.json)?;
+    let r = bench_step(&device, teacher.as_ref(), &student, args.batch, Dropout { input: 0.0, hidden: dropout }, args.seconds)?;
+    if args.json {
+        println!("{}", json!({"bench": what, "teacher": teacher.map(|t| t.to_string()), "student": student.to_string(), "batch": args.batch, "dropout": dropout, "samples_per_s": r.samples_per_s, "gflops": r.gflops, "median_step_ms": r.median_step_ms, "steps": r.steps, "device": device.kind(), "device_name": device.describe()}));
+    } else {
+        let name = match &teacher {
+            Some(t) => format!("{t} -> {student}"),
+            None => student.to_string(),
+        };
+        println!("{what} {name}, batch {}: {:.0} samples/s, {:.1} GFLOP/s, median step {:.2} ms over {} steps on {}", args.batch, r.samples_per_s, r.gflops, r.median_step_ms, r.steps, device.describe());
+    }
+    Ok(())
+}
+
+/// The demo's recipe: Hinton et al.'s MNIST setup scaled to the embedded subset.
+fn demo(a: DemoArgs) -> Result<()> {
+    let device = open_device(&a.common, a.json)?;
+    let splits = load_data(&a.data)?;
+    let quiet = a.json;
+    let teacher_spec = ModelSpec::parse("mlp:784-1200-1200-10")?;
+    let student_spec = ModelSpec::parse("mlp:784-800-800-10")?;
+    let kd = KdConfig::new(20.0, 0.9)?;
+    let base = TrainConfig {
+        epochs: a.epochs,
+        batch: 128,
+        lr: 0.05,
+        schedule: Schedule::Cosine { warmup_epochs: 1.0 },
+        optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None },
+        dropout: Dropout::default(),
+        jitter: 0,
+        seed: 1,
+    };
+    if !quiet {
+        eprintln!("demo on {}: {} epochs each", splits.source, a.epochs);
+    }
+    let mut rows = vec![vec!["model".to_string(), "spec".into(), "params".into(), "test errors".into(), "seconds".into()]];
+    let mut run = |label: &str, spec: &ModelSpec, config: TrainConfig, teacher: Option<(&Model, KdConfig)>| -> Result<(Model, EvalResult, f64)> {
+        let start = Instant::now();
+        let mut t = Trainer::new(Model::new(spec.clone(), &device, config.seed), config)?;
+        let r = fit(&mut t, &splits, teacher, None, label, quiet)?;
+        let secs = start.elapsed().as_secs_f64();
+        rows.push(vec![label.into(), spec.to_string(), t.model.param_count().to_string(), format!("{} / {}", r.errors, r.n), format!("{secs:.1}")]);
+        Ok((t.model, r, secs))
+    };
+    let teacher_cfg = TrainConfig { dropout: Dropout { input: 0.2, hidden: 0.5 }, jitter: 2, ..base.clone() };
+    let (teacher, tr, ts) = run("teacher", &teacher_spec, teacher_cfg, None).context("training the teacher")?;
+    let (_, sr, ss) = run("student (labels)", &student_spec, base.clone(), None).context("training the student")?;
+    let (_, dr, ds) = run("student (distilled)", &student_spec, base, Some((&teacher, kd))).context("distilling the student")?;
+    if a.json {
+        println!("{}", json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": kd.temperature, "alpha": kd.alpha, "epochs": a.epochs, "device": device.kind()}));
+    } else {
+        println!();
+        print_table(&rows);
+        println!("\ndistillation T = {}, alpha = {}: the distilled student makes {} errors against {} on labels alone.", kd.temperature, kd.alpha, dr.errors, sr.errors);
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Checkpoints in safetensors: the parameters, the optimizer's state, and in the metadata the
+//! model spec and training state. Written to a temporary file and renamed, so a crash never
+//! leaves a half-written checkpoint where a good one was.
+
+use crate::backend::Device;
+use crate::error::{Error, Result};
+use crate::nn::{Model, ModelSpec};
+use crate::tensor::Tensor;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+const SPEC_KEY: &str = "retort.spec";
+const STATE_PREFIX: &str = "optimizer.state.";
+
+/// A loaded checkpoint: the model, optimizer state tensors (empty if none) and metadata.
+pub struct Checkpoint {
+    pub model: Model,
+    pub optimizer_state: Vec<Tensor>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Saves `model`, `optimizer_state` and `metadata` (plus the spec) to `path`, atomically.
+pub fn save(path: &Path, model: &Model, optimizer_state: &[Tensor], metadata: &HashMap<String, String>) -> Result<()> {
+    let names: Vec<String> = model.spec.param_shapes().into_iter().map(|(n, _)| n).chain((0..optimizer_state.len()).map(|i| format!("{STATE_PREFIX}{i}"))).collect();
+    let tensors: Vec<&Tensor> = model.params.iter().chain(optimizer_state).collect();
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let views = names.iter().zip(&tensors).zip(&bytes).map(|((n, t), b)| (n.clone(), TensorView::new(Dtype::F32, t.shape().to_vec(), b).expect("shape matches data")));
+    let mut meta = metadata.clone();
+    meta.insert(SPEC_KEY.into(), model.spec.to_string());
+    let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let data = safetensors::tensor::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
+    write_atomic(path, &data)
+}
+
+/// Writes `data` to a temporary file beside `path`, syncs it, then renames it over `path`.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), reason: "not a file name".into() })?;
+    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Loads a checkpoint onto `device`. With `expect`, a checkpoint of another architecture is an error.
+pub fn load(path: &Path, device: &Device, expect: Option<&ModelSpec>) -> Result<Checkpoint> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let (_, header) = SafeTensors::read_metadata(&raw).map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let spec_str = metadata.get(SPEC_KEY).ok_or_else(|| err("no model spec in its metadata: not a Retort checkpoint".into()))?;
+    let spec = ModelSpec::parse(spec_str)?;
+    if let Some(want) = expect.filter(|w| **w != spec) {
+        return Err(err(format!("holds a {spec}, expected a {want}")));
+    }
+    let st = SafeTensors::deserialize(&raw).map_err(|e| err(format!("corrupt safetensors data: {e}")))?;
+    let read = |name: &str, shape: Option<&[usize]>| -> Result<Tensor> {
+        let view = st.tensor(name).map_err(|_| err(format!("tensor `{name}` is missing for a {spec}")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(err(format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
+        }
+        if let Some(s) = shape.filter(|s| *s != view.shape()) {
+            return Err(err(format!("tensor `{name}` has shape {:?}, a {spec} needs {s:?}", view.shape())));
+        }
+        let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        Ok(Tensor::from_slice(device, view.shape(), &values))
+    };
+    let params = spec.param_shapes().iter().map(|(n, s)| read(n, Some(s))).collect::<Result<Vec<_>>>()?;
+    let mut optimizer_state = Vec::new();
+    while st.names().contains(&format!("{STATE_PREFIX}{}", optimizer_state.len()).as_str()) {
+        optimizer_state.push(read(&format!("{STATE_PREFIX}{}", optimizer_state.len()), None)?);
+    }
+    Ok(Checkpoint { model: Model { spec, params }, optimizer_state, metadata })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_other_architectures() {
+        let dir = std::env::temp_dir().join(format!("retort-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        let dev = Device::cpu();
+        let model = Model::new(ModelSpec::parse("mlp:6-5-3").unwrap(), &dev, 1);
+        let state = vec![Tensor::from_slice(&dev, &[2], &[1.0, 2.0])];
+        let meta = HashMap::from([("retort.epoch".to_string(), "4".to_string())]);
+        save(&path, &model, &state, &meta).unwrap();
+        let ck = load(&path, &dev, Some(&model.spec)).unwrap();
+        assert_eq!(ck.metadata["retort.epoch"], "4");
+        assert_eq!(ck.optimizer_state[0].to_vec(), vec![1.0, 2.0]);
+        for (a, b) in ck.model.params.iter().zip(&model.params) {
+            assert_eq!(a.to_vec(), b.to_vec());
+        }
+        let other = ModelSpec::parse("mlp:6-4-3").unwrap();
+        let e = load(&path, &dev, Some(&other)).err().unwrap().to_string();
+        assert!(e.contains("holds a mlp:6-5-3, expected a mlp:6-4-3"), "{e}");
+        // A truncated file is an error, not a panic; no temporary file is left behind.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(load(&path, &dev, None).is_err());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
