@@ -106,10 +106,10 @@ pub struct DistillArgs {
     #[arg(long)]
     pub student: String,
     /// Softmax temperature of the soft targets (> 0).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Weight of the soft term, in [0, 1].
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub alpha: f32,
     #[arg(long)]
     pub out: PathBuf,
@@ -174,9 +174,12 @@ pub struct BenchArgs {
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Epochs for each of the three models.
-    #[arg(long, default_value_t = 12)]
+    /// Epochs for each student.
+    #[arg(long, default_value_t = 20)]
     pub epochs: usize,
+    /// Epochs for the teacher (dropout and jitter make it learn slower and generalise better).
+    #[arg(long, default_value_t = 30)]
+    pub teacher_epochs: usize,
     #[command(flatten)]
     pub data: DataArgs,
     #[arg(long)]

@@ -183,7 +183,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         seed: 1,
     };
     if !quiet {
-        eprintln!("demo on {}: {} epochs each", splits.source, a.epochs);
+        eprintln!("demo on {}: teacher {} epochs, students {} epochs", splits.source, a.teacher_epochs, a.epochs);
     }
     let mut rows = vec![vec!["model".to_string(), "spec".into(), "params".into(), "test errors".into(), "seconds".into()]];
     let mut run = |label: &str, spec: &ModelSpec, config: TrainConfig, teacher: Option<(&Model, KdConfig)>| -> Result<(Model, EvalResult, f64)> {
@@ -194,12 +194,12 @@ fn demo(a: DemoArgs) -> Result<()> {
         rows.push(vec![label.into(), spec.to_string(), t.model.param_count().to_string(), format!("{} / {}", r.errors, r.n), format!("{secs:.1}")]);
         Ok((t.model, r, secs))
     };
-    let teacher_cfg = TrainConfig { dropout: Dropout { input: 0.2, hidden: 0.5 }, jitter: 2, ..base.clone() };
+    let teacher_cfg = TrainConfig { epochs: a.teacher_epochs, dropout: Dropout { input: 0.2, hidden: 0.5 }, jitter: 2, ..base.clone() };
     let (teacher, tr, ts) = run("teacher", &teacher_spec, teacher_cfg, None).context("training the teacher")?;
     let (_, sr, ss) = run("student (labels)", &student_spec, base.clone(), None).context("training the student")?;
     let (_, dr, ds) = run("student (distilled)", &student_spec, base, Some((&teacher, kd))).context("distilling the student")?;
     if a.json {
-        println!("{}", json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": kd.temperature, "alpha": kd.alpha, "epochs": a.epochs, "device": device.kind()}));
+        println!("{}", json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": kd.temperature, "alpha": kd.alpha, "epochs": a.epochs, "teacher_epochs": a.teacher_epochs, "device": device.kind()}));
     } else {
         println!();
         print_table(&rows);

@@ -1,0 +1,129 @@
+//! The CLI end to end: bad input gets one clear error line and a non-zero exit, never a panic;
+//! a run killed mid-training resumes from its last checkpoint.
+
+use retort::data::idx::encode_idx_u8;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn retort(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_retort")).args(args).env("RETORT_DEVICE", "cpu").output().expect("run retort")
+}
+
+/// Asserts a clean failure: exit 1, an `error:` line naming `needle`, no panic.
+fn fails_with(args: &[&str], needle: &str) {
+    let out = retort(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?} should fail; stderr: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{args:?}: no error line in {err}"));
+    assert!(line.contains(needle), "{args:?}: `{line}` does not mention `{needle}`");
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("retort-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A data folder of `n` random 28x28 images; `edit` may spoil one file's bytes.
+fn data_dir(name: &str, n: usize, labels: usize, edit: impl Fn(&str, &mut Vec<u8>)) -> PathBuf {
+    let d = temp_dir(name);
+    for (stem, count) in [("train", n), ("t10k", n)] {
+        let mut images = encode_idx_u8(&[count, 28, 28], &(0..count * 784).map(|i| (i * 7 % 256) as u8).collect::<Vec<_>>());
+        let mut lab = encode_idx_u8(&[labels.min(count)], &(0..labels.min(count)).map(|i| (i % 10) as u8).collect::<Vec<_>>());
+        edit(&format!("{stem}-images"), &mut images);
+        edit(&format!("{stem}-labels"), &mut lab);
+        std::fs::write(d.join(format!("{stem}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(d.join(format!("{stem}-labels-idx1-ubyte")), lab).unwrap();
+    }
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn bad_data_gets_a_clear_error() {
+    let truncated = data_dir("trunc", 20, 20, |f, b| if f == "train-images" { b.truncate(b.len() - 100) });
+    let dir = temp_dir("ckpt");
+    let ck = dir.join("m.safetensors");
+    let out = retort(&["train", "--model", "mlp:784-16-10", "--epochs", "1", "--out", s(&ck)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    fails_with(&["eval", "--model", s(&ck), "--data", s(&truncated)], "truncated");
+    let magic = data_dir("magic", 20, 20, |f, b| if f == "t10k-labels" { b[2] = 0x42 });
+    fails_with(&["eval", "--model", s(&ck), "--data", s(&magic)], "element type");
+    let zeroes = data_dir("zeroes", 20, 20, |f, b| if f == "train-images" { b[0] = 7 });
+    fails_with(&["eval", "--model", s(&ck), "--data", s(&zeroes)], "wrong magic");
+    let counts = data_dir("counts", 20, 19, |_, _| {});
+    fails_with(&["eval", "--model", s(&ck), "--data", s(&counts)], "20 images but 19 labels");
+    let missing = temp_dir("missing");
+    fails_with(&["eval", "--model", s(&ck), "--data", s(&missing)], "no train-images");
+    fails_with(&["eval", "--model", s(&dir.join("nope.safetensors")), "--data", s(&missing)], "nope.safetensors");
+}
+
+#[test]
+fn bad_settings_and_architectures_get_a_clear_error() {
+    let dir = temp_dir("settings");
+    let ck = dir.join("t.safetensors");
+    assert!(retort(&["train", "--model", "mlp:784-16-10", "--epochs", "1", "--out", s(&ck)]).status.success());
+    let out = dir.join("s.safetensors");
+    for (flag, value, needle) in [("--temperature", "0", "temperature"), ("--temperature", "-2", "temperature"), ("--alpha", "1.5", "alpha"), ("--alpha", "-0.1", "alpha")] {
+        fails_with(&["distill", "--teacher", s(&ck), "--student", "mlp:784-8-10", flag, value, "--epochs", "1", "--out", s(&out)], needle);
+    }
+    // A checkpoint of another architecture, resumed as this one.
+    fails_with(&["train", "--model", "mlp:784-32-10", "--epochs", "2", "--resume", "--out", s(&ck)], "holds a mlp:784-16-10, expected a mlp:784-32-10");
+    fails_with(&["train", "--model", "mlp:784-x-10", "--epochs", "1", "--out", s(&out)], "`x`");
+    fails_with(&["train", "--model", "mlp:100-10", "--epochs", "1", "--out", s(&out)], "inputs of 100 values");
+    fails_with(&["train", "--model", "mlp:784-10", "--schedule", "linear", "--out", s(&out)], "schedule");
+    // Not a checkpoint at all.
+    std::fs::write(dir.join("junk.safetensors"), b"not a checkpoint").unwrap();
+    fails_with(&["eval", "--model", s(&dir.join("junk.safetensors"))], "not a safetensors file");
+}
+
+#[test]
+fn killed_run_resumes_from_its_last_checkpoint() {
+    let dir = temp_dir("resume");
+    let ck = dir.join("m.safetensors");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_retort"))
+        .args(["train", "--model", "mlp:784-64-10", "--epochs", "200", "--out", s(&ck)])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ck.exists() && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Whatever moment the kill hit, the checkpoint in place is whole.
+    let eval = retort(&["eval", "--model", s(&ck), "--json"]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(v["n"], 2000);
+    assert!(v["errors"].as_u64().unwrap() < 2000 && v["accuracy"].as_f64().unwrap() > 0.5);
+    let log = std::fs::read_to_string(dir.join("m.safetensors.jsonl")).unwrap();
+    let done = log.lines().count();
+    assert!(done >= 1);
+    let out = retort(&["train", "--model", "mlp:784-64-10", "--epochs", &(done + 1).to_string(), "--resume", "--out", s(&ck)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("from epoch {done}")), "{err}");
+    let log = std::fs::read_to_string(dir.join("m.safetensors.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["epoch"].as_u64().unwrap() as usize, done + 1, "one more epoch after resuming");
+}
+
+#[test]
+fn bench_and_eval_print_json() {
+    let out = retort(&["bench", "step", "--teacher", "mlp:784-64-10", "--student", "mlp:784-32-10", "--batch", "16", "--seconds", "0.2", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["samples_per_s"].as_f64().unwrap() > 0.0 && v["gflops"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["device"], "cpu");
+    let out = retort(&["bench", "train", "--model", "mlp:784-32-10", "--dropout", "0.5", "--batch", "16", "--seconds", "0.2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["samples_per_s"].as_f64().unwrap() > 0.0);
+}
