@@ -1,8 +1,8 @@
 //! Single-precision GEMM: `C = op(A) op(B) + beta C`, row-major, with transpose flags.
 //!
 //! Two kernels behind one front: our packed AVX2/FMA micro-kernel ([`GemmKernel::Packed`],
-//! chosen when the CPU has AVX2 and FMA) and matrixmultiply ([`GemmKernel::MatrixMultiply`], the
-//! portable fallback and the bar the packed one must clear). Transposes cost nothing: both read
+//! `RETORT_GEMM=packed` on a CPU with AVX2 and FMA) and matrixmultiply
+//! ([`GemmKernel::MatrixMultiply`], the default and portable fallback, and the bar ours must clear). Transposes cost nothing: both read
 //! `A` and `B` through strides. `beta = 1` accumulates gradients in place; `beta = 0` never reads
 //! `C`, so it may hold anything. Threads come from rayon alone: the output is cut into one block
 //! per thread along its longer side, and each block runs a single-threaded kernel.
@@ -20,9 +20,13 @@ pub enum GemmKernel {
 }
 
 impl GemmKernel {
-    /// The kernel [`gemm`] uses on this thread now.
+    /// The kernel [`gemm`] uses on this thread now: matrixmultiply unless `RETORT_GEMM=packed`
+    /// (and AVX2/FMA). Ours is opt-in until it clears matrixmultiply's bar in the distillation
+    /// step (2026-11-23, 2 cores: 6,867 against 7,842 samples/s).
     pub fn current() -> Self {
-        if simd::isa() == Isa::Avx2Fma { GemmKernel::Packed } else { GemmKernel::MatrixMultiply }
+        static PACKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let packed = *PACKED.get_or_init(|| std::env::var("RETORT_GEMM").is_ok_and(|v| v == "packed"));
+        if packed && simd::isa() == Isa::Avx2Fma { GemmKernel::Packed } else { GemmKernel::MatrixMultiply }
     }
 }
 
