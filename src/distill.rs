@@ -37,7 +37,7 @@ impl TrainConfig {
         }
         for (name, p) in [("dropout-input", self.dropout.input), ("dropout", self.dropout.hidden)] {
             if !(0.0..1.0).contains(&p) {
-                return Err(Error::setting(if name == "dropout" { "dropout" } else { "dropout-input" }, p, "must be in [0, 1)"));
+                return Err(Error::setting(name, p, "must be in [0, 1)"));
             }
         }
         Ok(())

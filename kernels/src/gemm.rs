@@ -26,7 +26,12 @@ impl GemmKernel {
     pub fn current() -> Self {
         static PACKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let packed = *PACKED.get_or_init(|| std::env::var("RETORT_GEMM").is_ok_and(|v| v == "packed"));
-        if packed && simd::isa() == Isa::Avx2Fma { GemmKernel::Packed } else { GemmKernel::MatrixMultiply }
+        Self::choose(packed, simd::isa())
+    }
+
+    /// Ours only when asked for and the instruction set has AVX2/FMA.
+    fn choose(packed_requested: bool, isa: Isa) -> Self {
+        if packed_requested && isa == Isa::Avx2Fma { GemmKernel::Packed } else { GemmKernel::MatrixMultiply }
     }
 }
 
@@ -162,7 +167,10 @@ mod tests {
     }
 
     #[test]
-    fn front_uses_the_scalar_fallback_when_simd_is_off() {
+    fn packed_runs_only_when_asked_for_and_avx2_is_there() {
+        assert_eq!(GemmKernel::choose(true, Isa::Avx2Fma), GemmKernel::Packed);
+        assert_eq!(GemmKernel::choose(true, Isa::Scalar), GemmKernel::MatrixMultiply);
+        assert_eq!(GemmKernel::choose(false, Isa::Avx2Fma), GemmKernel::MatrixMultiply);
         crate::simd::with_isa(Isa::Scalar, || assert_eq!(GemmKernel::current(), GemmKernel::MatrixMultiply));
     }
 

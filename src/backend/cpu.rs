@@ -23,9 +23,6 @@ impl Backend for CpuBackend {
     fn upload_labels(&self, labels: &[u32]) -> Vec<u32> {
         labels.to_vec()
     }
-    fn len(&self, buf: &Vec<f32>) -> usize {
-        buf.len()
-    }
     fn gemm(&self, m: usize, k: usize, n: usize, a: &Vec<f32>, trans_a: bool, b: &Vec<f32>, trans_b: bool, c: &mut Vec<f32>, beta: f32) {
         gemm::gemm(m, k, n, a, trans_a, b, trans_b, c, beta);
     }

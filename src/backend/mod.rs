@@ -22,7 +22,6 @@ pub trait Backend {
     fn upload(&self, data: &[f32]) -> Self::Buf;
     fn download(&self, buf: &Self::Buf) -> Vec<f32>;
     fn upload_labels(&self, labels: &[u32]) -> Self::Labels;
-    fn len(&self, buf: &Self::Buf) -> usize;
 
     /// `c = op(a) op(b) + beta c` with `op(a)` `m x k`, `op(b)` `k x n`.
     fn gemm(&self, m: usize, k: usize, n: usize, a: &Self::Buf, trans_a: bool, b: &Self::Buf, trans_b: bool, c: &mut Self::Buf, beta: f32);

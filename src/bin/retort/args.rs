@@ -81,11 +81,9 @@ pub struct Hyper {
     pub log: Option<PathBuf>,
 }
 
+/// What a training run (train or distill) writes, reads, and how it trains.
 #[derive(Args)]
-pub struct TrainArgs {
-    /// Model spec, such as mlp:784-1200-1200-10.
-    #[arg(long)]
-    pub model: String,
+pub struct RunArgs {
     /// Checkpoint to write (safetensors), after every epoch.
     #[arg(long)]
     pub out: PathBuf,
@@ -95,6 +93,15 @@ pub struct TrainArgs {
     pub hyper: Hyper,
     #[command(flatten)]
     pub common: Common,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model spec, such as mlp:784-1200-1200-10.
+    #[arg(long)]
+    pub model: String,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args)]
@@ -111,14 +118,8 @@ pub struct DistillArgs {
     /// Weight of the soft term, in [0, 1].
     #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub alpha: f32,
-    #[arg(long)]
-    pub out: PathBuf,
     #[command(flatten)]
-    pub data: DataArgs,
-    #[command(flatten)]
-    pub hyper: Hyper,
-    #[command(flatten)]
-    pub common: Common,
+    pub run: RunArgs,
 }
 
 #[derive(Args)]

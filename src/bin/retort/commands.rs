@@ -72,7 +72,7 @@ fn trainer_for(spec: ModelSpec, device: &Device, h: &Hyper, out: &Path) -> Resul
 /// Runs the remaining epochs: a progress bar per epoch, test errors after each, metrics to the
 /// JSONL log and a checkpoint written atomically after each.
 fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<(&Model, KdConfig)>, out: Option<(&Path, &Path)>, label: &str, quiet: bool) -> Result<EvalResult> {
-    let mut result = evaluate(&trainer.model, &splits.test, 1000)?;
+    let mut result = None;
     while trainer.epoch < trainer.config.epochs {
         let batches = splits.train.len().div_ceil(trainer.config.batch);
         let bar = epoch_bar(&format!("{label} {}/{}", trainer.epoch + 1, trainer.config.epochs), batches, quiet);
@@ -81,19 +81,24 @@ fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<(&Model, KdConfig
             bar.set_message(format!("loss {loss:.4}"));
         })?;
         bar.finish_and_clear();
-        result = evaluate(&trainer.model, &splits.test, 1000)?;
+        let r = evaluate(&trainer.model, &splits.test, 1000)?;
+        result = Some(r);
         if !quiet {
             eprintln!(
                 "{label} epoch {:>3}/{}  loss {:.4}  lr {:.4}  test errors {:>5} ({:.2}%)  {:.1}s",
-                stats.epoch, trainer.config.epochs, stats.loss, stats.lr, result.errors, 100.0 * (1.0 - result.accuracy()), stats.seconds
+                stats.epoch, trainer.config.epochs, stats.loss, stats.lr, r.errors, 100.0 * (1.0 - r.accuracy()), stats.seconds
             );
         }
         if let Some((ckpt, log)) = out {
-            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": stats.loss, "lr": stats.lr, "test_errors": result.errors, "test_n": result.n, "test_accuracy": result.accuracy(), "seconds": stats.seconds}))?;
+            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": stats.loss, "lr": stats.lr, "test_errors": r.errors, "test_n": r.n, "test_accuracy": r.accuracy(), "seconds": stats.seconds}))?;
             checkpoint::save(ckpt, &trainer.model, &trainer.optimizer.state, &trainer.checkpoint_metadata())?;
         }
     }
-    Ok(result)
+    // A resumed run with no epochs left is only evaluated.
+    match result {
+        Some(r) => Ok(r),
+        None => Ok(evaluate(&trainer.model, &splits.test, 1000)?),
+    }
 }
 
 fn log_path(h: &Hyper, out: &Path) -> PathBuf {
@@ -102,30 +107,30 @@ fn log_path(h: &Hyper, out: &Path) -> PathBuf {
 
 fn train(a: TrainArgs) -> Result<()> {
     let spec = ModelSpec::parse(&a.model)?;
-    let device = open_device(&a.common, false)?;
-    let splits = load_data(&a.data)?;
-    let mut trainer = trainer_for(spec, &device, &a.hyper, &a.out)?;
+    let device = open_device(&a.run.common, false)?;
+    let splits = load_data(&a.run.data)?;
+    let mut trainer = trainer_for(spec, &device, &a.run.hyper, &a.run.out)?;
     eprintln!("training {} ({} parameters) on {}", trainer.model.spec, trainer.model.param_count(), splits.source);
     let start = Instant::now();
-    let r = fit(&mut trainer, &splits, None, Some((&a.out, &log_path(&a.hyper, &a.out))), "train", false)?;
-    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.out.display());
+    let r = fit(&mut trainer, &splits, None, Some((&a.run.out, &log_path(&a.run.hyper, &a.run.out))), "train", false)?;
+    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.run.out.display());
     Ok(())
 }
 
 fn distill(a: DistillArgs) -> Result<()> {
     let kd = KdConfig::new(a.temperature, a.alpha)?;
     let spec = ModelSpec::parse(&a.student)?;
-    let device = open_device(&a.common, false)?;
+    let device = open_device(&a.run.common, false)?;
     let teacher = checkpoint::load(&a.teacher, &device, None)?.model;
     if teacher.spec.input_len() != spec.input_len() || teacher.spec.classes() != spec.classes() {
         bail!("teacher {} and student {} differ in inputs or classes", teacher.spec, spec);
     }
-    let splits = load_data(&a.data)?;
-    let mut trainer = trainer_for(spec, &device, &a.hyper, &a.out)?;
+    let splits = load_data(&a.run.data)?;
+    let mut trainer = trainer_for(spec, &device, &a.run.hyper, &a.run.out)?;
     eprintln!("distilling {} into {} ({} parameters), T = {}, alpha = {}, on {}", teacher.spec, trainer.model.spec, trainer.model.param_count(), kd.temperature, kd.alpha, splits.source);
     let start = Instant::now();
-    let r = fit(&mut trainer, &splits, Some((&teacher, kd)), Some((&a.out, &log_path(&a.hyper, &a.out))), "distill", false)?;
-    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.out.display());
+    let r = fit(&mut trainer, &splits, Some((&teacher, kd)), Some((&a.run.out, &log_path(&a.run.hyper, &a.run.out))), "distill", false)?;
+    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.run.out.display());
     Ok(())
 }
 
