@@ -5,6 +5,7 @@
 //! tensor and the tape never name a backend type: each dispatching method below is one `match`.
 
 pub mod cpu;
+pub mod gpu;
 
 use crate::error::Result;
 use std::fmt;
@@ -59,18 +60,21 @@ pub trait Backend {
 #[derive(Clone)]
 pub enum Device {
     Cpu(cpu::CpuBackend),
+    Gpu(gpu::GpuBackend),
 }
 
 /// A device buffer of f32.
 #[derive(Clone)]
 pub enum Storage {
     Cpu(Vec<f32>),
+    Gpu(gpu::GpuBuf),
 }
 
 /// A device buffer of class labels.
 #[derive(Clone)]
 pub enum LabelStorage {
     Cpu(Vec<u32>),
+    Gpu(gpu::GpuBuf),
 }
 
 /// Which device the user asked for.
@@ -99,12 +103,17 @@ impl Device {
         Device::Cpu(cpu::CpuBackend)
     }
 
-    /// Opens the device the user chose. `auto` falls back to the CPU and says why in `note`.
+    /// Opens the device the user chose. `auto` takes a hardware GPU when there is one, else
+    /// falls back to the CPU and says why in the note.
     pub fn open(choice: DeviceChoice) -> Result<(Self, Option<String>)> {
         match choice {
             DeviceChoice::Cpu => Ok((Device::cpu(), None)),
-            DeviceChoice::Gpu => Err(crate::Error::Device("this build has no GPU backend yet; use --device cpu".into())),
-            DeviceChoice::Auto => Ok((Device::cpu(), Some("no GPU backend in this build: running on the CPU".into()))),
+            DeviceChoice::Gpu => Ok((Device::Gpu(gpu::GpuBackend::open()?), None)),
+            DeviceChoice::Auto => match gpu::GpuBackend::open() {
+                Ok(be) if !be.is_software() => Ok((Device::Gpu(be), None)),
+                Ok(be) => Ok((Device::cpu(), Some(format!("the only GPU adapter, {}, is a software rasterizer: running on the CPU (--device gpu uses it anyway)", be.adapter().name)))),
+                Err(e) => Ok((Device::cpu(), Some(format!("{e}: running on the CPU")))),
+            },
         }
     }
 
@@ -112,6 +121,10 @@ impl Device {
     pub fn describe(&self) -> String {
         match self {
             Device::Cpu(_) => format!("cpu ({} threads, {:?})", rayon::current_num_threads(), retort_kernels::simd::detected()),
+            Device::Gpu(be) => {
+                let a = be.adapter();
+                format!("gpu ({}, {}, {})", a.name, a.backend, a.device_type)
+            }
         }
     }
 
@@ -119,6 +132,37 @@ impl Device {
     pub fn kind(&self) -> &'static str {
         match self {
             Device::Cpu(_) => "cpu",
+            Device::Gpu(_) => "gpu",
+        }
+    }
+
+    /// The longest tensor the device holds in one buffer.
+    pub fn max_tensor_len(&self) -> usize {
+        match self {
+            Device::Cpu(_) => usize::MAX,
+            Device::Gpu(be) => be.max_elems(),
+        }
+    }
+
+    /// Refuses a tensor of `len` values the device cannot bind, naming what it is.
+    pub fn check_len(&self, what: &str, len: usize) -> Result<()> {
+        if len > self.max_tensor_len() {
+            return Err(crate::Error::Device(format!("{what} has {len} values; {} binds at most {} in one buffer", self.describe(), self.max_tensor_len())));
+        }
+        Ok(())
+    }
+
+    /// Hands recorded work to the device without waiting (the end of a step); no-op on the CPU.
+    pub fn flush(&self) {
+        if let Device::Gpu(be) = self {
+            be.flush();
+        }
+    }
+
+    /// Waits until the device has finished all recorded work; no-op on the CPU.
+    pub fn sync(&self) {
+        if let Device::Gpu(be) = self {
+            be.sync();
         }
     }
 }
@@ -136,11 +180,15 @@ macro_rules! dispatch {
     ($( fn $name:ident( $($arg:ident : [$($ty:tt)*]),* ); )*) => {
         impl Device {
             $(
-            #[allow(clippy::too_many_arguments, irrefutable_let_patterns)]
+            #[allow(clippy::too_many_arguments)]
             pub(crate) fn $name(&self $(, $arg: $($ty)*)*) {
                 match self {
                     Device::Cpu(be) => {
                         $( dispatch!(@unwrap Cpu, $name, $arg, $($ty)*); )*
+                        be.$name($($arg),*)
+                    }
+                    Device::Gpu(be) => {
+                        $( dispatch!(@unwrap Gpu, $name, $arg, $($ty)*); )*
                         be.$name($($arg),*)
                     }
                 }
@@ -158,7 +206,7 @@ macro_rules! dispatch {
         let LabelStorage::$v($a) = $a else { panic!("{}: labels of another device", stringify!($op)) };
     };
     (@unwrap $v:ident, $op:ident, $a:ident, Option<&Storage>) => {
-        let $a = $a.map(|s| match s { Storage::$v(s) => s, #[allow(unreachable_patterns)] _ => panic!("{}: a buffer of another device", stringify!($op)) });
+        let $a = $a.map(|s| match s { Storage::$v(s) => s, _ => panic!("{}: a buffer of another device", stringify!($op)) });
     };
     (@unwrap $v:ident, $op:ident, $a:ident, $($other:tt)*) => {};
 }
@@ -189,21 +237,26 @@ impl Device {
     pub(crate) fn zeros(&self, len: usize) -> Storage {
         match self {
             Device::Cpu(be) => Storage::Cpu(be.zeros(len)),
+            Device::Gpu(be) => Storage::Gpu(be.zeros(len)),
         }
     }
     pub(crate) fn upload(&self, data: &[f32]) -> Storage {
         match self {
             Device::Cpu(be) => Storage::Cpu(be.upload(data)),
+            Device::Gpu(be) => Storage::Gpu(be.upload(data)),
         }
     }
     pub(crate) fn upload_labels(&self, labels: &[u32]) -> LabelStorage {
         match self {
             Device::Cpu(be) => LabelStorage::Cpu(be.upload_labels(labels)),
+            Device::Gpu(be) => LabelStorage::Gpu(be.upload_labels(labels)),
         }
     }
     pub(crate) fn download(&self, s: &Storage) -> Vec<f32> {
         match (self, s) {
             (Device::Cpu(be), Storage::Cpu(b)) => be.download(b),
+            (Device::Gpu(be), Storage::Gpu(b)) => be.download(b),
+            _ => panic!("download: a buffer of another device"),
         }
     }
 }

@@ -1,0 +1,79 @@
+// Reductions: the sum of a buffer, column sums (the bias gradient), and the count of rows whose
+// argmax is their label (accuracy). Twins of `sum`, `col_sums` and `argmax_rows` in
+// kernels/src/elementwise.rs.
+
+struct Params {
+    n: u32,     // sum: elements; col_sums and count_correct: rows
+    cols: u32,
+    s: f32,     // sum: scale of the result; col_sums: beta
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+fn workgroup_sum(v: f32, lid: u32) -> f32 {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        if lid < stride {
+            partial[lid] += partial[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    return partial[0];
+}
+
+// dst[0] = s * sum(x), by one workgroup: used on losses and small buffers, not on weights.
+@compute @workgroup_size(256)
+fn sum(@builtin(local_invocation_index) lid: u32) {
+    var acc = 0.0;
+    for (var i = lid; i < p.n; i += 256u) {
+        acc += x[i];
+    }
+    let total = workgroup_sum(acc, lid);
+    if lid == 0u {
+        dst[0] = p.s * total;
+    }
+}
+
+// dst[j] = beta dst[j] + sum_i x[i, j], one invocation per column; beta = 0 never reads dst,
+// which may hold anything (a recycled buffer).
+@compute @workgroup_size(256)
+fn col_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let j = (wid.x + wid.y * nwg.x) * 256u + lid;
+    if j >= p.cols { return; }
+    var acc = 0.0;
+    for (var i = 0u; i < p.n; i++) {
+        acc += x[i * p.cols + j];
+    }
+    if p.s == 0.0 {
+        dst[j] = acc;
+    } else {
+        dst[j] = p.s * dst[j] + acc;
+    }
+}
+
+// dst[0] += the rows whose first maximum sits at their label, by one workgroup.
+@compute @workgroup_size(256)
+fn count_correct(@builtin(local_invocation_index) lid: u32) {
+    var correct = 0.0;
+    for (var i = lid; i < p.n; i += 256u) {
+        let base = i * p.cols;
+        var best = 0u;
+        for (var j = 1u; j < p.cols; j++) {
+            if x[base + j] > x[base + best] {
+                best = j;
+            }
+        }
+        correct += select(0.0, 1.0, best == labels[i]);
+    }
+    let total = workgroup_sum(correct, lid);
+    if lid == 0u {
+        dst[0] += total;
+    }
+}

@@ -1,0 +1,216 @@
+//! The GPU backend: every op is one or two dispatches of a hand-written WGSL kernel from
+//! `shaders/`, recorded into the pending command encoder of the [`Context`].
+
+mod context;
+pub mod shaders;
+
+pub use context::{AdapterSummary, GpuBuf};
+
+use super::Backend;
+use crate::error::Result;
+use context::Context;
+use shaders::{Kernel, Shader};
+use std::sync::Arc;
+
+/// Invocations per workgroup of the one-thread-per-element kernels.
+const ELEMENTWISE_WG: usize = 256;
+
+const GEMM: Kernel = Kernel { shader: Shader::Gemm, entry: "gemm", overrides: &["TRANS_A", "TRANS_B"] };
+const ADD_BIAS: Kernel = Kernel::new(Shader::Elementwise, "add_bias");
+const RELU: Kernel = Kernel::new(Shader::Elementwise, "relu");
+const RELU_BACKWARD: Kernel = Kernel::new(Shader::Elementwise, "relu_backward");
+const ADD: Kernel = Kernel::new(Shader::Elementwise, "add");
+const MUL: Kernel = Kernel::new(Shader::Elementwise, "mul");
+const SCALE: Kernel = Kernel::new(Shader::Elementwise, "scale");
+const SCALE_BY: Kernel = Kernel::new(Shader::Elementwise, "scale_by");
+const AXPY: Kernel = Kernel::new(Shader::Elementwise, "axpy");
+const DROPOUT: Kernel = Kernel::new(Shader::Dropout, "dropout");
+const SUM: Kernel = Kernel::new(Shader::Reduce, "sum");
+const COL_SUMS: Kernel = Kernel::new(Shader::Reduce, "col_sums");
+const COUNT_CORRECT: Kernel = Kernel::new(Shader::Reduce, "count_correct");
+const SOFTMAX: Kernel = Kernel::new(Shader::Softmax, "softmax");
+const SOFTMAX_BACKWARD: Kernel = Kernel::new(Shader::Softmax, "softmax_backward");
+const KD_LOSS_ROWS: Kernel = Kernel::new(Shader::KdLoss, "kd_loss_rows");
+const KD_CE_BACKWARD: Kernel = Kernel::new(Shader::KdLoss, "kd_ce_backward");
+const SGD_MOMENTUM: Kernel = Kernel::new(Shader::Optim, "sgd_momentum");
+const ADAM: Kernel = Kernel::new(Shader::Optim, "adam");
+const MAX_NORM_COLUMNS: Kernel = Kernel::new(Shader::Optim, "max_norm_columns");
+
+/// Runs ops as WGSL compute shaders on one wgpu device. Cloning shares the device.
+#[derive(Clone)]
+pub struct GpuBackend {
+    ctx: Arc<Context>,
+}
+
+fn u(v: usize) -> u32 {
+    u32::try_from(v).expect("GPU: a dimension beyond u32")
+}
+
+fn f(v: f32) -> u32 {
+    v.to_bits()
+}
+
+impl GpuBackend {
+    /// Opens the first adapter wgpu ranks; an error that says how to get one when there is none.
+    pub fn open() -> Result<Self> {
+        Ok(GpuBackend { ctx: Arc::new(Context::open()?) })
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.ctx.adapter
+    }
+
+    /// Whether the adapter is a software rasterizer running on the CPU.
+    pub fn is_software(&self) -> bool {
+        self.ctx.is_software()
+    }
+
+    /// The longest tensor a kernel can bind on this adapter.
+    pub fn max_elems(&self) -> usize {
+        self.ctx.max_elems()
+    }
+
+    /// Submits what is recorded without waiting: the end of a training step.
+    pub fn flush(&self) {
+        self.ctx.flush();
+    }
+
+    /// Waits until the device has run everything recorded.
+    pub fn sync(&self) {
+        self.ctx.sync();
+    }
+
+    fn elementwise(&self, kernel: Kernel, n: usize, params: &[u32], buffers: &[(u32, &wgpu::Buffer)]) {
+        self.ctx.dispatch(kernel, 0, params, buffers, self.ctx.grid(n.div_ceil(ELEMENTWISE_WG)));
+    }
+}
+
+impl Backend for GpuBackend {
+    type Buf = GpuBuf;
+    type Labels = GpuBuf;
+
+    fn zeros(&self, len: usize) -> GpuBuf {
+        let buf = GpuBuf::new(&self.ctx, len);
+        self.ctx.clear(buf.raw());
+        buf
+    }
+    fn upload(&self, data: &[f32]) -> GpuBuf {
+        let buf = GpuBuf::new(&self.ctx, data.len());
+        self.ctx.write(buf.raw(), bytemuck::cast_slice(data));
+        buf
+    }
+    fn download(&self, buf: &GpuBuf) -> Vec<f32> {
+        bytemuck::pod_collect_to_vec(&self.ctx.read(buf.raw(), buf.len() as u64 * 4))
+    }
+    fn upload_labels(&self, labels: &[u32]) -> GpuBuf {
+        let buf = GpuBuf::new(&self.ctx, labels.len());
+        self.ctx.write(buf.raw(), bytemuck::cast_slice(labels));
+        buf
+    }
+
+    fn gemm(&self, m: usize, k: usize, n: usize, a: &GpuBuf, trans_a: bool, b: &GpuBuf, trans_b: bool, c: &mut GpuBuf, beta: f32) {
+        assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm: {m}x{k}x{n} with a {}, b {}, c {}", a.len(), b.len(), c.len());
+        if k == 0 {
+            // No products: c = beta c.
+            if beta == 0.0 {
+                self.ctx.clear(c.raw());
+            } else {
+                let tmp = c.clone();
+                self.scale(&tmp, beta, None, c);
+            }
+            return;
+        }
+        let variant = trans_a as u32 | (trans_b as u32) << 1;
+        let groups = [u(n.div_ceil(64)), u(m.div_ceil(64)), 1];
+        self.ctx.dispatch(GEMM, variant, &[u(m), u(k), u(n), f(beta)], &[(1, a.raw()), (2, b.raw()), (3, c.raw())], groups);
+    }
+    fn add_bias(&self, rows: usize, cols: usize, x: &GpuBuf, bias: &GpuBuf, relu: bool, out: &mut GpuBuf) {
+        assert!(x.len() == rows * cols && out.len() == x.len() && bias.len() == cols, "add_bias: {rows}x{cols} with x {}, bias {}, out {}", x.len(), bias.len(), out.len());
+        self.elementwise(ADD_BIAS, x.len(), &[u(x.len()), u(cols.max(1)), 0, relu as u32], &[(1, x.raw()), (2, bias.raw()), (3, out.raw())]);
+    }
+    fn relu(&self, x: &GpuBuf, out: &mut GpuBuf) {
+        assert_eq!(x.len(), out.len(), "relu: lengths");
+        self.elementwise(RELU, x.len(), &[u(x.len())], &[(1, x.raw()), (3, out.raw())]);
+    }
+    fn relu_backward(&self, y: &GpuBuf, dy: &GpuBuf, dx: &mut GpuBuf) {
+        assert!(y.len() == dy.len() && y.len() == dx.len(), "relu_backward: lengths");
+        self.elementwise(RELU_BACKWARD, y.len(), &[u(y.len())], &[(1, y.raw()), (2, dy.raw()), (3, dx.raw())]);
+    }
+    fn dropout(&self, x: &GpuBuf, p: f32, seed: u64, out: &mut GpuBuf) {
+        assert_eq!(x.len(), out.len(), "dropout: lengths");
+        assert!((0.0..1.0).contains(&p), "dropout: p = {p} is outside [0, 1)");
+        let scale = 1.0 / (1.0 - p);
+        self.elementwise(DROPOUT, x.len(), &[u(x.len()), f(p), f(scale), seed as u32, (seed >> 32) as u32], &[(1, x.raw()), (2, out.raw())]);
+    }
+    fn col_sums(&self, rows: usize, cols: usize, x: &GpuBuf, beta: f32, out: &mut GpuBuf) {
+        assert!(x.len() == rows * cols && out.len() == cols, "col_sums: {rows}x{cols} with x {}, out {}", x.len(), out.len());
+        self.elementwise(COL_SUMS, cols, &[u(rows), u(cols), f(beta)], &[(1, x.raw()), (3, out.raw())]);
+    }
+    fn softmax(&self, rows: usize, cols: usize, x: &GpuBuf, t: f32, log: bool, out: &mut GpuBuf) {
+        assert!(x.len() == rows * cols && out.len() == x.len(), "softmax: {rows}x{cols} with x {}, out {}", x.len(), out.len());
+        self.ctx.dispatch(SOFTMAX, 0, &[u(rows), u(cols), f(1.0 / t), log as u32], &[(1, x.raw()), (3, out.raw())], self.ctx.grid(rows));
+    }
+    fn softmax_backward(&self, rows: usize, cols: usize, y: &GpuBuf, dy: &GpuBuf, t: f32, log: bool, dx: &mut GpuBuf) {
+        assert!(y.len() == rows * cols && dy.len() == y.len() && dx.len() == y.len(), "softmax_backward: {rows}x{cols}: lengths");
+        self.ctx.dispatch(SOFTMAX_BACKWARD, 0, &[u(rows), u(cols), f(1.0 / t), log as u32], &[(1, y.raw()), (2, dy.raw()), (3, dx.raw())], self.ctx.grid(rows));
+    }
+    fn kd_loss(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, out: &mut GpuBuf) {
+        assert!(zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && rows > 0, "kd_loss: {rows}x{cols}: lengths");
+        let row_loss = GpuBuf::new(&self.ctx, rows);
+        let params = [u(rows), u(cols), f(t), f(alpha)];
+        self.ctx.dispatch(KD_LOSS_ROWS, 0, &params, &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())], self.ctx.grid(rows));
+        self.ctx.dispatch(SUM, 0, &[u(rows), 0, f(1.0 / rows as f32)], &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
+    }
+    fn kd_ce_backward(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, dloss: &GpuBuf, dzs: &mut GpuBuf) {
+        assert!(zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows, "kd_ce_backward: {rows}x{cols}: lengths");
+        let params = [u(rows), u(cols), f(t), f(alpha)];
+        self.ctx.dispatch(KD_CE_BACKWARD, 0, &params, &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())], self.ctx.grid(rows));
+    }
+    fn add(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
+        assert!(a.len() == b.len() && a.len() == out.len(), "add: lengths");
+        self.elementwise(ADD, a.len(), &[u(a.len())], &[(1, a.raw()), (2, b.raw()), (3, out.raw())]);
+    }
+    fn mul(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
+        assert!(a.len() == b.len() && a.len() == out.len(), "mul: lengths");
+        self.elementwise(MUL, a.len(), &[u(a.len())], &[(1, a.raw()), (2, b.raw()), (3, out.raw())]);
+    }
+    fn scale(&self, x: &GpuBuf, s: f32, scalar: Option<&GpuBuf>, out: &mut GpuBuf) {
+        assert_eq!(x.len(), out.len(), "scale: lengths");
+        let params = [u(x.len()), 0, f(s)];
+        match scalar {
+            Some(k) => self.elementwise(SCALE_BY, x.len(), &params, &[(1, x.raw()), (2, k.raw()), (3, out.raw())]),
+            None => self.elementwise(SCALE, x.len(), &params, &[(1, x.raw()), (3, out.raw())]),
+        }
+    }
+    fn axpy(&self, s: f32, x: &GpuBuf, y: &mut GpuBuf) {
+        assert_eq!(x.len(), y.len(), "axpy: lengths");
+        self.elementwise(AXPY, x.len(), &[u(x.len()), 0, f(s)], &[(1, x.raw()), (3, y.raw())]);
+    }
+    fn sum(&self, x: &GpuBuf, out: &mut GpuBuf) {
+        self.ctx.dispatch(SUM, 0, &[u(x.len()), 0, f(1.0)], &[(1, x.raw()), (3, out.raw())], [1, 1, 1]);
+    }
+    fn sgd_momentum(&self, w: &mut GpuBuf, g: &GpuBuf, v: &mut GpuBuf, lr: f32, momentum: f32, weight_decay: f32) {
+        assert!(w.len() == g.len() && w.len() == v.len(), "sgd_momentum: lengths");
+        self.elementwise(SGD_MOMENTUM, w.len(), &[u(w.len()), 0, f(lr), f(momentum), f(weight_decay)], &[(1, w.raw()), (2, g.raw()), (3, v.raw())]);
+    }
+    fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut GpuBuf, max_norm: f32) {
+        assert_eq!(w.len(), rows * cols, "max_norm_columns: lengths");
+        self.elementwise(MAX_NORM_COLUMNS, cols, &[u(rows), u(cols), 0, 0, 0, 0, 0, 0, 0, f(max_norm)], &[(1, w.raw())]);
+    }
+    fn adam(&self, w: &mut GpuBuf, g: &GpuBuf, m: &mut GpuBuf, v: &mut GpuBuf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32) {
+        assert!(w.len() == g.len() && w.len() == m.len() && w.len() == v.len(), "adam: lengths");
+        assert!(step >= 1, "adam: step counts from 1");
+        // The bias corrections as the CPU kernel computes them, so both devices round alike.
+        let c1 = 1.0 - beta1.powi(step as i32);
+        let c2 = 1.0 - beta2.powi(step as i32);
+        let params = [u(w.len()), 0, f(lr), f(beta1), f(weight_decay), f(beta2), f(eps), f(c1), f(c2)];
+        self.elementwise(ADAM, w.len(), &params, &[(1, w.raw()), (2, g.raw()), (3, m.raw()), (4, v.raw())]);
+    }
+    fn count_correct(&self, rows: usize, cols: usize, logits: &GpuBuf, labels: &GpuBuf, count: &mut GpuBuf) {
+        assert!(logits.len() == rows * cols && labels.len() == rows, "count_correct: {rows}x{cols}: lengths");
+        self.ctx.dispatch(COUNT_CORRECT, 0, &[u(rows), u(cols)], &[(1, logits.raw()), (2, labels.raw()), (3, count.raw())], [1, 1, 1]);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! The registry of WGSL shaders: every file in `shaders/`, embedded with `include_str!`. A test
+//! validates each with naga and fails on a file missing from this list.
+
+/// One WGSL module of `shaders/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Gemm,
+    Elementwise,
+    Dropout,
+    Reduce,
+    Softmax,
+    KdLoss,
+    Optim,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 7] = [Shader::Gemm, Shader::Elementwise, Shader::Dropout, Shader::Reduce, Shader::Softmax, Shader::KdLoss, Shader::Optim];
+
+    /// The file name in `shaders/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Shader::Gemm => "gemm.wgsl",
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::Dropout => "dropout.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Softmax => "softmax.wgsl",
+            Shader::KdLoss => "kd_loss.wgsl",
+            Shader::Optim => "optim.wgsl",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Gemm => include_str!("../../../shaders/gemm.wgsl"),
+            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+            Shader::Dropout => include_str!("../../../shaders/dropout.wgsl"),
+            Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+            Shader::Softmax => include_str!("../../../shaders/softmax.wgsl"),
+            Shader::KdLoss => include_str!("../../../shaders/kd_loss.wgsl"),
+            Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+        }
+    }
+}
+
+/// A compute entry point, with the names of its boolean pipeline constants (`override`s): a
+/// dispatch picks a variant, bit `i` giving the `i`-th constant.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub overrides: &'static [&'static str],
+}
+
+impl Kernel {
+    pub const fn new(shader: Shader, entry: &'static str) -> Self {
+        Kernel { shader, entry, overrides: &[] }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses and validates every registered shader, and finds every file of `shaders/` in the
+    /// registry.
+    #[test]
+    fn every_shader_is_registered_and_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".wgsl"))
+            .collect();
+        on_disk.sort();
+        let mut registered: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
+        registered.sort();
+        assert_eq!(on_disk, registered, "shaders/ and the registry differ");
+        for shader in Shader::ALL {
+            let module = naga::front::wgsl::parse_str(shader.source()).unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(shader.source())));
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(shader.source())));
+            assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file());
+        }
+    }
+}
