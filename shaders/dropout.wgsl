@@ -32,9 +32,9 @@ fn uniform01(index: u32) -> f32 {
     return f32(bits >> 8u) * (1.0 / 16777216.0);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn dropout(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let i = element(wid, nwg, lid);
     if i >= p.n { return; }
     dst[i] = select(0.0, x[i] * p.scale, uniform01(i) >= p.p);
 }

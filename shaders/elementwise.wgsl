@@ -1,6 +1,4 @@
 // Elementwise kernels, one invocation per element: the WGSL twins of kernels/src/elementwise.rs.
-// Workgroups are laid out on a 2-D grid (x up to the adapter's per-dimension limit) so that
-// buffers longer than 65,535 x 256 values still get one invocation per element.
 
 struct Params {
     n: u32,     // elements
@@ -14,12 +12,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
-
 // dst = x + bias (y, one value per column), then ReLU if p.relu.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn add_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
@@ -27,7 +21,7 @@ fn add_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     dst[i] = select(v, max(v, 0.0), p.relu != 0u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
@@ -35,21 +29,21 @@ fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 // dx = dy where the forward output y (here `x`) is positive, else 0.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
     dst[i] = select(0.0, y[i], x[i] > 0.0);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
     dst[i] = x[i] + y[i];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
@@ -57,7 +51,7 @@ fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 // dst = s x.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
@@ -65,7 +59,7 @@ fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 }
 
 // dst = s y[0] x: a scale by a one-element device buffer, read without a round trip to the host.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn scale_by(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
@@ -73,7 +67,7 @@ fn scale_by(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // dst += s x.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn axpy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }

@@ -17,37 +17,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> dloss: array<f32>;   // backward: the upstream gradient
 @group(0) @binding(5) var<storage, read_write> dst: array<f32>;
 
-const WG: u32 = 64u;
-var<workgroup> partial: array<f32, WG>;
-
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
-fn workgroup_max(v: f32, lid: u32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lid < stride {
-            partial[lid] = max(partial[lid], partial[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let best = partial[0];
-    workgroupBarrier();
-    return best;
-}
-
 // The row's maximum of the student's (which = 0) or the teacher's (1) logits.
 fn row_max(which: u32, base: u32, lid: u32) -> f32 {
     var m = -3.4028235e38;
@@ -69,7 +38,7 @@ fn row_exp_sum(which: u32, base: u32, m: f32, inv_t: f32, lid: u32) -> f32 {
 // dst[row] = the row's loss; the batch mean is a `sum` with scale 1 / rows after it.
 @compute @workgroup_size(WG)
 fn kd_loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x;
+    let row = flat_workgroup(wid, nwg);
     if row >= p.rows { return; }
     let base = row * p.cols;
     let inv_t = 1.0 / p.t;
@@ -97,7 +66,7 @@ fn kd_loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // dzs = dloss / rows * [alpha t (softmax(zs / t) - softmax(zt / t)) + (1 - alpha)(softmax(zs) - onehot)].
 @compute @workgroup_size(WG)
 fn kd_ce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * nwg.x;
+    let row = flat_workgroup(wid, nwg);
     if row >= p.rows { return; }
     let base = row * p.cols;
     let inv_t = 1.0 / p.t;

@@ -20,12 +20,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;   // sgd: the velocity
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
-fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
-
 // v = momentum v + g + decay w; w -= lr v.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn sgd_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
@@ -34,7 +30,7 @@ fn sgd_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     w[i] -= p.lr * vel;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
@@ -47,7 +43,7 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 // Rescales each column of the rows x cols matrix w whose L2 norm exceeds max_norm down to it.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn max_norm_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let j = element(wid, nwg, lid);
     if j >= p.cols { return; }

@@ -14,25 +14,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    return partial[0];
-}
-
 // dst[0] = s * sum(x), by one workgroup: used on losses and small buffers, not on weights.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sum(@builtin(local_invocation_index) lid: u32) {
     var acc = 0.0;
-    for (var i = lid; i < p.n; i += 256u) {
+    for (var i = lid; i < p.n; i += WG) {
         acc += x[i];
     }
     let total = workgroup_sum(acc, lid);
@@ -43,9 +29,9 @@ fn sum(@builtin(local_invocation_index) lid: u32) {
 
 // dst[j] = beta dst[j] + sum_i x[i, j], one invocation per column; beta = 0 never reads dst,
 // which may hold anything (a recycled buffer).
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_WG)
 fn col_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let j = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let j = element(wid, nwg, lid);
     if j >= p.cols { return; }
     var acc = 0.0;
     for (var i = 0u; i < p.n; i++) {
@@ -59,10 +45,10 @@ fn col_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // dst[0] += the rows whose first maximum sits at their label, by one workgroup.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn count_correct(@builtin(local_invocation_index) lid: u32) {
     var correct = 0.0;
-    for (var i = lid; i < p.n; i += 256u) {
+    for (var i = lid; i < p.n; i += WG) {
         let base = i * p.cols;
         var best = 0u;
         for (var j = 1u; j < p.cols; j++) {

@@ -13,44 +13,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-const WG: u32 = 64u;
-var<workgroup> partial: array<f32, WG>;
-
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
-fn workgroup_max(v: f32, lid: u32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lid < stride {
-            partial[lid] = max(partial[lid], partial[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let best = partial[0];
-    workgroupBarrier();
-    return best;
-}
-
-fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
-
 @compute @workgroup_size(WG)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = row_of(wid, nwg);
+    let row = flat_workgroup(wid, nwg);
     if row >= p.rows { return; }
     let base = row * p.cols;
     var m = -3.4028235e38;
@@ -75,7 +40,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // softmax: dx = y (dy - sum(y dy)) / t; log-softmax: dx = (dy - exp(y) sum(dy)) / t.
 @compute @workgroup_size(WG)
 fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = row_of(wid, nwg);
+    let row = flat_workgroup(wid, nwg);
     if row >= p.rows { return; }
     let base = row * p.cols;
     let log_softmax = p.log != 0u;

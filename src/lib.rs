@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod distill;
 pub mod error;
+pub mod kernel_bench;
 pub mod nn;
 pub mod optim;
 pub mod ops;

@@ -159,6 +159,27 @@ impl Device {
         }
     }
 
+    /// Seconds the device spends running what `f` records: GPU timestamps where the adapter
+    /// has them, else the wall clock up to a device sync.
+    pub fn time(&self, f: impl FnOnce()) -> f64 {
+        match self {
+            Device::Cpu(_) => {
+                let start = std::time::Instant::now();
+                f();
+                start.elapsed().as_secs_f64()
+            }
+            Device::Gpu(be) => be.time(f),
+        }
+    }
+
+    /// How [`Device::time`] measures: `wall`, `timestamp` or `sync`.
+    pub fn timer(&self) -> &'static str {
+        match self {
+            Device::Cpu(_) => "wall",
+            Device::Gpu(be) => be.timer(),
+        }
+    }
+
     /// Waits until the device has finished all recorded work; no-op on the CPU.
     pub fn sync(&self) {
         if let Device::Gpu(be) = self {

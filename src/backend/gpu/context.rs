@@ -220,6 +220,38 @@ impl Context {
         self.device.poll(wgpu::PollType::wait_indefinitely()).expect("GPU: waiting for the device failed");
     }
 
+    /// Seconds the device spends on the work `f` records, from timestamp queries written before
+    /// and after it where the adapter has them, else from the wall clock around a device sync.
+    pub fn time(&self, f: impl FnOnce()) -> f64 {
+        self.sync();
+        if !self.adapter.timestamps {
+            let start = std::time::Instant::now();
+            f();
+            self.sync();
+            return start.elapsed().as_secs_f64();
+        }
+        let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timer"), ty: wgpu::QueryType::Timestamp, count: 2 });
+        let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timer"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        // Empty passes carry the timestamps: only TIMESTAMP_QUERY is needed, not writes inside encoders.
+        let mark = |index: u32| {
+            self.record(|enc| {
+                let writes = wgpu::ComputePassTimestampWrites { query_set: &queries, beginning_of_pass_write_index: Some(index), end_of_pass_write_index: None };
+                drop(enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("timer"), timestamp_writes: Some(writes) }));
+            })
+        };
+        mark(0);
+        f();
+        mark(1);
+        self.record(|enc| enc.resolve_query_set(&queries, 0..2, &resolved, 0));
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.read(&resolved, 16));
+        ticks[1].saturating_sub(ticks[0]) as f64 * self.queue.get_timestamp_period() as f64 * 1e-9
+    }
+
     fn submit(&self, pending: &mut Pending) {
         let Some(encoder) = pending.encoder.take() else { return };
         if !pending.params.is_empty() {

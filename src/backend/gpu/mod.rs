@@ -12,7 +12,7 @@ use context::Context;
 use shaders::{Kernel, Shader};
 use std::sync::Arc;
 
-/// Invocations per workgroup of the one-thread-per-element kernels.
+/// Invocations per workgroup of the one-thread-per-element kernels (`ELEMENTWISE_WG` in shaders/common.wgsl).
 const ELEMENTWISE_WG: usize = 256;
 
 const GEMM: Kernel = Kernel { shader: Shader::Gemm, entry: "gemm", overrides: &["TRANS_A", "TRANS_B"] };
@@ -78,6 +78,16 @@ impl GpuBackend {
     /// Waits until the device has run everything recorded.
     pub fn sync(&self) {
         self.ctx.sync();
+    }
+
+    /// Device seconds of the work `f` records (timestamp queries where the adapter has them).
+    pub fn time(&self, f: impl FnOnce()) -> f64 {
+        self.ctx.time(f)
+    }
+
+    /// How [`GpuBackend::time`] measures: `timestamp` or `sync`.
+    pub fn timer(&self) -> &'static str {
+        if self.ctx.adapter.timestamps { "timestamp" } else { "sync" }
     }
 
     fn elementwise(&self, kernel: Kernel, n: usize, params: &[u32], buffers: &[(u32, &wgpu::Buffer)]) {

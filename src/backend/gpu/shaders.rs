@@ -1,5 +1,5 @@
 //! The registry of WGSL shaders: every file in `shaders/`, embedded with `include_str!`. A test
-//! validates each with naga and fails on a file missing from this list.
+//! validates each module with naga and fails on a file missing from this list.
 
 /// One WGSL module of `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,18 +29,27 @@ impl Shader {
         }
     }
 
+    /// The module's source: `shaders/common.wgsl` (shared helpers; WGSL has no includes), then the file.
     pub fn source(self) -> &'static str {
+        macro_rules! module {
+            ($file:literal) => {
+                concat!(include_str!("../../../shaders/common.wgsl"), include_str!(concat!("../../../shaders/", $file)))
+            };
+        }
         match self {
-            Shader::Gemm => include_str!("../../../shaders/gemm.wgsl"),
-            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
-            Shader::Dropout => include_str!("../../../shaders/dropout.wgsl"),
-            Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
-            Shader::Softmax => include_str!("../../../shaders/softmax.wgsl"),
-            Shader::KdLoss => include_str!("../../../shaders/kd_loss.wgsl"),
-            Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+            Shader::Gemm => module!("gemm.wgsl"),
+            Shader::Elementwise => module!("elementwise.wgsl"),
+            Shader::Dropout => module!("dropout.wgsl"),
+            Shader::Reduce => module!("reduce.wgsl"),
+            Shader::Softmax => module!("softmax.wgsl"),
+            Shader::KdLoss => module!("kd_loss.wgsl"),
+            Shader::Optim => module!("optim.wgsl"),
         }
     }
 }
+
+/// The file prepended to every module.
+pub const COMMON: &str = "common.wgsl";
 
 /// A compute entry point, with the names of its boolean pipeline constants (`override`s): a
 /// dispatch picks a variant, bit `i` giving the `i`-th constant.
@@ -72,7 +81,7 @@ mod tests {
             .filter(|n| n.ends_with(".wgsl"))
             .collect();
         on_disk.sort();
-        let mut registered: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).collect();
+        let mut registered: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).chain([COMMON.to_string()]).collect();
         registered.sort();
         assert_eq!(on_disk, registered, "shaders/ and the registry differ");
         for shader in Shader::ALL {

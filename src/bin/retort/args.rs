@@ -158,6 +158,20 @@ pub enum BenchCommand {
         #[command(flatten)]
         bench: BenchArgs,
     },
+    /// Each kernel alone: matmul (the MLP's shapes, 1024^3, 4096^3), softmax with temperature,
+    /// the fused KD backward and its unfused twin; median time and GFLOP/s or GB/s.
+    Kernels {
+        /// Largest square matmul to time (1024 and 4096 are timed when at most this).
+        #[arg(long, default_value_t = 4096)]
+        max_dim: usize,
+        /// Seconds to time each kernel for.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Args)]
@@ -175,6 +189,12 @@ pub struct BenchArgs {
 
 #[derive(Args)]
 pub struct DemoArgs {
+    /// The teacher's architecture.
+    #[arg(long, default_value = "mlp:784-1200-1200-10")]
+    pub teacher: String,
+    /// The students' architecture.
+    #[arg(long, default_value = "mlp:784-800-800-10")]
+    pub student: String,
     /// Epochs for each student.
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,

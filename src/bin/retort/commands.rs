@@ -90,8 +90,10 @@ fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<(&Model, KdConfig
             );
         }
         if let Some((ckpt, log)) = out {
-            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": stats.loss, "lr": stats.lr, "test_errors": r.errors, "test_n": r.n, "test_accuracy": r.accuracy(), "seconds": stats.seconds}))?;
+            // The checkpoint first: a run killed between the two resumes from this epoch and
+            // never logs an epoch twice.
             checkpoint::save(ckpt, &trainer.model, &trainer.optimizer.state, &trainer.checkpoint_metadata())?;
+            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": stats.loss, "lr": stats.lr, "test_errors": r.errors, "test_n": r.n, "test_accuracy": r.accuracy(), "seconds": stats.seconds}))?;
         }
     }
     // A resumed run with no epochs left is only evaluated.
@@ -149,6 +151,7 @@ fn eval(a: EvalArgs) -> Result<()> {
 
 fn bench(b: BenchCommand) -> Result<()> {
     let (teacher, student, dropout, args, what) = match b {
+        BenchCommand::Kernels { max_dim, seconds, json, common } => return bench_kernels(max_dim, seconds, json, &common),
         BenchCommand::Step { teacher, student, bench } => (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step"),
         BenchCommand::Train { model, dropout, bench } => (None, ModelSpec::parse(&model)?, dropout, bench, "train step"),
     };
@@ -169,13 +172,35 @@ fn bench(b: BenchCommand) -> Result<()> {
     Ok(())
 }
 
+fn bench_kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> Result<()> {
+    let device = open_device(common, json)?;
+    let timings = retort::kernel_bench::bench_kernels(&device, max_dim, seconds)?;
+    if json {
+        let kernels: Vec<_> = timings.iter().map(|k| json!({"kernel": k.kernel, "shape": k.shape, "median_us": k.median_us, "gflops": k.gflops, "gbps": k.gbps})).collect();
+        println!("{}", json!({"device": device.kind(), "device_name": device.describe(), "timer": device.timer(), "kernels": kernels}));
+        return Ok(());
+    }
+    let mut rows = vec![vec!["kernel".to_string(), "shape".into(), "median".into(), "rate".into()]];
+    for k in &timings {
+        let rate = match (k.gflops, k.gbps) {
+            (Some(g), _) => format!("{g:.1} GFLOP/s"),
+            (_, Some(b)) => format!("{b:.1} GB/s"),
+            _ => String::new(),
+        };
+        rows.push(vec![k.kernel.clone(), k.shape.clone(), format!("{:.1} us", k.median_us), rate]);
+    }
+    print_table(&rows);
+    println!("on {}, timed by {}", device.describe(), device.timer());
+    Ok(())
+}
+
 /// The demo's recipe: Hinton et al.'s MNIST setup scaled to the embedded subset.
 fn demo(a: DemoArgs) -> Result<()> {
     let device = open_device(&a.common, a.json)?;
     let splits = load_data(&a.data)?;
     let quiet = a.json;
-    let teacher_spec = ModelSpec::parse("mlp:784-1200-1200-10")?;
-    let student_spec = ModelSpec::parse("mlp:784-800-800-10")?;
+    let teacher_spec = ModelSpec::parse(&a.teacher)?;
+    let student_spec = ModelSpec::parse(&a.student)?;
     let kd = KdConfig::new(20.0, 0.9)?;
     let base = TrainConfig {
         epochs: a.epochs,

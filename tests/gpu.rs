@@ -1,0 +1,128 @@
+//! The GPU backend end to end, on whatever adapter wgpu finds (lavapipe in CI): training steps
+//! agree with the CPU's, checkpoints move between devices, and the CLI runs on `--device gpu`.
+//! No adapter fails these tests; outside CI, `RETORT_SKIP_GPU=1` skips them.
+
+use retort::distill::{KdConfig, TrainConfig, Trainer};
+use retort::nn::{Dropout, Model, ModelSpec};
+use retort::optim::{OptimizerKind, Schedule};
+use retort::{Device, DeviceChoice, Labels, Tensor};
+use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s};
+use std::process::Command;
+
+fn gpu() -> Option<Device> {
+    match Device::open(DeviceChoice::Gpu) {
+        Ok((d, _)) => Some(d),
+        Err(e) if std::env::var_os("RETORT_SKIP_GPU").is_some() && std::env::var_os("CI").is_none() => {
+            eprintln!("RETORT_SKIP_GPU: skipping: {e}");
+            None
+        }
+        Err(e) => panic!("{e}\n(GPU tests need an adapter; outside CI, RETORT_SKIP_GPU=1 skips them)"),
+    }
+}
+
+/// Distillation steps with dropout and Adam, and with SGD + max-norm, run on both devices from
+/// the same weights: the weights after them agree to f32 rounding (the dropout masks are
+/// drawn bit for bit alike).
+#[test]
+fn training_steps_agree_between_cpu_and_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::cpu();
+    let (teacher_spec, student_spec) = (ModelSpec::parse("mlp:20-33-7").unwrap(), ModelSpec::parse("mlp:20-17-9-7").unwrap());
+    let mut rng = Rng::new(3);
+    let (x, y) = (rng.vec(13 * 20, 0.0, 1.0), rng.labels(13, 7));
+    let kd = KdConfig::new(4.0, 0.7).unwrap();
+    for optimizer in [OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }, OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4, max_norm: Some(1.0) }] {
+        let config = TrainConfig { epochs: 1, batch: 13, lr: 0.05, schedule: Schedule::Constant, optimizer, dropout: Dropout { input: 0.1, hidden: 0.3 }, jitter: 0, seed: 9 };
+        let teacher = Model::new(teacher_spec.clone(), &cpu, 1);
+        let mut params = Vec::new();
+        for device in [&cpu, &gpu] {
+            let mut t = Trainer::new(Model::new(student_spec.clone(), &cpu, 2).to_device(device), config.clone()).unwrap();
+            let teacher = teacher.to_device(device);
+            let (xt, yt) = (Tensor::from_slice(device, &[13, 20], &x), Labels::from_slice(device, &y));
+            for step in 0..3 {
+                let loss = t.step(&xt, &yt, Some((&teacher, kd)), 0.05, step).item();
+                assert!(loss.is_finite(), "{}: loss {loss}", device.kind());
+            }
+            params.push(t.model.params.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
+        }
+        for (i, (c, g)) in params[0].iter().zip(&params[1]).enumerate() {
+            assert_close(&format!("{optimizer:?}: parameter {i} after 3 steps, GPU against CPU"), g, &f64s(c), Tolerance::END_TO_END);
+        }
+    }
+}
+
+fn retort(args: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(args).output().expect("run retort");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "retort {args:?} failed: {stderr}");
+    (stdout, stderr)
+}
+
+fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON")
+}
+
+/// A checkpoint trained on one device evaluates to the same errors on the other, both ways.
+#[test]
+fn checkpoints_load_across_devices() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("retort-gpu-ck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (trained_on, other) in [("cpu", "gpu"), ("gpu", "cpu")] {
+        let out = dir.join(format!("{trained_on}.safetensors"));
+        let out = out.to_str().unwrap();
+        let (_, err) = retort(&["train", "--model", "mlp:784-24-10", "--epochs", "1", "--out", out, "--device", trained_on]);
+        assert!(err.contains(&format!("device: {trained_on}")), "train did not report its device: {err}");
+        let errors: Vec<u64> = [trained_on, other]
+            .iter()
+            .map(|d| {
+                let v = json(&retort(&["eval", "--model", out, "--json", "--device", d]).0);
+                assert_eq!(v["device"], *d);
+                v["errors"].as_u64().unwrap()
+            })
+            .collect();
+        // Same weights; only f32 rounding in the logits may flip a near-tie.
+        assert!(errors[0].abs_diff(errors[1]) <= 2, "trained on {trained_on}: {} errors there, {} on {other}", errors[0], errors[1]);
+        assert!(errors[0] < 1000, "1 epoch should beat chance: {} of 2000", errors[0]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `demo --device gpu` with the CPU's seed and schedule lands in the CPU's error band (small
+/// models and one epoch: lavapipe runs at well under a GFLOP/s).
+#[test]
+fn demo_on_gpu_matches_cpu_band() {
+    if gpu().is_none() {
+        return;
+    }
+    let run = |device: &str| {
+        let v = json(&retort(&["demo", "--teacher", "mlp:784-64-10", "--student", "mlp:784-16-10", "--epochs", "1", "--teacher-epochs", "1", "--json", "--device", device]).0);
+        assert_eq!(v["device"], device);
+        ["teacher_errors", "student_errors", "distilled_errors"].map(|k| v[k].as_u64().unwrap())
+    };
+    let (cpu, gpu) = (run("cpu"), run("gpu"));
+    for (name, (c, g)) in ["teacher", "student", "distilled"].iter().zip(cpu.iter().zip(&gpu)) {
+        assert!(c.abs_diff(*g) <= 5 + c / 10, "{name}: {c} errors on the CPU, {g} on the GPU");
+    }
+}
+
+/// `bench kernels --json` reports every kernel with a finite time and rate, and the timer used.
+#[test]
+fn bench_kernels_reports_each_kernel() {
+    if gpu().is_none() {
+        return;
+    }
+    for device in ["cpu", "gpu"] {
+        let v = json(&retort(&["bench", "kernels", "--max-dim", "0", "--seconds", "0", "--json", "--device", device]).0);
+        assert_eq!(v["device"], device);
+        let kernels = v["kernels"].as_array().unwrap();
+        assert_eq!(kernels.len(), 11, "{device}: {kernels:?}");
+        for k in kernels {
+            let rate = k["gflops"].as_f64().or(k["gbps"].as_f64()).unwrap();
+            assert!(k["median_us"].as_f64().unwrap() > 0.0 && rate.is_finite() && rate > 0.0, "{device}: {k}");
+        }
+        assert!(["wall", "timestamp", "sync"].contains(&v["timer"].as_str().unwrap()));
+    }
+}
