@@ -126,3 +126,37 @@ fn bench_kernels_reports_each_kernel() {
         assert!(["wall", "timestamp", "sync"].contains(&v["timer"].as_str().unwrap()));
     }
 }
+
+/// With no Vulkan driver to find, `--device gpu` fails with one line that says how to get an
+/// adapter, and `--device auto` runs on the CPU and says why.
+#[test]
+fn no_adapter_is_a_clear_error_and_auto_falls_back() {
+    let hidden = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_retort"))
+            .args(args)
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .output()
+            .expect("run retort")
+    };
+    let out = hidden(&["bench", "kernels", "--max-dim", "0", "--seconds", "0", "--device", "gpu"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(line.contains("no GPU adapter") && line.contains("mesa-vulkan-drivers"), "{line}");
+    let out = hidden(&["eval", "--model", "/nonexistent.safetensors", "--device", "auto"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().any(|l| l.starts_with("note:") && l.contains("no GPU adapter found") && l.ends_with("running on the CPU")), "{err}");
+}
+
+/// `auto` takes a hardware GPU, and runs on the CPU (saying so) when the only adapter is a
+/// software rasterizer such as lavapipe.
+#[test]
+fn auto_prefers_hardware_and_says_when_it_falls_back() {
+    let Some(gpu) = gpu() else { return };
+    let software = gpu.describe().ends_with(", Cpu)");
+    let (stdout, stderr) = retort(&["bench", "train", "--model", "mlp:784-8-10", "--batch", "4", "--seconds", "0", "--json", "--device", "auto"]);
+    assert_eq!(json(&stdout)["device"], if software { "cpu" } else { "gpu" }, "{}", gpu.describe());
+    assert_eq!(stderr.contains("software rasterizer: running on the CPU"), software, "{stderr}");
+}
