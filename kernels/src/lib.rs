@@ -4,6 +4,7 @@
 //! Layout is row-major throughout: a `rows x cols` matrix is `rows` runs of `cols` values.
 //! SIMD paths are chosen at run time by [`simd::isa`]; the scalar fallback is always compiled.
 
+pub mod conv;
 pub mod dropout;
 pub mod elementwise;
 pub mod gemm;

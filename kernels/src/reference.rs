@@ -3,6 +3,7 @@
 //! Fast kernels (SIMD, rayon, WGSL) are tested against these; finite-difference gradient checks
 //! differentiate them in f64. Shapes follow the fast kernels: row-major `rows x cols`.
 
+use crate::conv::Conv2dGeometry;
 use crate::dropout::keep_mask;
 
 /// `op(A) (m x k) * op(B) (k x n)`. With `trans_a`, `a` holds `k x m`; with `trans_b`, `b` holds `n x k`.
@@ -131,4 +132,54 @@ pub fn argmax_rows(rows: usize, cols: usize, x: &[f64]) -> Vec<u32> {
             (0..cols).fold(0, |best, j| if row[j] > row[best] { j } else { best }) as u32
         })
         .collect()
+}
+
+/// Direct 2-D convolution of NHWC `x` with `w` (`[(ky, kx, c), out_channels]`), zero padding:
+/// `y[n, oy, ox, o] = sum x[n, oy s + ky - p, ox s + kx - p, c] w[(ky, kx, c), o]`.
+pub fn conv2d(g: &Conv2dGeometry, x: &[f64], w: &[f64], out_channels: usize) -> Vec<f64> {
+    let (oh, ow, c, k) = (g.out_height(), g.out_width(), g.channels, g.kernel);
+    let mut y = vec![0.0; g.batch * oh * ow * out_channels];
+    for n in 0..g.batch {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..out_channels {
+                    let mut acc = 0.0;
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let (iy, ix) = ((oy * g.stride + ky) as isize - g.padding as isize, (ox * g.stride + kx) as isize - g.padding as isize);
+                            if iy < 0 || ix < 0 || iy >= g.height as isize || ix >= g.width as isize {
+                                continue;
+                            }
+                            for ci in 0..c {
+                                acc += x[((n * g.height + iy as usize) * g.width + ix as usize) * c + ci] * w[((ky * k + kx) * c + ci) * out_channels + o];
+                            }
+                        }
+                    }
+                    y[((n * oh + oy) * ow + ox) * out_channels + o] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Max over each `kernel x kernel` window at `stride`, NHWC, no padding.
+pub fn max_pool2d(g: &Conv2dGeometry, x: &[f64]) -> Vec<f64> {
+    let (oh, ow, c) = (g.out_height(), g.out_width(), g.channels);
+    let mut y = vec![f64::NEG_INFINITY; g.batch * oh * ow * c];
+    for n in 0..g.batch {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let out = &mut y[((n * oh + oy) * ow + ox) * c + ch];
+                    for ky in 0..g.kernel {
+                        for kx in 0..g.kernel {
+                            *out = out.max(x[((n * g.height + oy * g.stride + ky) * g.width + ox * g.stride + kx) * c + ch]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
 }

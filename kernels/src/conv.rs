@@ -1,0 +1,233 @@
+//! Convolution as im2col + the one tuned GEMM, and 2-D max-pooling, on NHWC images (channels
+//! innermost), so a convolution's output rows `[n, oy, ox]` by `out_channels` come straight out
+//! of `cols x W` with no transposes, and weights are `[k * k * in_channels, out_channels]` like a
+//! linear layer's `[in, out]`.
+
+use rayon::prelude::*;
+
+/// The shape of a convolution (or pooling window) over a batch of NHWC images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    pub batch: usize,
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    /// Square window side.
+    pub kernel: usize,
+    pub stride: usize,
+    /// Zeros added on each side.
+    pub padding: usize,
+}
+
+impl Conv2dGeometry {
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+    /// Values of one input batch.
+    pub fn input_len(&self) -> usize {
+        self.batch * self.height * self.width * self.channels
+    }
+    /// Rows of the column matrix: one per output position.
+    pub fn col_rows(&self) -> usize {
+        self.batch * self.out_height() * self.out_width()
+    }
+    /// Columns of the column matrix: one per window value, `(ky, kx, channel)` order.
+    pub fn col_width(&self) -> usize {
+        self.kernel * self.kernel * self.channels
+    }
+    /// Whether the window fits the padded image and the stride is positive.
+    pub fn is_valid(&self) -> bool {
+        self.kernel >= 1 && self.stride >= 1 && self.kernel <= self.height + 2 * self.padding && self.kernel <= self.width + 2 * self.padding
+    }
+    /// The input position of window offset `k` at output position `o`, if inside the image.
+    #[inline(always)]
+    fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
+        (o * self.stride + k).checked_sub(self.padding).filter(|&i| i < size)
+    }
+}
+
+fn check(g: &Conv2dGeometry, x: usize, cols: usize, op: &str) {
+    assert!(g.is_valid(), "{op}: invalid geometry {g:?}");
+    assert!(x == g.input_len() && cols == g.col_rows() * g.col_width(), "{op}: {g:?} expects {} image and {} column values, got {x} and {cols}", g.input_len(), g.col_rows() * g.col_width());
+}
+
+/// `cols[(n, oy, ox), (ky, kx, c)] = x[n, oy s + ky - p, ox s + kx - p, c]`, zero outside the image.
+pub fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
+    check(g, x.len(), cols.len(), "im2col");
+    let (oh, ow, c, k) = (g.out_height(), g.out_width(), g.channels, g.kernel);
+    let row_len = g.col_width();
+    cols.par_chunks_mut(row_len * ow).enumerate().for_each(|(n_oy, rows)| {
+        let (n, oy) = (n_oy / oh, n_oy % oh);
+        let image = &x[n * g.height * g.width * c..(n + 1) * g.height * g.width * c];
+        for (ox, row) in rows.chunks_mut(row_len).enumerate() {
+            for ky in 0..k {
+                let dst = &mut row[ky * k * c..(ky + 1) * k * c];
+                let Some(iy) = g.source(oy, ky, g.height) else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                for kx in 0..k {
+                    let d = &mut dst[kx * c..(kx + 1) * c];
+                    match g.source(ox, kx, g.width) {
+                        Some(ix) => d.copy_from_slice(&image[(iy * g.width + ix) * c..(iy * g.width + ix + 1) * c]),
+                        None => d.fill(0.0),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The adjoint of [`im2col`]: `dx` becomes the sum, over every column entry, of its value at the
+/// image position it was read from (the input gradient of a convolution). Overwrites `dx`.
+pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
+    check(g, dx.len(), cols.len(), "col2im");
+    let (oh, ow, c, k) = (g.out_height(), g.out_width(), g.channels, g.kernel);
+    let row_len = g.col_width();
+    let image_len = g.height * g.width * c;
+    // One image per task: images are disjoint, so the scatter-add needs no synchronisation and
+    // sums in a fixed order.
+    dx.par_chunks_mut(image_len).enumerate().for_each(|(n, image)| {
+        image.fill(0.0);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let row = &cols[((n * oh + oy) * ow + ox) * row_len..][..row_len];
+                for ky in 0..k {
+                    let Some(iy) = g.source(oy, ky, g.height) else { continue };
+                    for kx in 0..k {
+                        let Some(ix) = g.source(ox, kx, g.width) else { continue };
+                        let dst = &mut image[(iy * g.width + ix) * c..][..c];
+                        dst.iter_mut().zip(&row[(ky * k + kx) * c..][..c]).for_each(|(d, &v)| *d += v);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Max-pooling over `kernel x kernel` windows at `stride` (no padding):
+/// `y[n, oy, ox, c] = max x[n, oy s + ky, ox s + kx, c]`.
+pub fn max_pool2d_forward(g: &Conv2dGeometry, x: &[f32], y: &mut [f32]) {
+    check_pool(g, x.len(), y.len(), "max_pool2d_forward");
+    let (oh, ow, c) = (g.out_height(), g.out_width(), g.channels);
+    y.par_chunks_mut(ow * c).enumerate().for_each(|(n_oy, out)| {
+        let (n, oy) = (n_oy / oh, n_oy % oh);
+        for ox in 0..ow {
+            for ch in 0..c {
+                out[ox * c + ch] = window(g, n, oy, ox, ch).map(|i| x[i]).fold(f32::NEG_INFINITY, f32::max);
+            }
+        }
+    });
+}
+
+/// The gradient of [`max_pool2d_forward`]: each window's `dy` goes to the first position holding
+/// the window's maximum (`y`), the rest get zero. Overwrites `dx`.
+pub fn max_pool2d_backward(g: &Conv2dGeometry, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    check_pool(g, x.len(), y.len(), "max_pool2d_backward");
+    assert!(dy.len() == y.len() && dx.len() == x.len(), "max_pool2d_backward: gradient lengths");
+    let (oh, ow, c) = (g.out_height(), g.out_width(), g.channels);
+    let image_len = g.height * g.width * c;
+    dx.par_chunks_mut(image_len).enumerate().for_each(|(n, image)| {
+        image.fill(0.0);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let o = ((n * oh + oy) * ow + ox) * c + ch;
+                    if let Some(i) = window(g, n, oy, ox, ch).find(|&i| x[i] == y[o]) {
+                        image[i - n * image_len] += dy[o];
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn check_pool(g: &Conv2dGeometry, x: usize, y: usize, op: &str) {
+    assert!(g.is_valid() && g.padding == 0, "{op}: invalid pooling geometry {g:?}");
+    assert!(x == g.input_len() && y == g.col_rows() * g.channels, "{op}: {g:?} expects {} input and {} output values, got {x} and {y}", g.input_len(), g.col_rows() * g.channels);
+}
+
+/// Flat input indices of the pooling window at output `(n, oy, ox)`, channel `ch`, row-major.
+fn window(g: &Conv2dGeometry, n: usize, oy: usize, ox: usize, ch: usize) -> impl Iterator<Item = usize> + '_ {
+    (0..g.kernel).flat_map(move |ky| (0..g.kernel).map(move |kx| ((n * g.height + oy * g.stride + ky) * g.width + ox * g.stride + kx) * g.channels + ch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
+    use crate::{gemm, reference};
+
+    /// Odd shapes: single pixels, windows larger than the stride, padding wider than the image.
+    fn geometries() -> Vec<Conv2dGeometry> {
+        let g = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
+        vec![g(1, 1, 1, 1, 1, 1, 0), g(2, 7, 5, 3, 3, 1, 1), g(3, 9, 9, 2, 5, 2, 2), g(1, 6, 7, 4, 2, 2, 0), g(2, 4, 4, 1, 5, 1, 2), g(1, 3, 3, 2, 3, 3, 1)]
+    }
+
+    #[test]
+    fn im2col_then_gemm_is_the_reference_convolution() {
+        let mut rng = Rng::new(30);
+        for g in geometries() {
+            for out_channels in [1usize, 7] {
+                let x = rng.vec(g.input_len(), -1.0, 1.0);
+                let w = rng.vec(g.col_width() * out_channels, -1.0, 1.0);
+                let mut cols = vec![f32::NAN; g.col_rows() * g.col_width()];
+                im2col(&g, &x, &mut cols);
+                let mut y = vec![0.0; g.col_rows() * out_channels];
+                gemm::gemm(g.col_rows(), g.col_width(), out_channels, &cols, false, &w, false, &mut y, 0.0);
+                let want = reference::conv2d(&g, &f64s(&x), &f64s(&w), out_channels);
+                assert_close(&format!("conv {g:?} -> {out_channels}"), &y, &want, Tolerance::dot(g.col_width()));
+            }
+        }
+    }
+
+    /// `<im2col(x), c> = <x, col2im(c)>` for random `x` and `c`: col2im is im2col's transpose.
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        let mut rng = Rng::new(31);
+        for g in geometries() {
+            let x = rng.vec(g.input_len(), -1.0, 1.0);
+            let c = rng.vec(g.col_rows() * g.col_width(), -1.0, 1.0);
+            let mut cols = vec![0.0; c.len()];
+            im2col(&g, &x, &mut cols);
+            let mut back = vec![f32::NAN; x.len()];
+            col2im(&g, &c, &mut back);
+            let lhs: f64 = cols.iter().zip(&c).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(&a, &b)| a as f64 * b as f64).sum();
+            assert!((lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()), "{g:?}: <im2col x, c> = {lhs}, <x, col2im c> = {rhs}");
+        }
+    }
+
+    fn pools() -> Vec<Conv2dGeometry> {
+        let g = |batch, height, width, channels, kernel| Conv2dGeometry { batch, height, width, channels, kernel, stride: kernel, padding: 0 };
+        vec![g(1, 1, 1, 1, 1), g(2, 4, 4, 3, 2), g(1, 7, 5, 2, 2), g(3, 9, 9, 1, 3), g(1, 28, 28, 7, 2)]
+    }
+
+    #[test]
+    fn max_pool_matches_reference_and_its_gradient_finite_differences() {
+        let mut rng = Rng::new(32);
+        for g in pools() {
+            let x = rng.vec(g.input_len(), -1.0, 1.0);
+            let mut y = vec![f32::NAN; g.col_rows() * g.channels];
+            max_pool2d_forward(&g, &x, &mut y);
+            assert_close(&format!("max_pool2d {g:?}"), &y, &reference::max_pool2d(&g, &f64s(&x)), Tolerance::FORWARD);
+            let r = rng.vec(y.len(), -1.0, 1.0);
+            let mut dx = vec![f32::NAN; x.len()];
+            max_pool2d_backward(&g, &x, &y, &r, &mut dx);
+            let num = numeric_gradient(&f64s(&x), |x| reference::max_pool2d(&g, x).iter().zip(&r).map(|(a, &b)| a * b as f64).sum());
+            assert_close(&format!("max_pool2d_backward {g:?}"), &dx, &num, Tolerance::GRADIENT);
+        }
+    }
+
+    #[test]
+    fn max_pool_routes_a_tie_to_the_first_maximum_only() {
+        let g = Conv2dGeometry { batch: 1, height: 2, width: 2, channels: 1, kernel: 2, stride: 2, padding: 0 };
+        let x = [1.0, 3.0, 3.0, 0.0];
+        let mut dx = [9.0; 4];
+        max_pool2d_backward(&g, &x, &[3.0], &[2.0], &mut dx);
+        assert_eq!(dx, [0.0, 2.0, 0.0, 0.0]);
+    }
+}
