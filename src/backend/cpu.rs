@@ -1,7 +1,7 @@
 //! The CPU backend: buffers are `Vec`s, every op is a call into `retort-kernels`.
 
-use super::Backend;
-use retort_kernels::{dropout, elementwise, gemm, kd_loss, optim, softmax};
+use super::{Backend, Conv2dGeometry};
+use retort_kernels::{conv, dropout, elementwise, gemm, kd_loss, optim, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -91,5 +91,17 @@ impl Backend for CpuBackend {
         let mut pred = vec![0u32; rows];
         elementwise::argmax_rows(rows, cols, logits, &mut pred);
         count[0] += pred.iter().zip(labels).filter(|(p, y)| p == y).count() as f32;
+    }
+    fn im2col(&self, geom: Conv2dGeometry, x: &Vec<f32>, cols: &mut Vec<f32>) {
+        conv::im2col(&geom, x, cols);
+    }
+    fn col2im(&self, geom: Conv2dGeometry, cols: &Vec<f32>, dx: &mut Vec<f32>) {
+        conv::col2im(&geom, cols, dx);
+    }
+    fn max_pool2d(&self, geom: Conv2dGeometry, x: &Vec<f32>, y: &mut Vec<f32>) {
+        conv::max_pool2d_forward(&geom, x, y);
+    }
+    fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &Vec<f32>, y: &Vec<f32>, dy: &Vec<f32>, dx: &mut Vec<f32>) {
+        conv::max_pool2d_backward(&geom, x, y, dy, dx);
     }
 }

@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::Result;
+pub use retort_kernels::conv::Conv2dGeometry;
 use std::fmt;
 
 /// Every op a device runs, on its own buffers. Shapes are row-major `rows x cols`; buffers are
@@ -52,6 +53,13 @@ pub trait Backend {
     fn sgd_momentum(&self, w: &mut Self::Buf, g: &Self::Buf, v: &mut Self::Buf, lr: f32, momentum: f32, weight_decay: f32);
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut Self::Buf, max_norm: f32);
     fn adam(&self, w: &mut Self::Buf, g: &Self::Buf, m: &mut Self::Buf, v: &mut Self::Buf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32);
+    /// The column matrix of a convolution over NHWC images (see `retort_kernels::conv`).
+    fn im2col(&self, geom: Conv2dGeometry, x: &Self::Buf, cols: &mut Self::Buf);
+    /// The adjoint of `im2col`: column gradients summed back into an image gradient.
+    fn col2im(&self, geom: Conv2dGeometry, cols: &Self::Buf, dx: &mut Self::Buf);
+    fn max_pool2d(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &mut Self::Buf);
+    /// Each window's gradient to its first maximum.
+    fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf);
     /// Adds to the one-element `count` the rows whose argmax equals their label.
     fn count_correct(&self, rows: usize, cols: usize, logits: &Self::Buf, labels: &Self::Labels, count: &mut Self::Buf);
 }
@@ -252,6 +260,10 @@ dispatch! {
     fn max_norm_columns(rows: [usize], cols: [usize], w: [&mut Storage], max_norm: [f32]);
     fn adam(w: [&mut Storage], g: [&Storage], m: [&mut Storage], v: [&mut Storage], lr: [f32], beta1: [f32], beta2: [f32], eps: [f32], step: [u32], weight_decay: [f32]);
     fn count_correct(rows: [usize], cols: [usize], logits: [&Storage], labels: [&LabelStorage], count: [&mut Storage]);
+    fn im2col(geom: [Conv2dGeometry], x: [&Storage], cols: [&mut Storage]);
+    fn col2im(geom: [Conv2dGeometry], cols: [&Storage], dx: [&mut Storage]);
+    fn max_pool2d(geom: [Conv2dGeometry], x: [&Storage], y: [&mut Storage]);
+    fn max_pool2d_backward(geom: [Conv2dGeometry], x: [&Storage], y: [&Storage], dy: [&Storage], dx: [&mut Storage]);
 }
 
 impl Device {

@@ -6,7 +6,7 @@ pub mod shaders;
 
 pub use context::{AdapterSummary, GpuBuf};
 
-use super::Backend;
+use super::{Backend, Conv2dGeometry};
 use crate::error::Result;
 use context::Context;
 use shaders::{Kernel, Shader};
@@ -35,6 +35,10 @@ const KD_CE_BACKWARD: Kernel = Kernel::new(Shader::KdLoss, "kd_ce_backward");
 const SGD_MOMENTUM: Kernel = Kernel::new(Shader::Optim, "sgd_momentum");
 const ADAM: Kernel = Kernel::new(Shader::Optim, "adam");
 const MAX_NORM_COLUMNS: Kernel = Kernel::new(Shader::Optim, "max_norm_columns");
+const IM2COL: Kernel = Kernel::new(Shader::Conv, "im2col");
+const COL2IM: Kernel = Kernel::new(Shader::Conv, "col2im");
+const MAX_POOL2D: Kernel = Kernel::new(Shader::Conv, "max_pool2d");
+const MAX_POOL2D_BACKWARD: Kernel = Kernel::new(Shader::Conv, "max_pool2d_backward");
 
 /// Runs ops as WGSL compute shaders on one wgpu device. Cloning shares the device.
 #[derive(Clone)]
@@ -88,6 +92,12 @@ impl GpuBackend {
     /// How [`GpuBackend::time`] measures: `timestamp` or `sync`.
     pub fn timer(&self) -> &'static str {
         if self.ctx.adapter.timestamps { "timestamp" } else { "sync" }
+    }
+
+    /// The geometry's parameters for `shaders/conv.wgsl`, after `total`, the values written.
+    fn conv_params(total: usize, g: &Conv2dGeometry) -> [u32; 10] {
+        assert!(g.is_valid(), "conv: invalid geometry {g:?}");
+        [u(total), u(g.batch), u(g.height), u(g.width), u(g.channels), u(g.kernel), u(g.stride), u(g.padding), u(g.out_height()), u(g.out_width())]
     }
 
     fn elementwise(&self, kernel: Kernel, n: usize, params: &[u32], buffers: &[(u32, &wgpu::Buffer)]) {
@@ -219,6 +229,22 @@ impl Backend for GpuBackend {
     fn count_correct(&self, rows: usize, cols: usize, logits: &GpuBuf, labels: &GpuBuf, count: &mut GpuBuf) {
         assert!(logits.len() == rows * cols && labels.len() == rows, "count_correct: {rows}x{cols}: lengths");
         self.ctx.dispatch(COUNT_CORRECT, 0, &[u(rows), u(cols)], &[(1, logits.raw()), (2, labels.raw()), (3, count.raw())], [1, 1, 1]);
+    }
+    fn im2col(&self, geom: Conv2dGeometry, x: &GpuBuf, cols: &mut GpuBuf) {
+        assert!(x.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "im2col: {geom:?}: lengths");
+        self.elementwise(IM2COL, cols.len(), &Self::conv_params(cols.len(), &geom), &[(1, x.raw()), (4, cols.raw())]);
+    }
+    fn col2im(&self, geom: Conv2dGeometry, cols: &GpuBuf, dx: &mut GpuBuf) {
+        assert!(dx.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "col2im: {geom:?}: lengths");
+        self.elementwise(COL2IM, dx.len(), &Self::conv_params(dx.len(), &geom), &[(1, cols.raw()), (4, dx.raw())]);
+    }
+    fn max_pool2d(&self, geom: Conv2dGeometry, x: &GpuBuf, y: &mut GpuBuf) {
+        assert!(x.len() == geom.input_len() && y.len() == geom.col_rows() * geom.channels && geom.padding == 0, "max_pool2d: {geom:?}: lengths");
+        self.elementwise(MAX_POOL2D, y.len(), &Self::conv_params(y.len(), &geom), &[(1, x.raw()), (4, y.raw())]);
+    }
+    fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &GpuBuf, y: &GpuBuf, dy: &GpuBuf, dx: &mut GpuBuf) {
+        assert!(x.len() == dx.len() && x.len() == geom.input_len() && y.len() == dy.len() && y.len() == geom.col_rows() * geom.channels, "max_pool2d_backward: {geom:?}: lengths");
+        self.elementwise(MAX_POOL2D_BACKWARD, dx.len(), &Self::conv_params(dx.len(), &geom), &[(1, x.raw()), (2, y.raw()), (3, dy.raw()), (4, dx.raw())]);
     }
 }
 

@@ -11,10 +11,11 @@ pub enum Shader {
     Softmax,
     KdLoss,
     Optim,
+    Conv,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 7] = [Shader::Gemm, Shader::Elementwise, Shader::Dropout, Shader::Reduce, Shader::Softmax, Shader::KdLoss, Shader::Optim];
+    pub const ALL: [Shader; 8] = [Shader::Gemm, Shader::Elementwise, Shader::Dropout, Shader::Reduce, Shader::Softmax, Shader::KdLoss, Shader::Optim, Shader::Conv];
 
     /// The file name in `shaders/`.
     pub fn file(self) -> &'static str {
@@ -26,6 +27,7 @@ impl Shader {
             Shader::Softmax => "softmax.wgsl",
             Shader::KdLoss => "kd_loss.wgsl",
             Shader::Optim => "optim.wgsl",
+            Shader::Conv => "conv.wgsl",
         }
     }
 
@@ -44,6 +46,7 @@ impl Shader {
             Shader::Softmax => module!("softmax.wgsl"),
             Shader::KdLoss => module!("kd_loss.wgsl"),
             Shader::Optim => module!("optim.wgsl"),
+            Shader::Conv => module!("conv.wgsl"),
         }
     }
 }

@@ -318,3 +318,42 @@ fn optimizers_match_reference() {
         assert_close(&format!("max_norm_columns {rows}x{cols}"), &down(g, &wb), &wr, Tolerance::FORWARD);
     }
 }
+
+#[test]
+fn conv_and_pooling_kernels_match_the_cpu_kernels() {
+    use retort_kernels::conv::{self, Conv2dGeometry};
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(11);
+    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
+    for c in [geom(1, 1, 1, 1, 1, 1, 0), geom(2, 7, 5, 3, 3, 1, 1), geom(3, 9, 9, 2, 5, 2, 2), geom(2, 4, 4, 1, 5, 1, 2), geom(1, 28, 28, 1, 5, 1, 2), geom(1, 3, 3, 2, 3, 3, 1)] {
+        let x = rng.vec(c.input_len(), -1.0, 1.0);
+        let n_cols = c.col_rows() * c.col_width();
+        let mut want = vec![0.0; n_cols];
+        conv::im2col(&c, &x, &mut want);
+        let mut cols = nans(g, n_cols);
+        g.im2col(c, &g.upload(&x), &mut cols);
+        assert_eq!(down(g, &cols), want, "im2col {c:?}");
+        let dc = rng.vec(n_cols, -1.0, 1.0);
+        let mut want = vec![0.0; x.len()];
+        conv::col2im(&c, &dc, &mut want);
+        let mut dx = nans(g, x.len());
+        g.col2im(c, &g.upload(&dc), &mut dx);
+        assert_close(&format!("col2im {c:?}"), &down(g, &dx), &f64s(&want), Tolerance::dot(c.kernel * c.kernel));
+    }
+    for c in [geom(1, 1, 1, 1, 1, 1, 0), geom(2, 4, 4, 3, 2, 2, 0), geom(1, 7, 5, 2, 2, 2, 0), geom(3, 9, 9, 1, 3, 3, 0), geom(2, 28, 28, 7, 2, 2, 0), geom(1, 6, 6, 2, 3, 1, 0)] {
+        // Few distinct values, so windows hold ties and the first-maximum rule is exercised.
+        let x: Vec<f32> = (0..c.input_len()).map(|_| rng.below(5) as f32).collect();
+        let n_out = c.col_rows() * c.channels;
+        let mut want = vec![0.0; n_out];
+        conv::max_pool2d_forward(&c, &x, &mut want);
+        let (xb, mut y) = (g.upload(&x), nans(g, n_out));
+        g.max_pool2d(c, &xb, &mut y);
+        assert_eq!(down(g, &y), want, "max_pool2d {c:?}");
+        let d = rng.vec(n_out, -1.0, 1.0);
+        let mut want_dx = vec![0.0; x.len()];
+        conv::max_pool2d_backward(&c, &x, &want, &d, &mut want_dx);
+        let mut dx = nans(g, x.len());
+        g.max_pool2d_backward(c, &xb, &y, &g.upload(&d), &mut dx);
+        assert_close(&format!("max_pool2d_backward {c:?}"), &down(g, &dx), &f64s(&want_dx), Tolerance::FORWARD);
+    }
+}
