@@ -2,7 +2,7 @@
 //! [`Graph::backward`] that walks it in reverse with one `match`. Each op's forward (a `Graph`
 //! method) and backward (a function the match calls) live together in `ops/`.
 
-use crate::backend::{Device, Storage};
+use crate::backend::{Conv2dGeometry, Device, Storage};
 use crate::ops;
 use crate::tensor::{Labels, Tensor};
 
@@ -24,6 +24,8 @@ pub(crate) enum Op {
     Scale { x: Var, s: f32 },
     Sum { x: Var },
     Reshape { x: Var },
+    Im2col { x: Var, geom: Conv2dGeometry },
+    MaxPool2d { x: Var, geom: Conv2dGeometry },
 }
 
 pub(crate) struct Node {
@@ -114,6 +116,8 @@ impl Graph {
                 Op::Mul { a, b } => ops::arith::mul_backward(self, a, b, &dy, &mut grads),
                 Op::Scale { x, s } => ops::arith::scale_backward(self, x, s, &dy, &mut grads),
                 Op::Sum { x } => ops::arith::sum_backward(self, x, &dy, &mut grads),
+                Op::Im2col { x, geom } => ops::conv::im2col_backward(self, x, geom, &dy, &mut grads),
+                Op::MaxPool2d { x, geom } => ops::conv::max_pool2d_backward(self, x, geom, y, &dy, &mut grads),
                 Op::Reshape { x } => {
                     let shape = self.shape(x).to_vec();
                     grads.accumulate(self, x, dy.reshape(&shape));

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod arith;
 pub mod bias;
+pub mod conv;
 pub mod loss;
 pub mod matmul;
 pub mod softmax;

@@ -1,0 +1,82 @@
+//! Convolution and max-pooling on the tape. `im2col` is an op of its own (backward: `col2im`),
+//! so a convolution is `im2col -> matmul -> add_bias` and reuses the tuned GEMM and its
+//! gradients; `max_pool2d`'s backward routes each window's gradient to its first maximum.
+
+use crate::autograd::{Grads, Graph, Op, Var};
+use crate::backend::Conv2dGeometry;
+use crate::tensor::Tensor;
+
+impl Graph {
+    /// The column matrix `[batch * out_h * out_w, kernel^2 * channels]` of the NHWC batch `x`
+    /// (any shape of `geom.input_len()` values).
+    pub fn im2col(&mut self, x: Var, geom: Conv2dGeometry) -> Var {
+        assert_eq!(self.value(x).len(), geom.input_len(), "im2col: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
+        let mut out = Tensor::zeros(&self.device, &[geom.col_rows(), geom.col_width()]);
+        self.device.im2col(geom, self.value(x).storage(), out.storage_mut());
+        let needs = self.needs_grad(x);
+        self.push(out, Op::Im2col { x, geom }, needs)
+    }
+
+    /// A convolution of the NHWC batch `x` with `w` (`[kernel^2 * channels, out_channels]`) and
+    /// `bias`, then ReLU if `relu`: `[batch, out_h * out_w * out_channels]`, NHWC again.
+    pub fn conv2d(&mut self, x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool) -> Var {
+        let cols = self.im2col(x, geom);
+        let z = self.matmul(cols, w);
+        let y = self.add_bias(z, bias, relu);
+        let per_example = geom.out_height() * geom.out_width() * self.shape(w)[1];
+        self.reshape(y, &[geom.batch, per_example])
+    }
+
+    /// Max over `kernel x kernel` windows at `stride` of the NHWC batch `x`:
+    /// `[batch, out_h * out_w * channels]`.
+    pub fn max_pool2d(&mut self, x: Var, geom: Conv2dGeometry) -> Var {
+        assert_eq!(self.value(x).len(), geom.input_len(), "max_pool2d: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
+        let mut out = Tensor::zeros(&self.device, &[geom.batch, geom.out_height() * geom.out_width() * geom.channels]);
+        self.device.max_pool2d(geom, self.value(x).storage(), out.storage_mut());
+        let needs = self.needs_grad(x);
+        self.push(out, Op::MaxPool2d { x, geom }, needs)
+    }
+}
+
+pub(crate) fn im2col_backward(g: &Graph, x: Var, geom: Conv2dGeometry, dy: &Tensor, grads: &mut Grads) {
+    grads.write(g, x, |dx| g.device.col2im(geom, dy.storage(), dx));
+}
+
+pub(crate) fn max_pool2d_backward(g: &Graph, x: Var, geom: Conv2dGeometry, y: &Tensor, dy: &Tensor, grads: &mut Grads) {
+    grads.write(g, x, |dx| g.device.max_pool2d_backward(geom, g.value(x).storage(), y.storage(), dy.storage(), dx));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::Conv2dGeometry;
+    use crate::ops::gradcheck::gradcheck;
+    use retort_kernels::reference;
+    use retort_kernels::testing::Rng;
+
+    #[test]
+    fn conv2d_gradients_match_finite_differences() {
+        let mut rng = Rng::new(40);
+        let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
+        for (g, out_c) in [(geom(1, 1, 1, 1, 1, 1, 0), 1usize), (geom(2, 5, 4, 3, 3, 1, 1), 4), (geom(1, 7, 7, 2, 5, 2, 2), 3)] {
+            let inputs = [
+                (vec![g.batch, g.height * g.width * g.channels], rng.vec(g.input_len(), -1.0, 1.0)),
+                (vec![g.col_width(), out_c], rng.vec(g.col_width() * out_c, -1.0, 1.0)),
+                (vec![out_c], rng.vec(out_c, -0.5, 0.5)),
+            ];
+            // Without the ReLU: its kink would make central differences unreliable.
+            gradcheck(&format!("conv2d {g:?} -> {out_c}"), &inputs, |gr, v| gr.conv2d(v[0], v[1], v[2], g, false), |x| {
+                let y = reference::conv2d(&g, &x[0], &x[1], out_c);
+                y.iter().enumerate().map(|(i, v)| v + x[2][i % out_c]).collect()
+            });
+        }
+    }
+
+    #[test]
+    fn max_pool2d_gradient_matches_finite_differences() {
+        let mut rng = Rng::new(41);
+        for g in [Conv2dGeometry { batch: 2, height: 5, width: 4, channels: 3, kernel: 2, stride: 2, padding: 0 }, Conv2dGeometry { batch: 1, height: 6, width: 6, channels: 2, kernel: 3, stride: 1, padding: 0 }] {
+            let inputs = [(vec![g.batch, g.height * g.width * g.channels], rng.vec(g.input_len(), -1.0, 1.0))];
+            gradcheck(&format!("max_pool2d {g:?}"), &inputs, |gr, v| gr.max_pool2d(v[0], g), |x| reference::max_pool2d(&g, &x[0]));
+        }
+    }
+}
