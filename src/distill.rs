@@ -215,8 +215,7 @@ pub fn check_device_fits(spec: &ModelSpec, device: &Device, batch: usize) -> Res
     for (name, shape) in spec.param_shapes() {
         device.check_len(&format!("{spec}: {name} {shape:?}"), shape.iter().product())?;
     }
-    let widest = spec.param_shapes().iter().map(|(_, s)| *s.last().unwrap_or(&1)).chain([spec.input_len()]).max().unwrap_or(1);
-    device.check_len(&format!("{spec}: a batch of {batch} activations {batch}x{widest}"), batch.saturating_mul(widest))
+    device.check_len(&format!("{spec}: its largest activation at batch {batch}"), spec.max_activation_len(batch))
 }
 
 /// Refuses a data set whose examples or labels do not fit the model.

@@ -4,4 +4,4 @@ pub mod model;
 pub mod spec;
 
 pub use model::{Dropout, Model};
-pub use spec::ModelSpec;
+pub use spec::{CnnLayer, ModelSpec, PlannedLayer};

@@ -1,8 +1,8 @@
 //! A model: its spec and its parameters, and the forward pass that records onto a tape.
 
-use super::spec::ModelSpec;
+use super::spec::{ModelSpec, PlannedLayer};
 use crate::autograd::{Graph, Var};
-use crate::backend::Device;
+use crate::backend::{Conv2dGeometry, Device};
 use crate::tensor::Tensor;
 use retort_kernels::testing::Rng;
 
@@ -54,23 +54,30 @@ impl Model {
     }
 
     /// The forward pass with parameters already on the tape (teacher passes use constants).
+    /// Inputs are `batch x input_len`; a CNN reads each example as height x width x channels.
     pub fn forward_with(&self, g: &mut Graph, x: Var, params: &[Var], dropout: Dropout) -> Var {
-        match &self.spec {
-            ModelSpec::Mlp { sizes } => {
-                assert_eq!(g.shape(x)[1], sizes[0], "{}: input of {:?}", self.spec, g.shape(x));
-                let layers = sizes.len() - 1;
-                let mut h = g.dropout(x, dropout.input);
-                for i in 0..layers {
-                    let last = i + 1 == layers;
-                    let z = g.matmul(h, params[2 * i]);
-                    h = g.add_bias(z, params[2 * i + 1], !last);
-                    if !last {
-                        h = g.dropout(h, dropout.hidden);
-                    }
+        assert_eq!(g.shape(x)[1..].iter().product::<usize>(), self.spec.input_len(), "{}: input of {:?}", self.spec, g.shape(x));
+        let batch = g.shape(x)[0];
+        let mut params = params.iter().copied();
+        let mut next = || params.next().expect("a parameter per weight and bias");
+        let mut h = g.dropout(x, dropout.input);
+        for layer in self.spec.layers() {
+            h = match layer {
+                PlannedLayer::Conv { input: [height, width, channels], kernel, padding, stride, .. } => {
+                    let geom = Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
+                    let (w, b) = (next(), next());
+                    g.conv2d(h, w, b, geom, true)
                 }
-                h
-            }
+                PlannedLayer::Pool { input: [height, width, channels], size } => g.max_pool2d(h, Conv2dGeometry { batch, height, width, channels, kernel: size, stride: size, padding: 0 }),
+                PlannedLayer::Linear { relu, .. } => {
+                    let (w, b) = (next(), next());
+                    let z = g.matmul(h, w);
+                    let y = g.add_bias(z, b, relu);
+                    if relu { g.dropout(y, dropout.hidden) } else { y }
+                }
+            };
         }
+        h
     }
 
     /// Logits of a batch with no tape kept for training: evaluation and teacher passes.
