@@ -109,15 +109,18 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
 }
 
 /// Max-pooling over `kernel x kernel` windows at `stride` (no padding):
-/// `y[n, oy, ox, c] = max x[n, oy s + ky, ox s + kx, c]`.
+/// `y[n, oy, ox, c] = max x[n, oy s + ky, ox s + kx, c]`. Channels are contiguous, so each
+/// window position is one vectorised max over a run of `channels` values.
 pub fn max_pool2d_forward(g: &Conv2dGeometry, x: &[f32], y: &mut [f32]) {
     check_pool(g, x.len(), y.len(), "max_pool2d_forward");
     let (oh, ow, c) = (g.out_height(), g.out_width(), g.channels);
     y.par_chunks_mut(ow * c).enumerate().for_each(|(n_oy, out)| {
         let (n, oy) = (n_oy / oh, n_oy % oh);
-        for ox in 0..ow {
-            for ch in 0..c {
-                out[ox * c + ch] = window(g, n, oy, ox, ch).map(|i| x[i]).fold(f32::NEG_INFINITY, f32::max);
+        for (ox, out) in out.chunks_mut(c).enumerate() {
+            out.copy_from_slice(&x[window_start(g, n, oy, ox, 0, 0)..][..c]);
+            for (ky, kx) in window_offsets(g) {
+                let src = &x[window_start(g, n, oy, ox, ky, kx)..][..c];
+                out.iter_mut().zip(src).for_each(|(o, &v)| *o = o.max(v));
             }
         }
     });
@@ -132,12 +135,20 @@ pub fn max_pool2d_backward(g: &Conv2dGeometry, x: &[f32], y: &[f32], dy: &[f32],
     let image_len = g.height * g.width * c;
     dx.par_chunks_mut(image_len).enumerate().for_each(|(n, image)| {
         image.fill(0.0);
+        let mut routed = vec![false; c];
         for oy in 0..oh {
             for ox in 0..ow {
-                for ch in 0..c {
-                    let o = ((n * oh + oy) * ow + ox) * c + ch;
-                    if let Some(i) = window(g, n, oy, ox, ch).find(|&i| x[i] == y[o]) {
-                        image[i - n * image_len] += dy[o];
+                let o = ((n * oh + oy) * ow + ox) * c;
+                let (ys, dys) = (&y[o..o + c], &dy[o..o + c]);
+                routed.fill(false);
+                for (ky, kx) in window_offsets(g) {
+                    let at = window_start(g, n, oy, ox, ky, kx);
+                    let (xs, ds) = (&x[at..at + c], &mut image[at - n * image_len..][..c]);
+                    for ch in 0..c {
+                        if !routed[ch] && xs[ch] == ys[ch] {
+                            routed[ch] = true;
+                            ds[ch] += dys[ch];
+                        }
                     }
                 }
             }
@@ -145,14 +156,21 @@ pub fn max_pool2d_backward(g: &Conv2dGeometry, x: &[f32], y: &[f32], dy: &[f32],
     });
 }
 
+/// Window offsets `(ky, kx)` in row-major order: the order "first maximum" refers to.
+fn window_offsets(g: &Conv2dGeometry) -> impl Iterator<Item = (usize, usize)> + use<> {
+    let k = g.kernel;
+    (0..k * k).map(move |i| (i / k, i % k))
+}
+
+/// The flat index of channel 0 at window offset `(ky, kx)` of pooling output `(n, oy, ox)`.
+#[inline(always)]
+fn window_start(g: &Conv2dGeometry, n: usize, oy: usize, ox: usize, ky: usize, kx: usize) -> usize {
+    ((n * g.height + oy * g.stride + ky) * g.width + ox * g.stride + kx) * g.channels
+}
+
 fn check_pool(g: &Conv2dGeometry, x: usize, y: usize, op: &str) {
     assert!(g.is_valid() && g.padding == 0, "{op}: invalid pooling geometry {g:?}");
     assert!(x == g.input_len() && y == g.col_rows() * g.channels, "{op}: {g:?} expects {} input and {} output values, got {x} and {y}", g.input_len(), g.col_rows() * g.channels);
-}
-
-/// Flat input indices of the pooling window at output `(n, oy, ox)`, channel `ch`, row-major.
-fn window(g: &Conv2dGeometry, n: usize, oy: usize, ox: usize, ch: usize) -> impl Iterator<Item = usize> + '_ {
-    (0..g.kernel).flat_map(move |ky| (0..g.kernel).map(move |kx| ((n * g.height + oy * g.stride + ky) * g.width + ox * g.stride + kx) * g.channels + ch))
 }
 
 #[cfg(test)]
