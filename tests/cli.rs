@@ -76,6 +76,9 @@ fn bad_settings_and_architectures_get_a_clear_error() {
     fails_with(&["train", "--model", "mlp:784-32-10", "--epochs", "2", "--resume", "--out", s(&ck)], "holds a mlp:784-16-10, expected a mlp:784-32-10");
     fails_with(&["train", "--model", "mlp:784-x-10", "--epochs", "1", "--out", s(&out)], "`x`");
     fails_with(&["train", "--model", "mlp:100-10", "--epochs", "1", "--out", s(&out)], "inputs of 100 values");
+    fails_with(&["train", "--model", "cnn:1x28x28-c8k5-pool2-c16k13-10", "--epochs", "1", "--out", s(&out)], "layer 3 `c16k13`: a 13x13 kernel does not fit its 12x12x8 input");
+    fails_with(&["train", "--model", "cnn:1x28x28-c8k5-maxpool2-10", "--epochs", "1", "--out", s(&out)], "layer 2 `maxpool2`: unknown layer");
+    fails_with(&["train", "--model", "cnn:3x28x28-c8k5-10", "--epochs", "1", "--out", s(&out)], "inputs of 2352 values");
     fails_with(&["train", "--model", "mlp:784-10", "--schedule", "linear", "--out", s(&out)], "schedule");
     // Not a checkpoint at all.
     std::fs::write(dir.join("junk.safetensors"), b"not a checkpoint").unwrap();
@@ -127,4 +130,15 @@ fn bench_and_eval_print_json() {
     let out = retort(&["bench", "train", "--model", "mlp:784-32-10", "--dropout", "0.5", "--batch", "16", "--seconds", "0.2", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["samples_per_s"].as_f64().unwrap() > 0.0);
+}
+
+/// A CNN teacher distilled into an MLP student, end to end on the embedded data.
+#[test]
+fn cnn_teacher_distils_into_an_mlp_student() {
+    let out = retort(&["demo", "--teacher", "cnn:1x28x28-c4k5p2-pool2-fc32-10", "--student", "mlp:784-16-10", "--epochs", "1", "--teacher-epochs", "1", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["teacher_errors", "student_errors", "distilled_errors"] {
+        assert!(v[key].as_u64().unwrap() < 1000, "{key}: one epoch should beat chance: {v}");
+    }
 }

@@ -51,6 +51,33 @@ fn training_steps_agree_between_cpu_and_gpu() {
     }
 }
 
+/// A CNN (convolutions with padding and stride, pooling, a dropout FC layer) distilled from an
+/// MLP teacher: the same steps on both devices give the same weights to f32 rounding.
+#[test]
+fn cnn_training_steps_agree_between_cpu_and_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::cpu();
+    let (teacher_spec, student_spec) = (ModelSpec::parse("mlp:108-20-5").unwrap(), ModelSpec::parse("cnn:3x6x6-c4k3p1-pool2-c5k2p1s2-fc7-5").unwrap());
+    let mut rng = Rng::new(4);
+    let (x, y) = (rng.vec(9 * 108, 0.0, 1.0), rng.labels(9, 5));
+    let kd = KdConfig::new(3.0, 0.6).unwrap();
+    let config = TrainConfig { epochs: 1, batch: 9, lr: 0.05, schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, dropout: Dropout { input: 0.0, hidden: 0.3 }, jitter: 0, seed: 5 };
+    let teacher = Model::new(teacher_spec, &cpu, 1);
+    let mut params = Vec::new();
+    for device in [&cpu, &gpu] {
+        let mut t = Trainer::new(Model::new(student_spec.clone(), &cpu, 2).to_device(device), config.clone()).unwrap();
+        let teacher = teacher.to_device(device);
+        let (xt, yt) = (Tensor::from_slice(device, &[9, 108], &x), Labels::from_slice(device, &y));
+        for step in 0..3 {
+            assert!(t.step(&xt, &yt, Some((&teacher, kd)), 0.05, step).item().is_finite());
+        }
+        params.push(t.model.params.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
+    }
+    for (i, (c, g)) in params[0].iter().zip(&params[1]).enumerate() {
+        assert_close(&format!("CNN parameter {i} after 3 steps, GPU against CPU"), g, &f64s(c), Tolerance::END_TO_END);
+    }
+}
+
 fn retort(args: &[&str]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_retort")).args(args).output().expect("run retort");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
