@@ -42,6 +42,16 @@ impl Conv2dGeometry {
     pub fn is_valid(&self) -> bool {
         self.kernel >= 1 && self.stride >= 1 && self.kernel <= self.height + 2 * self.padding && self.kernel <= self.width + 2 * self.padding
     }
+    /// The window columns `kx0..kx1` at output column `ox` that fall inside the image, and the
+    /// image column of `kx0`: a contiguous run of pixels.
+    #[inline(always)]
+    fn window_columns(&self, ox: usize) -> (usize, usize, usize) {
+        let left = ox * self.stride;
+        let kx0 = self.padding.saturating_sub(left).min(self.kernel);
+        let kx1 = (self.width + self.padding).saturating_sub(left).min(self.kernel);
+        (kx0, kx1.max(kx0), (left + kx0).saturating_sub(self.padding))
+    }
+
     /// The input position of window offset `k` at output position `o`, if inside the image.
     #[inline(always)]
     fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
@@ -63,18 +73,17 @@ pub fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
         let (n, oy) = (n_oy / oh, n_oy % oh);
         let image = &x[n * g.height * g.width * c..(n + 1) * g.height * g.width * c];
         for (ox, row) in rows.chunks_mut(row_len).enumerate() {
+            let (kx0, kx1, ix0) = g.window_columns(ox);
             for ky in 0..k {
                 let dst = &mut row[ky * k * c..(ky + 1) * k * c];
-                let Some(iy) = g.source(oy, ky, g.height) else {
-                    dst.fill(0.0);
-                    continue;
-                };
-                for kx in 0..k {
-                    let d = &mut dst[kx * c..(kx + 1) * c];
-                    match g.source(ox, kx, g.width) {
-                        Some(ix) => d.copy_from_slice(&image[(iy * g.width + ix) * c..(iy * g.width + ix + 1) * c]),
-                        None => d.fill(0.0),
+                match g.source(oy, ky, g.height) {
+                    // One contiguous run per window row: kx0..kx1 are adjacent pixels.
+                    Some(iy) if kx0 < kx1 => {
+                        dst[..kx0 * c].fill(0.0);
+                        dst[kx0 * c..kx1 * c].copy_from_slice(&image[(iy * g.width + ix0) * c..][..(kx1 - kx0) * c]);
+                        dst[kx1 * c..].fill(0.0);
                     }
+                    _ => dst.fill(0.0),
                 }
             }
         }
@@ -95,13 +104,14 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
         for oy in 0..oh {
             for ox in 0..ow {
                 let row = &cols[((n * oh + oy) * ow + ox) * row_len..][..row_len];
+                let (kx0, kx1, ix0) = g.window_columns(ox);
+                if kx0 >= kx1 {
+                    continue;
+                }
                 for ky in 0..k {
                     let Some(iy) = g.source(oy, ky, g.height) else { continue };
-                    for kx in 0..k {
-                        let Some(ix) = g.source(ox, kx, g.width) else { continue };
-                        let dst = &mut image[(iy * g.width + ix) * c..][..c];
-                        dst.iter_mut().zip(&row[(ky * k + kx) * c..][..c]).for_each(|(d, &v)| *d += v);
-                    }
+                    let dst = &mut image[(iy * g.width + ix0) * c..][..(kx1 - kx0) * c];
+                    dst.iter_mut().zip(&row[(ky * k + kx0) * c..]).for_each(|(d, &v)| *d += v);
                 }
             }
         }
