@@ -156,7 +156,7 @@ impl Grads {
         match &mut self.slots[v.0] {
             Some(acc) => write(acc.storage_mut(), 1.0),
             slot @ None => {
-                let mut fresh = Tensor::zeros(&self.device, &shape);
+                let mut fresh = Tensor::empty(&self.device, &shape);
                 write(fresh.storage_mut(), 0.0);
                 *slot = Some(fresh);
             }
@@ -168,7 +168,7 @@ impl Grads {
         if !graph.needs_grad(v) {
             return;
         }
-        let mut g = Tensor::zeros(&self.device, graph.shape(v));
+        let mut g = Tensor::empty(&self.device, graph.shape(v));
         write(g.storage_mut());
         self.accumulate(graph, v, g);
     }

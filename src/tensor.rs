@@ -24,6 +24,12 @@ impl Tensor {
         Tensor { storage: Arc::new(device.zeros(shape.iter().product())), shape: shape.to_vec(), device: device.clone() }
     }
 
+    /// A tensor whose values are unspecified, for an op that overwrites all of them: on the CPU a
+    /// recycled buffer, without the memset of [`Tensor::zeros`].
+    pub(crate) fn empty(device: &Device, shape: &[usize]) -> Self {
+        Tensor { storage: Arc::new(device.empty(shape.iter().product())), shape: shape.to_vec(), device: device.clone() }
+    }
+
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }

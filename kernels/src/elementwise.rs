@@ -72,7 +72,12 @@ pub fn col_sums(rows: usize, cols: usize, x: &[f32], beta: f32, out: &mut [f32])
     out.par_chunks_mut(block).enumerate().for_each(|(b, o)| {
         let j0 = b * block;
         simd::dispatch(isa, || {
-            o.iter_mut().for_each(|v| *v *= beta);
+            // beta = 0 never reads `out`: it may hold anything (a recycled buffer, NaN).
+            if beta == 0.0 {
+                o.fill(0.0);
+            } else {
+                o.iter_mut().for_each(|v| *v *= beta);
+            }
             for i in 0..rows {
                 let row = &x[i * cols + j0..i * cols + j0 + o.len()];
                 o.iter_mut().zip(row).for_each(|(o, &v)| *o += v);

@@ -1,6 +1,76 @@
-//! The CPU backend: buffers are `Vec`s, every op is a call into `retort-kernels`.
+//! The CPU backend: buffers are pooled `Vec`s, every op is a call into `retort-kernels`.
 
 use super::{Backend, Conv2dGeometry};
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+
+/// Bytes of freed buffers the pool keeps for reuse, at most.
+const POOL_BYTES: usize = 1 << 30;
+
+/// Freed buffers by length. A training step allocates the same shapes every time: taking one
+/// back costs neither an allocation nor the memset that `vec![0.0; n]` does.
+static POOL: Mutex<(usize, Option<HashMap<usize, Vec<Vec<f32>>>>)> = Mutex::new((0, None));
+
+/// A host buffer that returns to the pool when dropped.
+#[derive(Debug, Default)]
+pub struct CpuBuf(Vec<f32>);
+
+impl CpuBuf {
+    /// A buffer of `len` values from the pool: its contents are whatever it held before.
+    fn recycled(len: usize) -> Self {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let (bytes, by_len) = &mut *pool;
+        match by_len.get_or_insert_default().get_mut(&len).and_then(Vec::pop) {
+            Some(mut v) => {
+                *bytes -= len * 4;
+                if cfg!(test) {
+                    v.fill(f32::NAN);
+                }
+                CpuBuf(v)
+            }
+            // The library's own tests hand out NaN, so an op that reads an output it was meant
+            // to overwrite fails its gradient check.
+            None => CpuBuf(vec![if cfg!(test) { f32::NAN } else { 0.0 }; len]),
+        }
+    }
+}
+
+impl Drop for CpuBuf {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.0);
+        if v.is_empty() {
+            return;
+        }
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let (bytes, by_len) = &mut *pool;
+        if *bytes + v.len() * 4 <= POOL_BYTES {
+            *bytes += v.len() * 4;
+            by_len.get_or_insert_default().entry(v.len()).or_default().push(v);
+        }
+    }
+}
+
+impl Clone for CpuBuf {
+    fn clone(&self) -> Self {
+        let mut out = CpuBuf::recycled(self.len());
+        out.copy_from_slice(self);
+        out
+    }
+}
+
+impl Deref for CpuBuf {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl DerefMut for CpuBuf {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}
 use retort_kernels::{conv, dropout, elementwise, gemm, kd_loss, optim, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
@@ -8,100 +78,107 @@ use retort_kernels::{conv, dropout, elementwise, gemm, kd_loss, optim, softmax};
 pub struct CpuBackend;
 
 impl Backend for CpuBackend {
-    type Buf = Vec<f32>;
+    type Buf = CpuBuf;
     type Labels = Vec<u32>;
 
-    fn zeros(&self, len: usize) -> Vec<f32> {
-        vec![0.0; len]
+    fn zeros(&self, len: usize) -> CpuBuf {
+        let mut buf = CpuBuf::recycled(len);
+        buf.fill(0.0);
+        buf
     }
-    fn upload(&self, data: &[f32]) -> Vec<f32> {
-        data.to_vec()
+    fn empty(&self, len: usize) -> CpuBuf {
+        CpuBuf::recycled(len)
     }
-    fn download(&self, buf: &Vec<f32>) -> Vec<f32> {
-        buf.clone()
+    fn upload(&self, data: &[f32]) -> CpuBuf {
+        let mut buf = CpuBuf::recycled(data.len());
+        buf.copy_from_slice(data);
+        buf
+    }
+    fn download(&self, buf: &CpuBuf) -> Vec<f32> {
+        buf.to_vec()
     }
     fn upload_labels(&self, labels: &[u32]) -> Vec<u32> {
         labels.to_vec()
     }
-    fn gemm(&self, m: usize, k: usize, n: usize, a: &Vec<f32>, trans_a: bool, b: &Vec<f32>, trans_b: bool, c: &mut Vec<f32>, beta: f32) {
+    fn gemm(&self, m: usize, k: usize, n: usize, a: &CpuBuf, trans_a: bool, b: &CpuBuf, trans_b: bool, c: &mut CpuBuf, beta: f32) {
         gemm::gemm(m, k, n, a, trans_a, b, trans_b, c, beta);
     }
-    fn add_bias(&self, rows: usize, cols: usize, x: &Vec<f32>, bias: &Vec<f32>, relu: bool, out: &mut Vec<f32>) {
+    fn add_bias(&self, rows: usize, cols: usize, x: &CpuBuf, bias: &CpuBuf, relu: bool, out: &mut CpuBuf) {
         elementwise::add_bias(rows, cols, x, bias, relu, out);
     }
-    fn relu(&self, x: &Vec<f32>, out: &mut Vec<f32>) {
+    fn relu(&self, x: &CpuBuf, out: &mut CpuBuf) {
         elementwise::relu_forward(x, out);
     }
-    fn relu_backward(&self, y: &Vec<f32>, dy: &Vec<f32>, dx: &mut Vec<f32>) {
+    fn relu_backward(&self, y: &CpuBuf, dy: &CpuBuf, dx: &mut CpuBuf) {
         elementwise::relu_backward(y, dy, dx);
     }
-    fn dropout(&self, x: &Vec<f32>, p: f32, seed: u64, out: &mut Vec<f32>) {
+    fn dropout(&self, x: &CpuBuf, p: f32, seed: u64, out: &mut CpuBuf) {
         dropout::dropout_forward(x, p, seed, out);
     }
-    fn col_sums(&self, rows: usize, cols: usize, x: &Vec<f32>, beta: f32, out: &mut Vec<f32>) {
+    fn col_sums(&self, rows: usize, cols: usize, x: &CpuBuf, beta: f32, out: &mut CpuBuf) {
         elementwise::col_sums(rows, cols, x, beta, out);
     }
-    fn softmax(&self, rows: usize, cols: usize, x: &Vec<f32>, t: f32, log: bool, out: &mut Vec<f32>) {
+    fn softmax(&self, rows: usize, cols: usize, x: &CpuBuf, t: f32, log: bool, out: &mut CpuBuf) {
         if log {
             softmax::log_softmax_with_temperature(rows, cols, x, t, out)
         } else {
             softmax::softmax_with_temperature(rows, cols, x, t, out)
         }
     }
-    fn softmax_backward(&self, rows: usize, cols: usize, y: &Vec<f32>, dy: &Vec<f32>, t: f32, log: bool, dx: &mut Vec<f32>) {
+    fn softmax_backward(&self, rows: usize, cols: usize, y: &CpuBuf, dy: &CpuBuf, t: f32, log: bool, dx: &mut CpuBuf) {
         if log {
             softmax::log_softmax_backward(rows, cols, y, dy, t, dx)
         } else {
             softmax::softmax_backward(rows, cols, y, dy, t, dx)
         }
     }
-    fn kd_loss(&self, rows: usize, cols: usize, zs: &Vec<f32>, zt: &Vec<f32>, labels: &Vec<u32>, t: f32, alpha: f32, out: &mut Vec<f32>) {
+    fn kd_loss(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, out: &mut CpuBuf) {
         let mut per_row = vec![0.0; rows];
         kd_loss::kd_loss_forward(rows, cols, zs, zt, labels, t, alpha, &mut per_row);
         out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
     }
-    fn kd_ce_backward(&self, rows: usize, cols: usize, zs: &Vec<f32>, zt: &Vec<f32>, labels: &Vec<u32>, t: f32, alpha: f32, dloss: &Vec<f32>, dzs: &mut Vec<f32>) {
+    fn kd_ce_backward(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, dloss: &CpuBuf, dzs: &mut CpuBuf) {
         kd_loss::kd_ce_backward(rows, cols, zs, zt, labels, t, alpha, dloss[0] / rows as f32, dzs);
     }
-    fn add(&self, a: &Vec<f32>, b: &Vec<f32>, out: &mut Vec<f32>) {
+    fn add(&self, a: &CpuBuf, b: &CpuBuf, out: &mut CpuBuf) {
         elementwise::add(a, b, out);
     }
-    fn mul(&self, a: &Vec<f32>, b: &Vec<f32>, out: &mut Vec<f32>) {
+    fn mul(&self, a: &CpuBuf, b: &CpuBuf, out: &mut CpuBuf) {
         elementwise::mul(a, b, out);
     }
-    fn scale(&self, x: &Vec<f32>, s: f32, scalar: Option<&Vec<f32>>, out: &mut Vec<f32>) {
+    fn scale(&self, x: &CpuBuf, s: f32, scalar: Option<&CpuBuf>, out: &mut CpuBuf) {
         elementwise::scale(x, s * scalar.map_or(1.0, |v| v[0]), out);
     }
-    fn axpy(&self, s: f32, x: &Vec<f32>, y: &mut Vec<f32>) {
+    fn axpy(&self, s: f32, x: &CpuBuf, y: &mut CpuBuf) {
         elementwise::axpy(s, x, y);
     }
-    fn sum(&self, x: &Vec<f32>, out: &mut Vec<f32>) {
+    fn sum(&self, x: &CpuBuf, out: &mut CpuBuf) {
         out[0] = elementwise::sum(x);
     }
-    fn sgd_momentum(&self, w: &mut Vec<f32>, g: &Vec<f32>, v: &mut Vec<f32>, lr: f32, momentum: f32, weight_decay: f32) {
+    fn sgd_momentum(&self, w: &mut CpuBuf, g: &CpuBuf, v: &mut CpuBuf, lr: f32, momentum: f32, weight_decay: f32) {
         optim::sgd_momentum_update(w, g, v, lr, momentum, weight_decay);
     }
-    fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut Vec<f32>, max_norm: f32) {
+    fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut CpuBuf, max_norm: f32) {
         optim::max_norm_columns(rows, cols, w, max_norm);
     }
-    fn adam(&self, w: &mut Vec<f32>, g: &Vec<f32>, m: &mut Vec<f32>, v: &mut Vec<f32>, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32) {
+    fn adam(&self, w: &mut CpuBuf, g: &CpuBuf, m: &mut CpuBuf, v: &mut CpuBuf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32) {
         optim::adam_update(w, g, m, v, lr, beta1, beta2, eps, step, weight_decay);
     }
-    fn count_correct(&self, rows: usize, cols: usize, logits: &Vec<f32>, labels: &Vec<u32>, count: &mut Vec<f32>) {
+    fn count_correct(&self, rows: usize, cols: usize, logits: &CpuBuf, labels: &Vec<u32>, count: &mut CpuBuf) {
         let mut pred = vec![0u32; rows];
         elementwise::argmax_rows(rows, cols, logits, &mut pred);
         count[0] += pred.iter().zip(labels).filter(|(p, y)| p == y).count() as f32;
     }
-    fn im2col(&self, geom: Conv2dGeometry, x: &Vec<f32>, cols: &mut Vec<f32>) {
+    fn im2col(&self, geom: Conv2dGeometry, x: &CpuBuf, cols: &mut CpuBuf) {
         conv::im2col(&geom, x, cols);
     }
-    fn col2im(&self, geom: Conv2dGeometry, cols: &Vec<f32>, dx: &mut Vec<f32>) {
+    fn col2im(&self, geom: Conv2dGeometry, cols: &CpuBuf, dx: &mut CpuBuf) {
         conv::col2im(&geom, cols, dx);
     }
-    fn max_pool2d(&self, geom: Conv2dGeometry, x: &Vec<f32>, y: &mut Vec<f32>) {
+    fn max_pool2d(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &mut CpuBuf) {
         conv::max_pool2d_forward(&geom, x, y);
     }
-    fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &Vec<f32>, y: &Vec<f32>, dy: &Vec<f32>, dx: &mut Vec<f32>) {
+    fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &CpuBuf, dy: &CpuBuf, dx: &mut CpuBuf) {
         conv::max_pool2d_backward(&geom, x, y, dy, dx);
     }
 }

@@ -21,6 +21,8 @@ pub trait Backend {
     type Labels;
 
     fn zeros(&self, len: usize) -> Self::Buf;
+    /// A buffer whose contents are unspecified (finite or not): for outputs an op overwrites whole.
+    fn empty(&self, len: usize) -> Self::Buf;
     fn upload(&self, data: &[f32]) -> Self::Buf;
     fn download(&self, buf: &Self::Buf) -> Vec<f32>;
     fn upload_labels(&self, labels: &[u32]) -> Self::Labels;
@@ -74,7 +76,7 @@ pub enum Device {
 /// A device buffer of f32.
 #[derive(Clone)]
 pub enum Storage {
-    Cpu(Vec<f32>),
+    Cpu(cpu::CpuBuf),
     Gpu(gpu::GpuBuf),
 }
 
@@ -271,6 +273,12 @@ impl Device {
         match self {
             Device::Cpu(be) => Storage::Cpu(be.zeros(len)),
             Device::Gpu(be) => Storage::Gpu(be.zeros(len)),
+        }
+    }
+    pub(crate) fn empty(&self, len: usize) -> Storage {
+        match self {
+            Device::Cpu(be) => Storage::Cpu(be.empty(len)),
+            Device::Gpu(be) => Storage::Gpu(be.empty(len)),
         }
     }
     pub(crate) fn upload(&self, data: &[f32]) -> Storage {

@@ -11,7 +11,7 @@ impl Graph {
     /// (any shape of `geom.input_len()` values).
     pub fn im2col(&mut self, x: Var, geom: Conv2dGeometry) -> Var {
         assert_eq!(self.value(x).len(), geom.input_len(), "im2col: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
-        let mut out = Tensor::zeros(&self.device, &[geom.col_rows(), geom.col_width()]);
+        let mut out = Tensor::empty(&self.device, &[geom.col_rows(), geom.col_width()]);
         self.device.im2col(geom, self.value(x).storage(), out.storage_mut());
         let needs = self.needs_grad(x);
         self.push(out, Op::Im2col { x, geom }, needs)
@@ -31,7 +31,7 @@ impl Graph {
     /// `[batch, out_h * out_w * channels]`.
     pub fn max_pool2d(&mut self, x: Var, geom: Conv2dGeometry) -> Var {
         assert_eq!(self.value(x).len(), geom.input_len(), "max_pool2d: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
-        let mut out = Tensor::zeros(&self.device, &[geom.batch, geom.out_height() * geom.out_width() * geom.channels]);
+        let mut out = Tensor::empty(&self.device, &[geom.batch, geom.out_height() * geom.out_width() * geom.channels]);
         self.device.max_pool2d(geom, self.value(x).storage(), out.storage_mut());
         let needs = self.needs_grad(x);
         self.push(out, Op::MaxPool2d { x, geom }, needs)

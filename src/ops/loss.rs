@@ -14,7 +14,7 @@ impl Graph {
         assert_eq!(self.shape(zs), self.shape(zt), "kd_loss: student logits {:?} and teacher logits {:?} differ", self.shape(zs), self.shape(zt));
         let (rows, cols) = self.value(zs).rows_cols();
         assert_eq!(labels.len(), rows, "kd_loss: {} labels for {rows} rows", labels.len());
-        let mut out = Tensor::zeros(&self.device, &[1]);
+        let mut out = Tensor::empty(&self.device, &[1]);
         self.device.kd_loss(rows, cols, self.value(zs).storage(), self.value(zt).storage(), labels.storage(), t, alpha, out.storage_mut());
         let needs = self.needs_grad(zs);
         self.push(out, Op::KdLoss { zs, zt, labels: labels.clone(), t, alpha }, needs)

@@ -17,7 +17,7 @@ impl Graph {
         let (m, k) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
         let (k2, n) = if trans_b { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
         assert_eq!(k, k2, "matmul: inner dimensions differ: {sa:?} (trans {trans_a}) x {sb:?} (trans {trans_b})");
-        let mut out = Tensor::zeros(&self.device, &[m, n]);
+        let mut out = Tensor::empty(&self.device, &[m, n]);
         self.device.gemm(m, k, n, self.value(a).storage(), trans_a, self.value(b).storage(), trans_b, out.storage_mut(), 0.0);
         let needs = self.needs_grad(a) || self.needs_grad(b);
         self.push(out, Op::Matmul { a, b, trans_a, trans_b }, needs)

@@ -114,6 +114,9 @@ impl Backend for GpuBackend {
         self.ctx.clear(buf.raw());
         buf
     }
+    fn empty(&self, len: usize) -> GpuBuf {
+        GpuBuf::new(&self.ctx, len)
+    }
     fn upload(&self, data: &[f32]) -> GpuBuf {
         let buf = GpuBuf::new(&self.ctx, data.len());
         self.ctx.write(buf.raw(), bytemuck::cast_slice(data));
