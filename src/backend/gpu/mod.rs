@@ -16,6 +16,11 @@ use std::sync::Arc;
 const ELEMENTWISE_WG: usize = 256;
 
 const GEMM: Kernel = Kernel { shader: Shader::Gemm, entry: "gemm", overrides: &["TRANS_A", "TRANS_B"] };
+const GEMM_LARGE: Kernel = Kernel { shader: Shader::Gemm, entry: "gemm_large", overrides: &["TRANS_A", "TRANS_B"] };
+
+/// 128 x 128 blocks of c from which `gemm_large` pays: enough to give every multiprocessor of a
+/// large GPU (132 on an H100) two. Below, the 64 x 64 kernel keeps more of them busy.
+const LARGE_GEMM_MIN_BLOCKS: usize = 264;
 const ADD_BIAS: Kernel = Kernel::new(Shader::Elementwise, "add_bias");
 const RELU: Kernel = Kernel::new(Shader::Elementwise, "relu");
 const RELU_BACKWARD: Kernel = Kernel::new(Shader::Elementwise, "relu_backward");
@@ -44,6 +49,8 @@ const MAX_POOL2D_BACKWARD: Kernel = Kernel::new(Shader::Conv, "max_pool2d_backwa
 #[derive(Clone)]
 pub struct GpuBackend {
     ctx: Arc<Context>,
+    /// Blocks from which GEMM takes the 128 x 128 kernel (lowered in tests to cover it).
+    large_gemm_min_blocks: usize,
 }
 
 fn u(v: usize) -> u32 {
@@ -57,7 +64,7 @@ fn f(v: f32) -> u32 {
 impl GpuBackend {
     /// Opens the first adapter wgpu ranks; an error that says how to get one when there is none.
     pub fn open() -> Result<Self> {
-        Ok(GpuBackend { ctx: Arc::new(Context::open()?) })
+        Ok(GpuBackend { ctx: Arc::new(Context::open()?), large_gemm_min_blocks: LARGE_GEMM_MIN_BLOCKS })
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -72,6 +79,12 @@ impl GpuBackend {
     /// The longest tensor a kernel can bind on this adapter.
     pub fn max_elems(&self) -> usize {
         self.ctx.max_elems()
+    }
+
+    /// This backend with GEMM choosing its 128 x 128 kernel from `blocks` output blocks up.
+    #[cfg(test)]
+    pub(crate) fn with_large_gemm_from(&self, blocks: usize) -> Self {
+        GpuBackend { ctx: self.ctx.clone(), large_gemm_min_blocks: blocks }
     }
 
     /// Submits what is recorded without waiting: the end of a training step.
@@ -144,8 +157,10 @@ impl Backend for GpuBackend {
             return;
         }
         let variant = trans_a as u32 | (trans_b as u32) << 1;
-        let groups = [u(n.div_ceil(64)), u(m.div_ceil(64)), 1];
-        self.ctx.dispatch(GEMM, variant, &[u(m), u(k), u(n), f(beta)], &[(1, a.raw()), (2, b.raw()), (3, c.raw())], groups);
+        let large = m.div_ceil(128) * n.div_ceil(128) >= self.large_gemm_min_blocks;
+        let (kernel, tile) = if large { (GEMM_LARGE, 128) } else { (GEMM, 64) };
+        let groups = [u(n.div_ceil(tile)), u(m.div_ceil(tile)), 1];
+        self.ctx.dispatch(kernel, variant, &[u(m), u(k), u(n), f(beta)], &[(1, a.raw()), (2, b.raw()), (3, c.raw())], groups);
     }
     fn add_bias(&self, rows: usize, cols: usize, x: &GpuBuf, bias: &GpuBuf, relu: bool, out: &mut GpuBuf) {
         assert!(x.len() == rows * cols && out.len() == x.len() && bias.len() == cols, "add_bias: {rows}x{cols} with x {}, bias {}, out {}", x.len(), bias.len(), out.len());

@@ -53,8 +53,15 @@ fn upload_download_zeros_and_copies() {
 #[test]
 fn gemm_matches_reference_on_odd_shapes_all_transposes() {
     let Some(g) = gpu() else { return };
+    // Both kernels: the 64 x 64 one, and the 128 x 128 one (taken here from one block up).
+    for g in [g.with_large_gemm_from(usize::MAX), g.with_large_gemm_from(1)] {
+        gemm_on_odd_shapes(&g);
+    }
+}
+
+fn gemm_on_odd_shapes(g: &GpuBackend) {
     let mut rng = Rng::new(2);
-    let shapes = [(1usize, 1usize, 1usize), (7, 7, 7), (33, 65, 257), (65, 33, 7), (1, 1000, 7), (257, 3, 65), (130, 200, 70)];
+    let shapes = [(1usize, 1usize, 1usize), (7, 7, 7), (33, 65, 257), (65, 33, 7), (1, 1000, 7), (257, 3, 65), (130, 200, 70), (129, 9, 257)];
     for &(m, k, n) in &shapes {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             for beta in [0.0f32, 1.0, 0.5] {
