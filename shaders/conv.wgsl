@@ -25,6 +25,11 @@ fn image_index(n: u32, iy: u32, ix: u32, ch: u32) -> u32 {
     return ((n * p.height + iy) * p.width + ix) * p.channels + ch;
 }
 
+// (n, y, x, channel) of the flat index `e` into an NHWC batch of height x width images.
+fn unflatten(e: u32, height: u32, width: u32) -> vec4<u32> {
+    return vec4<u32>(e / (p.channels * width * height), (e / (p.channels * width)) % height, (e / p.channels) % width, e % p.channels);
+}
+
 // cols[(n, oy, ox), (ky, kx, c)] = x[n, oy s + ky - pad, ox s + kx - pad, c], zero outside.
 @compute @workgroup_size(ELEMENTWISE_WG)
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -53,10 +58,11 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let e = element(wid, nwg, lid);
     if e >= p.total { return; }
-    let ch = e % p.channels;
-    let ix = (e / p.channels) % p.width;
-    let iy = (e / (p.channels * p.width)) % p.height;
-    let n = e / (p.channels * p.width * p.height);
+    let at = unflatten(e, p.height, p.width);
+    let n = at.x;
+    let iy = at.y;
+    let ix = at.z;
+    let ch = at.w;
     let col_width = p.kernel * p.kernel * p.channels;
     var acc = 0.0;
     for (var ky = 0u; ky < p.kernel; ky++) {
@@ -83,10 +89,11 @@ fn window_index(n: u32, oy: u32, ox: u32, ky: u32, kx: u32, ch: u32) -> u32 {
 fn max_pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let e = element(wid, nwg, lid);
     if e >= p.total { return; }
-    let ch = e % p.channels;
-    let ox = (e / p.channels) % p.out_width;
-    let oy = (e / (p.channels * p.out_width)) % p.out_height;
-    let n = e / (p.channels * p.out_width * p.out_height);
+    let at = unflatten(e, p.out_height, p.out_width);
+    let n = at.x;
+    let oy = at.y;
+    let ox = at.z;
+    let ch = at.w;
     var best = x[window_index(n, oy, ox, 0u, 0u, ch)];
     for (var ky = 0u; ky < p.kernel; ky++) {
         for (var kx = 0u; kx < p.kernel; kx++) {
@@ -101,10 +108,11 @@ fn max_pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 fn max_pool2d_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let e = element(wid, nwg, lid);
     if e >= p.total { return; }
-    let ch = e % p.channels;
-    let ix = (e / p.channels) % p.width;
-    let iy = (e / (p.channels * p.width)) % p.height;
-    let n = e / (p.channels * p.width * p.height);
+    let at = unflatten(e, p.height, p.width);
+    let n = at.x;
+    let iy = at.y;
+    let ix = at.z;
+    let ch = at.w;
     var acc = 0.0;
     for (var ky = 0u; ky < p.kernel; ky++) {
         if iy < ky || (iy - ky) % p.stride != 0u || (iy - ky) / p.stride >= p.out_height { continue; }

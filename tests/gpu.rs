@@ -20,62 +20,53 @@ fn gpu() -> Option<Device> {
     }
 }
 
-/// Distillation steps with dropout and Adam, and with SGD + max-norm, run on both devices from
-/// the same weights: the weights after them agree to f32 rounding (the dropout masks are
-/// drawn bit for bit alike).
-#[test]
-fn training_steps_agree_between_cpu_and_gpu() {
-    let Some(gpu) = gpu() else { return };
+/// Runs 3 distillation steps of `student` from `teacher` on the CPU and on the GPU from the same
+/// weights and batch, and asserts the weights after them agree to f32 rounding (dropout masks
+/// are drawn bit for bit alike on both).
+fn assert_steps_agree(gpu: &Device, teacher: &str, student: &str, config: TrainConfig, kd: KdConfig, seed: u64) {
     let cpu = Device::cpu();
-    let (teacher_spec, student_spec) = (ModelSpec::parse("mlp:20-33-7").unwrap(), ModelSpec::parse("mlp:20-17-9-7").unwrap());
-    let mut rng = Rng::new(3);
-    let (x, y) = (rng.vec(13 * 20, 0.0, 1.0), rng.labels(13, 7));
-    let kd = KdConfig::new(4.0, 0.7).unwrap();
-    for optimizer in [OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }, OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4, max_norm: Some(1.0) }] {
-        let config = TrainConfig { epochs: 1, batch: 13, lr: 0.05, schedule: Schedule::Constant, optimizer, dropout: Dropout { input: 0.1, hidden: 0.3 }, jitter: 0, seed: 9 };
-        let teacher = Model::new(teacher_spec.clone(), &cpu, 1);
-        let mut params = Vec::new();
-        for device in [&cpu, &gpu] {
-            let mut t = Trainer::new(Model::new(student_spec.clone(), &cpu, 2).to_device(device), config.clone()).unwrap();
-            let teacher = teacher.to_device(device);
-            let (xt, yt) = (Tensor::from_slice(device, &[13, 20], &x), Labels::from_slice(device, &y));
-            for step in 0..3 {
-                let loss = t.step(&xt, &yt, Some((&teacher, kd)), 0.05, step).item();
-                assert!(loss.is_finite(), "{}: loss {loss}", device.kind());
-            }
-            params.push(t.model.params.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
-        }
-        for (i, (c, g)) in params[0].iter().zip(&params[1]).enumerate() {
-            assert_close(&format!("{optimizer:?}: parameter {i} after 3 steps, GPU against CPU"), g, &f64s(c), Tolerance::END_TO_END);
-        }
-    }
-}
-
-/// A CNN (convolutions with padding and stride, pooling, a dropout FC layer) distilled from an
-/// MLP teacher: the same steps on both devices give the same weights to f32 rounding.
-#[test]
-fn cnn_training_steps_agree_between_cpu_and_gpu() {
-    let Some(gpu) = gpu() else { return };
-    let cpu = Device::cpu();
-    let (teacher_spec, student_spec) = (ModelSpec::parse("mlp:108-20-5").unwrap(), ModelSpec::parse("cnn:3x6x6-c4k3p1-pool2-c5k2p1s2-fc7-5").unwrap());
-    let mut rng = Rng::new(4);
-    let (x, y) = (rng.vec(9 * 108, 0.0, 1.0), rng.labels(9, 5));
-    let kd = KdConfig::new(3.0, 0.6).unwrap();
-    let config = TrainConfig { epochs: 1, batch: 9, lr: 0.05, schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, dropout: Dropout { input: 0.0, hidden: 0.3 }, jitter: 0, seed: 5 };
+    let (teacher_spec, student_spec) = (ModelSpec::parse(teacher).unwrap(), ModelSpec::parse(student).unwrap());
+    let (rows, inputs) = (config.batch, student_spec.input_len());
+    let mut rng = Rng::new(seed);
+    let (x, y) = (rng.vec(rows * inputs, 0.0, 1.0), rng.labels(rows, student_spec.classes()));
     let teacher = Model::new(teacher_spec, &cpu, 1);
     let mut params = Vec::new();
-    for device in [&cpu, &gpu] {
+    for device in [&cpu, gpu] {
         let mut t = Trainer::new(Model::new(student_spec.clone(), &cpu, 2).to_device(device), config.clone()).unwrap();
         let teacher = teacher.to_device(device);
-        let (xt, yt) = (Tensor::from_slice(device, &[9, 108], &x), Labels::from_slice(device, &y));
+        let (xt, yt) = (Tensor::from_slice(device, &[rows, inputs], &x), Labels::from_slice(device, &y));
         for step in 0..3 {
-            assert!(t.step(&xt, &yt, Some((&teacher, kd)), 0.05, step).item().is_finite());
+            let loss = t.step(&xt, &yt, Some((&teacher, kd)), config.lr, step).item();
+            assert!(loss.is_finite(), "{student} on {}: loss {loss}", device.kind());
         }
         params.push(t.model.params.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
     }
     for (i, (c, g)) in params[0].iter().zip(&params[1]).enumerate() {
-        assert_close(&format!("CNN parameter {i} after 3 steps, GPU against CPU"), g, &f64s(c), Tolerance::END_TO_END);
+        assert_close(&format!("{student} {:?}: parameter {i} after 3 steps, GPU against CPU", config.optimizer), g, &f64s(c), Tolerance::END_TO_END);
     }
+}
+
+fn config(batch: usize, optimizer: OptimizerKind, dropout: Dropout) -> TrainConfig {
+    TrainConfig { epochs: 1, batch, lr: 0.05, schedule: Schedule::Constant, optimizer, dropout, jitter: 0, seed: 9 }
+}
+
+/// MLP distillation steps with dropout, under Adam and under SGD with max-norm.
+#[test]
+fn training_steps_agree_between_cpu_and_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let dropout = Dropout { input: 0.1, hidden: 0.3 };
+    for optimizer in [OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }, OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4, max_norm: Some(1.0) }] {
+        assert_steps_agree(&gpu, "mlp:20-33-7", "mlp:20-17-9-7", config(13, optimizer, dropout), KdConfig::new(4.0, 0.7).unwrap(), 3);
+    }
+}
+
+/// A CNN (convolutions with padding and stride, pooling, a dropout FC layer) distilled from an
+/// MLP teacher.
+#[test]
+fn cnn_training_steps_agree_between_cpu_and_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let sgd = OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None };
+    assert_steps_agree(&gpu, "mlp:108-20-5", "cnn:3x6x6-c4k3p1-pool2-c5k2p1s2-fc7-5", config(9, sgd, Dropout { input: 0.0, hidden: 0.3 }), KdConfig::new(3.0, 0.6).unwrap(), 4);
 }
 
 fn retort(args: &[&str]) -> (String, String) {
