@@ -23,6 +23,8 @@ pub struct AdapterSummary {
     pub name: String,
     pub backend: String,
     pub device_type: String,
+    /// A CPU rasterizer (lavapipe, WARP): correct, but slower than the CPU backend.
+    pub software: bool,
     pub timestamps: bool,
 }
 
@@ -80,7 +82,7 @@ impl Context {
             mapped_at_creation: false,
         });
         Ok(Context {
-            adapter: AdapterSummary { name: info.name, backend: format!("{:?}", info.backend), device_type: format!("{:?}", info.device_type), timestamps },
+            adapter: AdapterSummary { name: info.name, backend: format!("{:?}", info.backend), device_type: format!("{:?}", info.device_type), software: info.device_type == wgpu::DeviceType::Cpu, timestamps },
             device,
             queue,
             limits,
@@ -94,7 +96,7 @@ impl Context {
 
     /// Whether the adapter is a CPU rasterizer (lavapipe, WARP): correct but slower than the CPU backend.
     pub fn is_software(&self) -> bool {
-        self.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
+        self.adapter.software
     }
 
     /// The longest f32 buffer a kernel can bind.
