@@ -25,6 +25,19 @@ fn image_index(n: u32, iy: u32, ix: u32, ch: u32) -> u32 {
     return ((n * p.height + iy) * p.width + ix) * p.channels + ch;
 }
 
+const NONE: u32 = 0xffffffffu;
+
+// The output row (or column) whose window puts offset `k` on input row (or column) `i`, that
+// is `o stride + k - padding = i` with `o < out_size`; NONE if there is none. The backward
+// kernels gather through it.
+fn window_output(i: u32, k: u32, out_size: u32) -> u32 {
+    let s = i32(i + p.padding) - i32(k);
+    if s < 0 || u32(s) % p.stride != 0u || u32(s) / p.stride >= out_size {
+        return NONE;
+    }
+    return u32(s) / p.stride;
+}
+
 // (n, y, x, channel) of the flat index `e` into an NHWC batch of height x width images.
 fn unflatten(e: u32, height: u32, width: u32) -> vec4<u32> {
     return vec4<u32>(e / (p.channels * width * height), (e / (p.channels * width)) % height, (e / p.channels) % width, e % p.channels);
@@ -66,13 +79,11 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let col_width = p.kernel * p.kernel * p.channels;
     var acc = 0.0;
     for (var ky = 0u; ky < p.kernel; ky++) {
-        let sy = i32(iy + p.padding) - i32(ky);
-        if sy < 0 || u32(sy) % p.stride != 0u || u32(sy) / p.stride >= p.out_height { continue; }
-        let oy = u32(sy) / p.stride;
+        let oy = window_output(iy, ky, p.out_height);
+        if oy == NONE { continue; }
         for (var kx = 0u; kx < p.kernel; kx++) {
-            let sx = i32(ix + p.padding) - i32(kx);
-            if sx < 0 || u32(sx) % p.stride != 0u || u32(sx) / p.stride >= p.out_width { continue; }
-            let ox = u32(sx) / p.stride;
+            let ox = window_output(ix, kx, p.out_width);
+            if ox == NONE { continue; }
             let row = (n * p.out_height + oy) * p.out_width + ox;
             acc += x[row * col_width + (ky * p.kernel + kx) * p.channels + ch];
         }
@@ -114,18 +125,19 @@ fn max_pool2d_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     let ix = at.z;
     let ch = at.w;
     var acc = 0.0;
+    // Pools have no padding (the host checks), so window_output is the pool's too.
     for (var ky = 0u; ky < p.kernel; ky++) {
-        if iy < ky || (iy - ky) % p.stride != 0u || (iy - ky) / p.stride >= p.out_height { continue; }
-        let oy = (iy - ky) / p.stride;
+        let oy = window_output(iy, ky, p.out_height);
+        if oy == NONE { continue; }
         for (var kx = 0u; kx < p.kernel; kx++) {
-            if ix < kx || (ix - kx) % p.stride != 0u || (ix - kx) / p.stride >= p.out_width { continue; }
-            let ox = (ix - kx) / p.stride;
+            let ox = window_output(ix, kx, p.out_width);
+            if ox == NONE { continue; }
             let o = ((n * p.out_height + oy) * p.out_width + ox) * p.channels + ch;
             // The window's first position (row-major) holding its maximum.
-            var first = 0xffffffffu;
+            var first = NONE;
             for (var wy = 0u; wy < p.kernel; wy++) {
                 for (var wx = 0u; wx < p.kernel; wx++) {
-                    if first == 0xffffffffu && x[window_index(n, oy, ox, wy, wx, ch)] == y[o] {
+                    if first == NONE && x[window_index(n, oy, ox, wy, wx, ch)] == y[o] {
                         first = wy * p.kernel + wx;
                     }
                 }

@@ -63,11 +63,12 @@ fn store(i: u32, j: u32, v: f32) {
     }
 }
 
-fn store_row(i: u32, j: u32, v: vec4<f32>) {
+// Four values of row i, at columns j, j + stride, j + 2 stride, j + 3 stride.
+fn store4(i: u32, j: u32, stride: u32, v: vec4<f32>) {
     store(i, j, v.x);
-    store(i, j + 16u, v.y);
-    store(i, j + 32u, v.z);
-    store(i, j + 48u, v.w);
+    store(i, j + stride, v.y);
+    store(i, j + 2u * stride, v.z);
+    store(i, j + 3u * stride, v.w);
 }
 
 @compute @workgroup_size(16, 16)
@@ -114,10 +115,10 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         workgroupBarrier();
     }
     let j = col0 + tx;
-    store_row(row0 + ty, j, acc0);
-    store_row(row0 + ty + 16u, j, acc1);
-    store_row(row0 + ty + 32u, j, acc2);
-    store_row(row0 + ty + 48u, j, acc3);
+    store4(row0 + ty, j, 16u, acc0);
+    store4(row0 + ty + 16u, j, 16u, acc1);
+    store4(row0 + ty + 32u, j, 16u, acc2);
+    store4(row0 + ty + 48u, j, 16u, acc3);
 }
 
 // The same product for large matrices: 128 x 128 blocks of c, k in steps of 8, and an 8 x 8
@@ -172,17 +173,7 @@ fn gemm_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         workgroupBarrier();
     }
     for (var r = 0u; r < 8u; r++) {
-        let i = row0 + r0 + r;
-        let lo = acc[2u * r];
-        let hi = acc[2u * r + 1u];
-        let j = col0 + c0;
-        store(i, j, lo.x);
-        store(i, j + 1u, lo.y);
-        store(i, j + 2u, lo.z);
-        store(i, j + 3u, lo.w);
-        store(i, j + 4u, hi.x);
-        store(i, j + 5u, hi.y);
-        store(i, j + 6u, hi.z);
-        store(i, j + 7u, hi.w);
+        store4(row0 + r0 + r, col0 + c0, 1u, acc[2u * r]);
+        store4(row0 + r0 + r, col0 + c0 + 4u, 1u, acc[2u * r + 1u]);
     }
 }

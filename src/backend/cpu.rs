@@ -10,7 +10,10 @@ const POOL_BYTES: usize = 1 << 30;
 
 /// Freed buffers by length. A training step allocates the same shapes every time: taking one
 /// back costs neither an allocation nor the memset that `vec![0.0; n]` does.
-static POOL: Mutex<(usize, Option<HashMap<usize, Vec<Vec<f32>>>>)> = Mutex::new((0, None));
+static POOL: Mutex<(usize, Option<FreeLists>)> = Mutex::new((0, None));
+
+/// Freed buffers by their length.
+type FreeLists = HashMap<usize, Vec<Vec<f32>>>;
 
 /// A host buffer that returns to the pool when dropped.
 #[derive(Debug, Default)]

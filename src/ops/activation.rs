@@ -7,7 +7,7 @@ use crate::tensor::Tensor;
 impl Graph {
     /// `max(x, 0)`.
     pub fn relu(&mut self, x: Var) -> Var {
-        let mut out = Tensor::empty(&self.device, &self.shape(x).to_vec());
+        let mut out = Tensor::empty(&self.device, self.shape(x));
         self.device.relu(self.value(x).storage(), out.storage_mut());
         let needs = self.needs_grad(x);
         self.push(out, Op::Relu { x }, needs)
@@ -20,7 +20,7 @@ impl Graph {
             return x;
         }
         let seed = self.next_seed();
-        let mut out = Tensor::empty(&self.device, &self.shape(x).to_vec());
+        let mut out = Tensor::empty(&self.device, self.shape(x));
         self.device.dropout(self.value(x).storage(), p, seed, out.storage_mut());
         let needs = self.needs_grad(x);
         self.push(out, Op::Dropout { x, p, seed }, needs)

@@ -17,7 +17,7 @@ impl Graph {
 
     /// `s * x`.
     pub fn scale(&mut self, x: Var, s: f32) -> Var {
-        let mut out = Tensor::empty(&self.device, &self.shape(x).to_vec());
+        let mut out = Tensor::empty(&self.device, self.shape(x));
         self.device.scale(self.value(x).storage(), s, None, out.storage_mut());
         let needs = self.needs_grad(x);
         self.push(out, Op::Scale { x, s }, needs)
@@ -40,7 +40,7 @@ impl Graph {
 
     fn binary(&mut self, a: Var, b: Var, op: &str, f: impl Fn(&Graph, &crate::backend::Storage, &crate::backend::Storage, &mut crate::backend::Storage), node: impl Fn(Var, Var) -> Op) -> Var {
         assert_eq!(self.shape(a), self.shape(b), "{op}: shapes differ");
-        let mut out = Tensor::empty(&self.device, &self.shape(a).to_vec());
+        let mut out = Tensor::empty(&self.device, self.shape(a));
         f(self, self.value(a).storage(), self.value(b).storage(), out.storage_mut());
         let needs = self.needs_grad(a) || self.needs_grad(b);
         self.push(out, node(a, b), needs)

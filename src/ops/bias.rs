@@ -9,7 +9,7 @@ impl Graph {
     pub fn add_bias(&mut self, x: Var, bias: Var, relu: bool) -> Var {
         let (rows, cols) = self.value(x).rows_cols();
         assert_eq!(self.value(bias).len(), cols, "add_bias: bias of {:?} for input {:?}", self.shape(bias), self.shape(x));
-        let mut out = Tensor::empty(&self.device, &self.shape(x).to_vec());
+        let mut out = Tensor::empty(&self.device, self.shape(x));
         self.device.add_bias(rows, cols, self.value(x).storage(), self.value(bias).storage(), relu, out.storage_mut());
         let needs = self.needs_grad(x) || self.needs_grad(bias);
         self.push(out, Op::AddBias { x, bias, relu }, needs)

@@ -18,7 +18,7 @@ impl Graph {
     fn softmax_impl(&mut self, x: Var, t: f32, log: bool) -> Var {
         assert!(t > 0.0 && t.is_finite(), "softmax: temperature {t} must be positive");
         let (rows, cols) = self.value(x).rows_cols();
-        let mut out = Tensor::empty(&self.device, &self.shape(x).to_vec());
+        let mut out = Tensor::empty(&self.device, self.shape(x));
         self.device.softmax(rows, cols, self.value(x).storage(), t, log, out.storage_mut());
         let needs = self.needs_grad(x);
         self.push(out, Op::Softmax { x, t, log }, needs)

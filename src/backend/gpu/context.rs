@@ -34,12 +34,15 @@ pub(crate) struct Context {
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<(Shader, &'static str, u32), (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
+    pipelines: Mutex<HashMap<PipelineKey, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
     pool: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
     pending: Mutex<Pending>,
     /// Dispatch parameters, one `PARAM_SLOT` each, written just before each submit.
     arena: wgpu::Buffer,
 }
+
+/// A compiled variant: the module, the entry point and the bits of its boolean overrides.
+type PipelineKey = (Shader, &'static str, u32);
 
 struct Pending {
     encoder: Option<wgpu::CommandEncoder>,
