@@ -9,5 +9,5 @@ out=${2:-/tmp}
 $bin bench kernels --device gpu --json | tee "$out/kernels_gpu.json"
 $bin bench step --device gpu --seconds 5 --json | tee "$out/step_gpu.json"
 $bin bench train --device gpu --dropout 0.5 --seconds 5 --json | tee "$out/train_teacher_gpu.json"
-python3 scripts/pytorch_step.py cuda | tee "$out/pytorch_cuda.json"
+python3 scripts/pytorch_bench.py --device cuda step matmul | tee "$out/pytorch_cuda.json"
 ( time $bin demo --device gpu --json ) 2>&1 | tee "$out/demo_gpu.txt"

@@ -71,11 +71,32 @@ pub fn gemm_with(kernel: GemmKernel, m: usize, k: usize, n: usize, a: &[f32], tr
 
     let threads = rayon::current_num_threads();
     let work = m * n * k.max(1);
-    let pieces = if work < (1 << 18) { 1 } else { threads.min(if n >= m { n.div_ceil(gemm_packed::NR) } else { m.div_ceil(gemm_packed::MR) }) };
+    let pieces = if work < (1 << 18) { 1 } else { threads };
     // SAFETY (all calls below): the views cover exactly the slices whose lengths were checked
-    // above, each piece reads inside them, and the pieces write disjoint blocks of `c`.
+    // above, each piece reads inside them, and the pieces write disjoint blocks of `c` (or
+    // their own scratch).
     if pieces <= 1 {
         unsafe { serial(kernel, m, k, n, av, bv, c_ptr.0, n, beta) };
+    } else if k >= SPLIT_K_RATIO * m.max(n) {
+        // A weight gradient of a convolution: a small C summed over a long k (every pixel of the
+        // batch). Each piece sums its own run of k; the first writes C, the rest scratch, added
+        // to C at the end.
+        let step = k.div_ceil(pieces);
+        let mut scratch = vec![0.0f32; (k.div_ceil(step) - 1) * m * n];
+        let s_ptr = SendPtr(scratch.as_mut_ptr());
+        rayon::scope(|s| {
+            for (piece, p0) in (0..k).step_by(step).enumerate() {
+                let kb = step.min(k - p0);
+                s.spawn(move |_| {
+                    let (c_ptr, s_ptr) = (c_ptr, s_ptr);
+                    let (out, beta) = if piece == 0 { (c_ptr.0, beta) } else { (unsafe { s_ptr.0.add((piece - 1) * m * n) }, 0.0) };
+                    unsafe { serial(kernel, m, kb, n, View { ptr: av.at(0, p0), ..av }, View { ptr: bv.at(p0, 0), ..bv }, out, n, beta) }
+                });
+            }
+        });
+        for part in scratch.chunks_exact(m * n) {
+            c.iter_mut().zip(part).for_each(|(c, s)| *c += s);
+        }
     } else if n >= m {
         let step = n.div_ceil(pieces).div_ceil(gemm_packed::NR) * gemm_packed::NR;
         rayon::scope(|s| {
@@ -100,6 +121,9 @@ pub fn gemm_with(kernel: GemmKernel, m: usize, k: usize, n: usize, a: &[f32], tr
         });
     }
 }
+
+/// k at least this many times C's longer side: the threads split k, not C (see [`gemm_with`]).
+const SPLIT_K_RATIO: usize = 8;
 
 /// A raw output pointer that crosses to rayon's threads; each thread writes its own block.
 #[derive(Clone, Copy)]
@@ -132,6 +156,8 @@ mod tests {
     const SHAPES: &[(usize, usize, usize)] = &[
         (1, 1, 1), (1, 7, 33), (7, 1, 5), (6, 16, 16), (7, 33, 17), (33, 65, 7), (65, 257, 63),
         (128, 784, 37), (257, 63, 130), (5, 300, 1000), (200, 3, 190), (13, 0, 9),
+        // Convolution-like skinny products (A read in place) and a block taller than MC (A packed).
+        (1000, 25, 8), (25, 1000, 16), (301, 200, 16), (150, 300, 140),
     ];
 
     fn check(kernel: GemmKernel) {

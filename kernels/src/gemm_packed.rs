@@ -1,9 +1,17 @@
-//! Our single-threaded GEMM: BLIS-style packing around a 6x16 AVX2/FMA register tile.
+//! Our single-threaded GEMM: BLIS-style blocking around a 6x16 AVX2/FMA register tile.
 //!
 //! Loops, outer to inner: `NC` columns of B, `KC` of the shared dimension (a packed `KC x NC`
-//! block of B, kept in L2/L3), `MC` rows of A (a packed `MC x KC` block of A), then 16-column
-//! panels of B (one panel, 16 KiB, stays in L1) against every 6-row panel of A. The tile holds
-//! 12 accumulators of 8 lanes: 12 independent FMA chains cover the FMA latency of two ports.
+//! block of B), `MC` rows of A, then 16-column panels of B (one panel, 16 KiB, stays in L1)
+//! against every 6-row tile of A. The tile holds 12 accumulators of 8 lanes: 12 independent FMA
+//! chains cover the FMA latency of two ports, and each step of the shared dimension costs 2 loads
+//! of B and 6 broadcasts of A for 12 FMAs, so the FMA ports, not the loads, set the pace.
+//!
+//! A is packed into 6-row panels only when its tiles are reused across many panels of B. For
+//! the skinny products of convolutions (16 or 64 output channels against 25,088 rows of a column
+//! matrix) packing A would copy the whole column matrix to use each value a few times, so the
+//! tile broadcasts A's values straight from the caller's matrix, through its strides.
+//! Edges need no scratch tile: a short tile is a narrower instantiation, and a narrow one
+//! stores its last 8 lanes with a mask.
 
 use crate::gemm::View;
 use std::cell::RefCell;
@@ -11,8 +19,10 @@ use std::cell::RefCell;
 pub(crate) const MR: usize = 6;
 pub(crate) const NR: usize = 16;
 const KC: usize = 256;
-const MC: usize = 96;
+const MC: usize = 144;
 const NC: usize = 2048;
+/// From this many columns of B, A's tiles are reused often enough that packing them pays.
+const PACK_A_MIN_N: usize = 128;
 
 thread_local! {
     /// Packed blocks of A and B, allocated once per thread.
@@ -34,6 +44,7 @@ pub(crate) unsafe fn gemm_packed(m: usize, k: usize, n: usize, a: View, b: View,
         }
         return;
     }
+    let pack_a_panels = n >= PACK_A_MIN_N;
     PACK.with(|pack| {
         let (apack, bpack) = &mut *pack.borrow_mut();
         for jc in (0..n).step_by(NC) {
@@ -44,29 +55,25 @@ pub(crate) unsafe fn gemm_packed(m: usize, k: usize, n: usize, a: View, b: View,
                 unsafe { pack_b(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    unsafe { pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, apack) };
+                    // Where tile `ir`'s A starts, and its strides: packed panels, or in place.
+                    let (a_base, a_rs, a_cs, a_tile) = if pack_a_panels {
+                        unsafe { pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, apack) };
+                        (apack.as_ptr(), 1, MR as isize, (MR * kc) as isize)
+                    } else {
+                        (unsafe { a.at(ic, pc) }, a.rs, a.cs, MR as isize * a.rs)
+                    };
                     for jr in (0..nc).step_by(NR) {
                         let nr = NR.min(nc - jr);
                         let bp = bpack[jr * kc..].as_ptr();
-                        for ir in (0..mc).step_by(MR) {
-                            let mr = MR.min(mc - ir);
-                            let ap = apack[ir * kc..].as_ptr();
-                            let cp = unsafe { c.add((ic + ir) * rsc + jc + jr) };
-                            // SAFETY: the packed panels hold kc x MR and kc x NR values (zero
-                            // padded); a full tile lies inside C, a partial one goes via `tile`.
+                        for (t, ir) in (0..mc).step_by(MR).enumerate() {
+                            let rows = MR.min(mc - ir);
+                            // SAFETY: the B panel holds kc x NR values (zero padded), the A tile
+                            // `rows` rows of kc values through its strides, and the C tile lies
+                            // inside C; `tile` writes only `rows x nr` of it.
                             unsafe {
-                                if mr == MR && nr == NR {
-                                    kernel_6x16(kc, ap, bp, cp, rsc, beta);
-                                } else {
-                                    let mut tile = [0.0f32; MR * NR];
-                                    kernel_6x16(kc, ap, bp, tile.as_mut_ptr(), NR, 0.0);
-                                    for i in 0..mr {
-                                        for j in 0..nr {
-                                            let p = cp.add(i * rsc + j);
-                                            *p = if beta == 0.0 { tile[i * NR + j] } else { tile[i * NR + j] + beta * *p };
-                                        }
-                                    }
-                                }
+                                let ap = a_base.offset(t as isize * a_tile);
+                                let cp = c.add((ic + ir) * rsc + jc + jr);
+                                tile(rows, nr, kc, ap, a_rs, a_cs, bp, cp, rsc, beta);
                             }
                         }
                     }
@@ -82,9 +89,14 @@ unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out:
     for (panel, i0) in (0..mc).step_by(MR).enumerate() {
         let rows = MR.min(mc - i0);
         let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
-        for p in 0..kc {
-            for i in 0..MR {
-                dst[p * MR + i] = if i < rows { unsafe { *a.offset((i0 + i) as isize * rs + p as isize * cs) } } else { 0.0 };
+        if rows < MR {
+            dst.fill(0.0);
+        }
+        for i in 0..rows {
+            // One row of A at a time: contiguous reads when A is row-major.
+            let row = unsafe { a.offset((i0 + i) as isize * rs) };
+            for p in 0..kc {
+                dst[p * MR + i] = unsafe { *row.offset(p as isize * cs) };
             }
         }
     }
@@ -96,53 +108,102 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out:
     for (panel, j0) in (0..nc).step_by(NR).enumerate() {
         let cols = NR.min(nc - j0);
         let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
-        for p in 0..kc {
-            let row = unsafe { b.offset(p as isize * rs + j0 as isize * cs) };
-            let d = &mut dst[p * NR..(p + 1) * NR];
-            if cs == 1 && cols == NR {
-                // SAFETY: a full unit-stride run of NR values of row p.
-                d.copy_from_slice(unsafe { std::slice::from_raw_parts(row, NR) });
-            } else {
-                for (j, v) in d.iter_mut().enumerate() {
-                    *v = if j < cols { unsafe { *row.offset(j as isize * cs) } } else { 0.0 };
+        let first = unsafe { b.offset(j0 as isize * cs) };
+        if cs == 1 && cols == NR {
+            // Row-major B: each step is one contiguous run of NR values.
+            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                d.copy_from_slice(unsafe { std::slice::from_raw_parts(first.offset(p as isize * rs), NR) });
+            }
+            continue;
+        }
+        if cols < NR {
+            dst.fill(0.0);
+        }
+        // Column by column: contiguous reads when B is transposed (rs = 1), and the panel's
+        // strided writes stay in L1.
+        for j in 0..cols {
+            let col = unsafe { first.offset(j as isize * cs) };
+            for p in 0..kc {
+                dst[p * NR + j] = unsafe { *col.offset(p as isize * rs) };
+            }
+        }
+    }
+}
+
+/// One `rows x cols` tile (`rows <= MR`, `cols <= NR`) through the instantiation of its size.
+/// SAFETY: as [`kernel`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
+    macro_rules! by_rows {
+        ($v:literal) => {
+            match rows {
+                6 => kernel::<6, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                5 => kernel::<5, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                4 => kernel::<4, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                3 => kernel::<3, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                2 => kernel::<2, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                _ => kernel::<1, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+            }
+        };
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if cols > 8 { by_rows!(2) } else { by_rows!(1) }
+    }
+}
+
+/// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
+/// columns per row (`8 (V - 1) < cols <= 8 V`); `beta = 0` never reads C. Row `i` of the A tile
+/// at step `p` is at `a + i a_rs + p a_cs`.
+/// SAFETY: `a` addresses `R x kc` values through its strides, `b` holds `kc * NR` values and `c`
+/// a writable `R x cols` tile with row stride `rsc`; the CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel<const R: usize, const V: usize>(kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32) {
+    use std::arch::x86_64::*;
+    // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
+    // neither read nor written by maskload/maskstore.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm256_broadcast_ss(&*ap.offset(i as isize * a_rs));
+                for (r, &bv) in row.iter_mut().zip(&bv) {
+                    *r = _mm256_fmadd_ps(ai, bv, *r);
+                }
+            }
+            ap = ap.offset(a_cs);
+            bp = bp.add(NR);
+        }
+        // The last vector of each row holds `tail` (1..=8) real columns.
+        let tail = cols - 8 * (V - 1);
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let betav = _mm256_set1_ps(beta);
+        for (i, row) in acc.iter().enumerate() {
+            let cp = c.add(i * rsc);
+            for (v, &r) in row.iter().enumerate() {
+                let p = cp.add(8 * v);
+                let full = v + 1 < V || tail == 8;
+                let out = match (beta == 0.0, full) {
+                    (true, _) => r,
+                    (false, true) => _mm256_fmadd_ps(betav, _mm256_loadu_ps(p), r),
+                    (false, false) => _mm256_fmadd_ps(betav, _mm256_maskload_ps(p, mask), r),
+                };
+                if full {
+                    _mm256_storeu_ps(p, out);
+                } else {
+                    _mm256_maskstore_ps(p, mask, out);
                 }
             }
         }
     }
 }
 
-/// The register tile: `C[0..6, 0..16] = A_panel * B_panel + beta C`, `beta = 0` not reading C.
-/// SAFETY: `a` holds `kc * MR` values, `b` `kc * NR`, `c` a writable 6x16 tile with row stride `rsc`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
-    use std::arch::x86_64::*;
-    unsafe {
-        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        for p in 0..kc {
-            let b0 = _mm256_loadu_ps(b.add(p * NR));
-            let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm256_broadcast_ss(&*a.add(p * MR + i));
-                row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            let cp = c.add(i * rsc);
-            if beta == 0.0 {
-                _mm256_storeu_ps(cp, row[0]);
-                _mm256_storeu_ps(cp.add(8), row[1]);
-            } else {
-                let bv = _mm256_set1_ps(beta);
-                _mm256_storeu_ps(cp, _mm256_fmadd_ps(bv, _mm256_loadu_ps(cp), row[0]));
-                _mm256_storeu_ps(cp.add(8), _mm256_fmadd_ps(bv, _mm256_loadu_ps(cp.add(8)), row[1]));
-            }
-        }
-    }
-}
-
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn kernel_6x16(_: usize, _: *const f32, _: *const f32, _: *mut f32, _: usize, _: f32) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel<const R: usize, const V: usize>(_: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32) {
     unreachable!("the packed kernel is only chosen on x86-64 with AVX2/FMA")
 }
