@@ -4,6 +4,7 @@
 
 use crate::backend::{Conv2dGeometry, Device, Storage};
 use crate::ops;
+use crate::profile::Clock;
 use crate::tensor::{Labels, Tensor};
 
 /// A node of the tape, by index.
@@ -28,6 +29,39 @@ pub(crate) enum Op {
     MaxPool2d { x: Var, geom: Conv2dGeometry },
 }
 
+impl Op {
+    /// The op's name in a profile.
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Leaf => "leaf",
+            Op::Matmul { .. } => "matmul",
+            Op::AddBias { relu: true, .. } => "add_bias+relu",
+            Op::AddBias { relu: false, .. } => "add_bias",
+            Op::Relu { .. } => "relu",
+            Op::Dropout { .. } => "dropout",
+            Op::Softmax { log: false, .. } => "softmax",
+            Op::Softmax { log: true, .. } => "log_softmax",
+            Op::KdLoss { .. } => "kd_loss",
+            Op::Add { .. } => "add",
+            Op::Mul { .. } => "mul",
+            Op::Scale { .. } => "scale",
+            Op::Sum { .. } => "sum",
+            Op::Reshape { .. } => "reshape",
+            Op::Im2col { .. } => "im2col",
+            Op::MaxPool2d { .. } => "max_pool2d",
+        }
+    }
+}
+
+/// `matmul [128, 10]`: an op and its output shape, a row of a profile.
+/// Leaves (inputs, parameters) share one row.
+fn label(op: &Op, value: &Tensor) -> String {
+    match op {
+        Op::Leaf => "leaf".into(),
+        _ => format!("{} {:?}", op.name(), value.shape()),
+    }
+}
+
 pub(crate) struct Node {
     pub value: Tensor,
     pub op: Op,
@@ -42,12 +76,14 @@ pub struct Graph {
     pub training: bool,
     seed: u64,
     draws: u64,
+    /// Times each node when [`crate::profile`] is on.
+    clock: Clock,
 }
 
 impl Graph {
     /// An empty tape on `device`. `seed` keys this pass's dropout masks.
     pub fn new(device: &Device, training: bool, seed: u64) -> Self {
-        Graph { device: device.clone(), nodes: Vec::with_capacity(32), training, seed, draws: 0 }
+        Graph { device: device.clone(), nodes: Vec::with_capacity(32), training, seed, draws: 0, clock: Clock::new() }
     }
 
     pub fn device(&self) -> &Device {
@@ -81,6 +117,7 @@ impl Graph {
 
     /// Records a node; it needs a gradient if any input does (or it is a parameter).
     pub(crate) fn push(&mut self, value: Tensor, op: Op, needs_grad: bool) -> Var {
+        self.clock.lap(&self.device, || label(&op, &value), false);
         self.nodes.push(Node { value, op, needs_grad });
         Var(self.nodes.len() - 1)
     }
@@ -94,6 +131,8 @@ impl Graph {
         assert_eq!(self.value(loss).len(), 1, "backward: the loss must have one element, has shape {:?}", self.shape(loss));
         let mut grads = Grads { device: self.device.clone(), slots: (0..self.nodes.len()).map(|_| None).collect() };
         grads.slots[loss.0] = Some(Tensor::from_slice(&self.device, &[1], &[1.0]));
+        let mut clock = Clock::new();
+        clock.reset(&self.device);
         for i in (0..=loss.0).rev() {
             let node = &self.nodes[i];
             if !node.needs_grad {
@@ -123,6 +162,7 @@ impl Graph {
                     grads.accumulate(self, x, dy.reshape(&shape));
                 }
             }
+            clock.lap(&self.device, || label(&node.op, y), true);
         }
         Gradients { slots: grads.slots }
     }

@@ -10,6 +10,7 @@ use crate::optim::{Optimizer, OptimizerKind, Schedule};
 use crate::tensor::{Labels, Tensor};
 use retort_kernels::testing::Rng;
 use std::collections::HashMap;
+use crate::profile;
 use std::time::Instant;
 
 /// Training steps between reads of the running loss (each read waits for a GPU).
@@ -172,7 +173,7 @@ impl Trainer {
         let grads = g.backward(loss);
         let value = g.value(loss).clone();
         drop(g);
-        self.optimizer.step(&mut self.model.params, &params, &grads, lr);
+        crate::profile::scope(x.device(), "optimizer update", || self.optimizer.step(&mut self.model.params, &params, &grads, lr));
         x.device().flush();
         value
     }
@@ -237,11 +238,15 @@ pub struct BenchResult {
     pub median_step_ms: f64,
     /// Steps timed (after warm-up).
     pub steps: usize,
+    /// Per step, where the time went (when asked for): op by op, in [`profile::OpTime`]s
+    /// averaged over the profiled steps, and the profiled steps' mean time in ms.
+    pub profile: Option<(Vec<profile::OpTime>, f64)>,
 }
 
 /// Times training steps of `student` on random data, distilling from `teacher` when given
-/// (its forward pass counted in the step). Median over steps run for about `seconds`.
-pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, seconds: f64) -> Result<BenchResult> {
+/// (its forward pass counted in the step). Median over steps run for about `seconds`; then, if
+/// `profile`, as many steps again with each op timed ([`crate::profile`]).
+pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, seconds: f64, profile: bool) -> Result<BenchResult> {
     if let Some(t) = teacher.filter(|t| t.input_len() != student.input_len() || t.classes() != student.classes()) {
         return Err(Error::Spec { spec: t.to_string(), reason: format!("teacher and student {student} differ in inputs or classes") });
     }
@@ -277,5 +282,18 @@ pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelS
     let median = times[times.len() / 2];
     let flops = student.train_flops() + teacher.map_or(0, |t| 2 * t.forward_macs());
     let samples_per_s = batch as f64 / median;
-    Ok(BenchResult { samples_per_s, gflops: samples_per_s * flops as f64 / 1e9, median_step_ms: median * 1e3, steps: times.len() * GROUP })
+    let profile = profile.then(|| {
+        let steps = times.len() * GROUP;
+        profile::start();
+        let t0 = Instant::now();
+        for i in 0..steps {
+            trainer.step(&x, &labels, teacher_model.as_ref().map(|t| (t, kd)), 0.01, i as u64);
+        }
+        device.sync();
+        let step_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+        let per_step = |s: f64| s / steps as f64;
+        let rows = profile::finish().into_iter().map(|r| profile::OpTime { calls: r.calls.div_ceil(steps), forward_s: per_step(r.forward_s), backward_s: per_step(r.backward_s), ..r }).collect();
+        (rows, step_ms)
+    });
+    Ok(BenchResult { samples_per_s, gflops: samples_per_s * flops as f64 / 1e9, median_step_ms: median * 1e3, steps: times.len() * GROUP, profile })
 }

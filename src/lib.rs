@@ -13,6 +13,7 @@ pub mod error;
 pub mod kernel_bench;
 pub mod nn;
 pub mod optim;
+pub mod profile;
 pub mod ops;
 pub mod tensor;
 

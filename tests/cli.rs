@@ -130,6 +130,25 @@ fn bench_and_eval_print_json() {
     let out = retort(&["bench", "train", "--model", "mlp:784-32-10", "--dropout", "0.5", "--batch", "16", "--seconds", "0.2", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["samples_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["profile"].is_null(), "no profile unless asked for");
+}
+
+/// `--profile` splits the step into its ops: every layer's matmul, forward and backward.
+#[test]
+fn bench_profile_names_each_op() {
+    let out = retort(&["bench", "train", "--model", "cnn:1x28x28-c4k5p2-pool2-fc32-10", "--batch", "8", "--seconds", "0.2", "--profile", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops = v["profile"]["ops"].as_array().unwrap();
+    let find = |name: &str| ops.iter().find(|o| o["op"] == name).unwrap_or_else(|| panic!("no {name} in {ops:?}"));
+    // fc32: [8, 32]; the logits [8, 10]; each timed both ways, once per step.
+    for name in ["matmul [8, 32]", "matmul [8, 10]"] {
+        let op = find(name);
+        assert!(op["forward_ms"].as_f64().unwrap() > 0.0 && op["backward_ms"].as_f64().unwrap() > 0.0, "{op}");
+        assert_eq!(op["calls"], 1, "{op}");
+    }
+    let total: f64 = ops.iter().map(|o| o["forward_ms"].as_f64().unwrap() + o["backward_ms"].as_f64().unwrap()).sum();
+    assert!(total <= v["profile"]["step_ms"].as_f64().unwrap() * 1.01, "the ops take no more than the step: {v}");
 }
 
 /// A CNN teacher distilled into an MLP student, end to end on the embedded data.

@@ -3,6 +3,7 @@
 //! of `cols x W` with no transposes, and weights are `[k * k * in_channels, out_channels]` like a
 //! linear layer's `[in, out]`.
 
+use crate::simd;
 use rayon::prelude::*;
 
 /// The shape of a convolution (or pooling window) over a batch of NHWC images.
@@ -42,16 +43,6 @@ impl Conv2dGeometry {
     pub fn is_valid(&self) -> bool {
         self.kernel >= 1 && self.stride >= 1 && self.kernel <= self.height + 2 * self.padding && self.kernel <= self.width + 2 * self.padding
     }
-    /// The window columns `kx0..kx1` at output column `ox` that fall inside the image, and the
-    /// image column of `kx0`: a contiguous run of pixels.
-    #[inline(always)]
-    fn window_columns(&self, ox: usize) -> (usize, usize, usize) {
-        let left = ox * self.stride;
-        let kx0 = self.padding.saturating_sub(left).min(self.kernel);
-        let kx1 = (self.width + self.padding).saturating_sub(left).min(self.kernel);
-        (kx0, kx1.max(kx0), (left + kx0).saturating_sub(self.padding))
-    }
-
     /// The input position of window offset `k` at output position `o`, if inside the image.
     #[inline(always)]
     fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
@@ -67,55 +58,99 @@ fn check(g: &Conv2dGeometry, x: usize, cols: usize, op: &str) {
 /// `cols[(n, oy, ox), (ky, kx, c)] = x[n, oy s + ky - p, ox s + kx - p, c]`, zero outside the image.
 pub fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
     check(g, x.len(), cols.len(), "im2col");
-    let (oh, ow, c, k) = (g.out_height(), g.out_width(), g.channels, g.kernel);
-    let row_len = g.col_width();
-    cols.par_chunks_mut(row_len * ow).enumerate().for_each(|(n_oy, rows)| {
-        let (n, oy) = (n_oy / oh, n_oy % oh);
-        let image = &x[n * g.height * g.width * c..(n + 1) * g.height * g.width * c];
-        for (ox, row) in rows.chunks_mut(row_len).enumerate() {
-            let (kx0, kx1, ix0) = g.window_columns(ox);
+    let (oh, ow, c, k, s) = (g.out_height(), g.out_width(), g.channels, g.kernel, g.stride);
+    let (row_len, run) = (g.col_width(), g.kernel * g.channels);
+    let image_len = g.height * g.width * c;
+    // One image row with its padding, so that every window row is one full run of `k * c`
+    // values: no clipping per output position.
+    let padded_len = ((ow - 1) * s + k).max(g.width + g.padding) * c;
+    cols.par_chunks_mut(row_len * ow).enumerate().for_each_init(
+        || vec![0.0f32; padded_len],
+        |padded, (n_oy, rows)| {
+            let (n, oy) = (n_oy / oh, n_oy % oh);
             for ky in 0..k {
-                let dst = &mut row[ky * k * c..(ky + 1) * k * c];
-                match g.source(oy, ky, g.height) {
-                    // One contiguous run per window row: kx0..kx1 are adjacent pixels.
-                    Some(iy) if kx0 < kx1 => {
-                        dst[..kx0 * c].fill(0.0);
-                        dst[kx0 * c..kx1 * c].copy_from_slice(&image[(iy * g.width + ix0) * c..][..(kx1 - kx0) * c]);
-                        dst[kx1 * c..].fill(0.0);
-                    }
-                    _ => dst.fill(0.0),
+                let Some(iy) = g.source(oy, ky, g.height) else {
+                    rows.chunks_mut(row_len).for_each(|row| zero_run(&mut row[ky * run..][..run]));
+                    continue;
+                };
+                let src = &x[n * image_len + iy * g.width * c..][..g.width * c];
+                padded[g.padding * c..][..src.len()].copy_from_slice(src);
+                for (ox, row) in rows.chunks_mut(row_len).enumerate() {
+                    copy_run(&mut row[ky * run..][..run], &padded[ox * s * c..][..run]);
                 }
             }
-        }
-    });
+        },
+    );
+}
+
+/// `dst = src` for the short runs of im2col (a window row: 5 values for a 5x5 kernel on one
+/// channel), where a call to memcpy costs more than the copy: fixed-size pieces the compiler
+/// turns into plain moves.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let mut src = &src[..dst.len()];
+    let mut dst = dst;
+    while dst.len() >= 8 {
+        let (d, rest) = dst.split_at_mut(8);
+        d.copy_from_slice(&src[..8]);
+        (dst, src) = (rest, &src[8..]);
+    }
+    if dst.len() >= 4 {
+        let (d, rest) = dst.split_at_mut(4);
+        d.copy_from_slice(&src[..4]);
+        (dst, src) = (rest, &src[4..]);
+    }
+    for (d, &s) in dst.iter_mut().zip(src).take(3) {
+        *d = s;
+    }
+}
+
+/// `dst = 0` for the short runs of im2col's padding, without a call to memset (see [`copy_run`]).
+#[inline(always)]
+fn zero_run(dst: &mut [f32]) {
+    let mut chunks = dst.chunks_exact_mut(4);
+    for d in &mut chunks {
+        d.copy_from_slice(&[0.0; 4]);
+    }
+    for d in chunks.into_remainder().iter_mut().take(3) {
+        *d = 0.0;
+    }
 }
 
 /// The adjoint of [`im2col`]: `dx` becomes the sum, over every column entry, of its value at the
 /// image position it was read from (the input gradient of a convolution). Overwrites `dx`.
 pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
     check(g, dx.len(), cols.len(), "col2im");
-    let (oh, ow, c, k) = (g.out_height(), g.out_width(), g.channels, g.kernel);
-    let row_len = g.col_width();
-    let image_len = g.height * g.width * c;
+    let (oh, ow, c, k, s, p) = (g.out_height(), g.out_width(), g.channels, g.kernel, g.stride, g.padding);
+    let (row_len, run) = (g.col_width(), k * c);
+    // Sums go to a padded image, so every window row is one full run (no clipping); its
+    // interior is the result. Rows and columns past the last window (a stride that does not
+    // divide the image) stay zero.
+    let padded_w = ((ow - 1) * s + k).max(g.width + p);
+    let padded_h = ((oh - 1) * s + k).max(g.height + p);
+    let isa = simd::isa();
     // One image per task: images are disjoint, so the scatter-add needs no synchronisation and
     // sums in a fixed order.
-    dx.par_chunks_mut(image_len).enumerate().for_each(|(n, image)| {
-        image.fill(0.0);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let row = &cols[((n * oh + oy) * ow + ox) * row_len..][..row_len];
-                let (kx0, kx1, ix0) = g.window_columns(ox);
-                if kx0 >= kx1 {
-                    continue;
+    dx.par_chunks_mut(g.height * g.width * c).enumerate().for_each_init(
+        || vec![0.0f32; padded_h * padded_w * c],
+        |padded, (n, image)| {
+            simd::dispatch(isa, || {
+                padded.fill(0.0);
+                for oy in 0..oh {
+                    for ky in 0..k {
+                        let line = &mut padded[(oy * s + ky) * padded_w * c..][..padded_w * c];
+                        for ox in 0..ow {
+                            let src = &cols[((n * oh + oy) * ow + ox) * row_len + ky * run..][..run];
+                            line[ox * s * c..][..run].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                        }
+                    }
                 }
-                for ky in 0..k {
-                    let Some(iy) = g.source(oy, ky, g.height) else { continue };
-                    let dst = &mut image[(iy * g.width + ix0) * c..][..(kx1 - kx0) * c];
-                    dst.iter_mut().zip(&row[(ky * k + kx0) * c..]).for_each(|(d, &v)| *d += v);
+                for (iy, dst) in image.chunks_mut(g.width * c).enumerate() {
+                    dst.copy_from_slice(&padded[((iy + p) * padded_w + p) * c..][..g.width * c]);
                 }
-            }
-        }
-    });
+            })
+        },
+    );
 }
 
 /// Max-pooling over `kernel x kernel` windows at `stride` (no padding):
@@ -143,33 +178,43 @@ pub fn max_pool2d_backward(g: &Conv2dGeometry, x: &[f32], y: &[f32], dy: &[f32],
     assert!(dy.len() == y.len() && dx.len() == x.len(), "max_pool2d_backward: gradient lengths");
     let (oh, ow, c) = (g.out_height(), g.out_width(), g.channels);
     let image_len = g.height * g.width * c;
+    let isa = simd::isa();
+    // Channels in blocks, branch-free within one: `open` marks the channels whose maximum is
+    // not yet found, so the loop over a block vectorises.
+    const BLOCK: usize = 64;
     dx.par_chunks_mut(image_len).enumerate().for_each(|(n, image)| {
-        image.fill(0.0);
-        let mut routed = vec![false; c];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let o = ((n * oh + oy) * ow + ox) * c;
-                let (ys, dys) = (&y[o..o + c], &dy[o..o + c]);
-                routed.fill(false);
-                for (ky, kx) in window_offsets(g) {
-                    let at = window_start(g, n, oy, ox, ky, kx);
-                    let (xs, ds) = (&x[at..at + c], &mut image[at - n * image_len..][..c]);
-                    for ch in 0..c {
-                        if !routed[ch] && xs[ch] == ys[ch] {
-                            routed[ch] = true;
-                            ds[ch] += dys[ch];
+        simd::dispatch(isa, || {
+            image.fill(0.0);
+            let mut open = [0.0f32; BLOCK];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for c0 in (0..c).step_by(BLOCK) {
+                        let w = BLOCK.min(c - c0);
+                        let o = ((n * oh + oy) * ow + ox) * c + c0;
+                        let (ys, dys, open) = (&y[o..o + w], &dy[o..o + w], &mut open[..w]);
+                        open.fill(1.0);
+                        for (ky, kx) in window_offsets(g) {
+                            let at = window_start(g, n, oy, ox, ky, kx) + c0;
+                            let (xs, ds) = (&x[at..at + w], &mut image[at - n * image_len..][..w]);
+                            // Every value read unconditionally: selects, not masked moves.
+                            for ch in 0..w {
+                                let (xv, yv, g, is_open, d) = (xs[ch], ys[ch], dys[ch], open[ch], ds[ch]);
+                                let hit = (is_open != 0.0) & (xv == yv);
+                                ds[ch] = d + if hit { g } else { 0.0 };
+                                open[ch] = if hit { 0.0 } else { is_open };
+                            }
                         }
                     }
                 }
             }
-        }
+        })
     });
 }
 
 /// Window offsets `(ky, kx)` in row-major order: the order "first maximum" refers to.
 fn window_offsets(g: &Conv2dGeometry) -> impl Iterator<Item = (usize, usize)> + use<> {
     let k = g.kernel;
-    (0..k * k).map(move |i| (i / k, i % k))
+    (0..k).flat_map(move |ky| (0..k).map(move |kx| (ky, kx)))
 }
 
 /// The flat index of channel 0 at window offset `(ky, kx)` of pooling output `(n, oy, ox)`.

@@ -183,6 +183,9 @@ pub struct BenchArgs {
     pub seconds: f64,
     #[arg(long)]
     pub json: bool,
+    /// Then as many steps again with each op timed: where the step's time goes.
+    #[arg(long)]
+    pub profile: bool,
     #[command(flatten)]
     pub common: Common,
 }

@@ -159,17 +159,36 @@ fn bench(b: BenchCommand) -> Result<()> {
         bail!("dropout = {dropout}: must be in [0, 1)");
     }
     let device = open_device(&args.common, args.json)?;
-    let r = bench_step(&device, teacher.as_ref(), &student, args.batch, Dropout { input: 0.0, hidden: dropout }, args.seconds)?;
+    let r = bench_step(&device, teacher.as_ref(), &student, args.batch, Dropout { input: 0.0, hidden: dropout }, args.seconds, args.profile)?;
     if args.json {
-        println!("{}", json!({"bench": what, "teacher": teacher.map(|t| t.to_string()), "student": student.to_string(), "batch": args.batch, "dropout": dropout, "samples_per_s": r.samples_per_s, "gflops": r.gflops, "median_step_ms": r.median_step_ms, "steps": r.steps, "device": device.kind(), "device_name": device.describe()}));
+        let profile = r.profile.as_ref().map(|(rows, step_ms)| {
+            let ops: Vec<_> = rows.iter().map(|o| json!({"op": o.op, "calls": o.calls, "forward_ms": o.forward_s * 1e3, "backward_ms": o.backward_s * 1e3})).collect();
+            json!({"step_ms": step_ms, "ops": ops})
+        });
+        println!("{}", json!({"bench": what, "teacher": teacher.map(|t| t.to_string()), "student": student.to_string(), "batch": args.batch, "dropout": dropout, "samples_per_s": r.samples_per_s, "gflops": r.gflops, "median_step_ms": r.median_step_ms, "steps": r.steps, "device": device.kind(), "device_name": device.describe(), "profile": profile}));
     } else {
         let name = match &teacher {
             Some(t) => format!("{t} -> {student}"),
             None => student.to_string(),
         };
         println!("{what} {name}, batch {}: {:.0} samples/s, {:.1} GFLOP/s, median step {:.2} ms over {} steps on {}", args.batch, r.samples_per_s, r.gflops, r.median_step_ms, r.steps, device.describe());
+        if let Some((rows, step_ms)) = &r.profile {
+            print_profile(rows, *step_ms);
+        }
     }
     Ok(())
+}
+
+/// The per-step op times, the most expensive first, with what the tape does not see.
+fn print_profile(rows: &[retort::profile::OpTime], step_ms: f64) {
+    println!("\nper step, {step_ms:.2} ms with each op timed:");
+    let ms = |s: f64| format!("{:.3}", s * 1e3);
+    let share = |s: f64| format!("{:.1}%", 100.0 * s * 1e3 / step_ms);
+    let mut table = vec![["op [output shape]", "calls", "forward ms", "backward ms", "share"].map(String::from).to_vec()];
+    table.extend(rows.iter().map(|o| vec![o.op.clone(), o.calls.to_string(), ms(o.forward_s), ms(o.backward_s), share(o.forward_s + o.backward_s)]));
+    let other = step_ms / 1e3 - rows.iter().map(|o| o.forward_s + o.backward_s).sum::<f64>();
+    table.push(vec!["(outside the ops)".into(), String::new(), ms(other), String::new(), share(other)]);
+    print_table(&table);
 }
 
 fn bench_kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> Result<()> {
