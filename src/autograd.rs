@@ -25,7 +25,7 @@ pub(crate) enum Op {
     Scale { x: Var, s: f32 },
     Sum { x: Var },
     Reshape { x: Var },
-    Im2col { x: Var, geom: Conv2dGeometry },
+    Conv2d { x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool },
     MaxPool2d { x: Var, geom: Conv2dGeometry },
 }
 
@@ -47,7 +47,8 @@ impl Op {
             Op::Scale { .. } => "scale",
             Op::Sum { .. } => "sum",
             Op::Reshape { .. } => "reshape",
-            Op::Im2col { .. } => "im2col",
+            Op::Conv2d { relu: true, .. } => "conv2d+relu",
+            Op::Conv2d { relu: false, .. } => "conv2d",
             Op::MaxPool2d { .. } => "max_pool2d",
         }
     }
@@ -155,7 +156,7 @@ impl Graph {
                 Op::Mul { a, b } => ops::arith::mul_backward(self, a, b, &dy, &mut grads),
                 Op::Scale { x, s } => ops::arith::scale_backward(self, x, s, &dy, &mut grads),
                 Op::Sum { x } => ops::arith::sum_backward(self, x, &dy, &mut grads),
-                Op::Im2col { x, geom } => ops::conv::im2col_backward(self, x, geom, &dy, &mut grads),
+                Op::Conv2d { x, w, bias, geom, relu } => ops::conv::conv2d_backward(self, x, w, bias, geom, relu, y, &dy, &mut grads),
                 Op::MaxPool2d { x, geom } => ops::conv::max_pool2d_backward(self, x, geom, y, &dy, &mut grads),
                 Op::Reshape { x } => {
                     let shape = self.shape(x).to_vec();

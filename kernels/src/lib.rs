@@ -5,6 +5,7 @@
 //! SIMD paths are chosen at run time by [`simd::isa`]; the scalar fallback is always compiled.
 
 pub mod conv;
+pub mod conv2d;
 pub mod dropout;
 pub mod elementwise;
 pub mod gemm;

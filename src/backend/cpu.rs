@@ -74,7 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
-use retort_kernels::{conv, dropout, elementwise, gemm, kd_loss, optim, softmax};
+use retort_kernels::{conv, conv2d, dropout, elementwise, gemm, kd_loss, optim, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -172,11 +172,13 @@ impl Backend for CpuBackend {
         elementwise::argmax_rows(rows, cols, logits, &mut pred);
         count[0] += pred.iter().zip(labels).filter(|(p, y)| p == y).count() as f32;
     }
-    fn im2col(&self, geom: Conv2dGeometry, x: &CpuBuf, cols: &mut CpuBuf) {
-        conv::im2col(&geom, x, cols);
+    fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &CpuBuf, w: &CpuBuf, bias: &CpuBuf, relu: bool, y: &mut CpuBuf) {
+        let mut scratch = CpuBuf::recycled(conv2d::conv2d_scratch_len(&geom, out_channels));
+        conv2d::conv2d_forward(&geom, out_channels, x, w, bias, relu, y, &mut scratch);
     }
-    fn col2im(&self, geom: Conv2dGeometry, cols: &CpuBuf, dx: &mut CpuBuf) {
-        conv::col2im(&geom, cols, dx);
+    fn conv2d_backward(&self, geom: Conv2dGeometry, out_channels: usize, x: &CpuBuf, w: &CpuBuf, y: &CpuBuf, dy: &CpuBuf, relu: bool, dx: Option<&mut CpuBuf>, dw: &mut CpuBuf, dbias: &mut CpuBuf) {
+        let mut scratch = CpuBuf::recycled(conv2d::conv2d_scratch_len(&geom, out_channels));
+        conv2d::conv2d_backward(&geom, out_channels, x, w, y, dy, relu, dx.map(|d| &mut d[..]), dw, dbias, &mut scratch);
     }
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &mut CpuBuf) {
         conv::max_pool2d_forward(&geom, x, y);

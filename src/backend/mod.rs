@@ -55,10 +55,12 @@ pub trait Backend {
     fn sgd_momentum(&self, w: &mut Self::Buf, g: &Self::Buf, v: &mut Self::Buf, lr: f32, momentum: f32, weight_decay: f32);
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut Self::Buf, max_norm: f32);
     fn adam(&self, w: &mut Self::Buf, g: &Self::Buf, m: &mut Self::Buf, v: &mut Self::Buf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32);
-    /// The column matrix of a convolution over NHWC images (see `retort_kernels::conv`).
-    fn im2col(&self, geom: Conv2dGeometry, x: &Self::Buf, cols: &mut Self::Buf);
-    /// The adjoint of `im2col`: column gradients summed back into an image gradient.
-    fn col2im(&self, geom: Conv2dGeometry, cols: &Self::Buf, dx: &mut Self::Buf);
+    /// A convolution layer over NHWC images: `y = conv(x, w) + bias`, then ReLU if `relu`, with
+    /// `w` `[k * k * in_channels, out_channels]` (see `retort_kernels::conv2d`).
+    fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &Self::Buf, w: &Self::Buf, bias: &Self::Buf, relu: bool, y: &mut Self::Buf);
+    /// The layer's gradients from `dy` and its output `y`: `dx` when asked for, `dw` and
+    /// `dbias`, each overwritten.
+    fn conv2d_backward(&self, geom: Conv2dGeometry, out_channels: usize, x: &Self::Buf, w: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, relu: bool, dx: Option<&mut Self::Buf>, dw: &mut Self::Buf, dbias: &mut Self::Buf);
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &mut Self::Buf);
     /// Each window's gradient to its first maximum.
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf);
@@ -239,6 +241,9 @@ macro_rules! dispatch {
     (@unwrap $v:ident, $op:ident, $a:ident, Option<&Storage>) => {
         let $a = $a.map(|s| match s { Storage::$v(s) => s, _ => panic!("{}: a buffer of another device", stringify!($op)) });
     };
+    (@unwrap $v:ident, $op:ident, $a:ident, Option<&mut Storage>) => {
+        let $a = $a.map(|s| match s { Storage::$v(s) => s, _ => panic!("{}: a buffer of another device", stringify!($op)) });
+    };
     (@unwrap $v:ident, $op:ident, $a:ident, $($other:tt)*) => {};
 }
 
@@ -262,8 +267,8 @@ dispatch! {
     fn max_norm_columns(rows: [usize], cols: [usize], w: [&mut Storage], max_norm: [f32]);
     fn adam(w: [&mut Storage], g: [&Storage], m: [&mut Storage], v: [&mut Storage], lr: [f32], beta1: [f32], beta2: [f32], eps: [f32], step: [u32], weight_decay: [f32]);
     fn count_correct(rows: [usize], cols: [usize], logits: [&Storage], labels: [&LabelStorage], count: [&mut Storage]);
-    fn im2col(geom: [Conv2dGeometry], x: [&Storage], cols: [&mut Storage]);
-    fn col2im(geom: [Conv2dGeometry], cols: [&Storage], dx: [&mut Storage]);
+    fn conv2d(geom: [Conv2dGeometry], out_channels: [usize], x: [&Storage], w: [&Storage], bias: [&Storage], relu: [bool], y: [&mut Storage]);
+    fn conv2d_backward(geom: [Conv2dGeometry], out_channels: [usize], x: [&Storage], w: [&Storage], y: [&Storage], dy: [&Storage], relu: [bool], dx: [Option<&mut Storage>], dw: [&mut Storage], dbias: [&mut Storage]);
     fn max_pool2d(geom: [Conv2dGeometry], x: [&Storage], y: [&mut Storage]);
     fn max_pool2d_backward(geom: [Conv2dGeometry], x: [&Storage], y: [&Storage], dy: [&Storage], dx: [&mut Storage]);
 }

@@ -1,30 +1,24 @@
-//! Convolution and max-pooling on the tape. `im2col` is an op of its own (backward: `col2im`),
-//! so a convolution is `im2col -> matmul -> add_bias` and reuses the tuned GEMM and its
-//! gradients; `max_pool2d`'s backward routes each window's gradient to its first maximum.
+//! Convolution and max-pooling on the tape. A convolution layer (convolution, bias, ReLU) is
+//! one op: its backward pass rebuilds the column matrix a chunk of images at a time instead of
+//! keeping it (see `retort_kernels::conv2d`); `max_pool2d`'s backward routes each window's
+//! gradient to its first maximum.
 
 use crate::autograd::{Grads, Graph, Op, Var};
 use crate::backend::Conv2dGeometry;
 use crate::tensor::Tensor;
 
 impl Graph {
-    /// The column matrix `[batch * out_h * out_w, kernel^2 * channels]` of the NHWC batch `x`
-    /// (any shape of `geom.input_len()` values).
-    pub fn im2col(&mut self, x: Var, geom: Conv2dGeometry) -> Var {
-        assert_eq!(self.value(x).len(), geom.input_len(), "im2col: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
-        let mut out = Tensor::empty(&self.device, &[geom.col_rows(), geom.col_width()]);
-        self.device.im2col(geom, self.value(x).storage(), out.storage_mut());
-        let needs = self.needs_grad(x);
-        self.push(out, Op::Im2col { x, geom }, needs)
-    }
-
-    /// A convolution of the NHWC batch `x` with `w` (`[kernel^2 * channels, out_channels]`) and
-    /// `bias`, then ReLU if `relu`: `[batch, out_h * out_w * out_channels]`, NHWC again.
+    /// A convolution of the NHWC batch `x` (any shape of `geom.input_len()` values) with `w`
+    /// (`[kernel^2 * channels, out_channels]`) and `bias`, then ReLU if `relu`:
+    /// `[batch, out_h * out_w * out_channels]`, NHWC again.
     pub fn conv2d(&mut self, x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool) -> Var {
-        let cols = self.im2col(x, geom);
-        let z = self.matmul(cols, w);
-        let y = self.add_bias(z, bias, relu);
-        let per_example = geom.out_height() * geom.out_width() * self.shape(w)[1];
-        self.reshape(y, &[geom.batch, per_example])
+        let out_channels = self.shape(w).get(1).copied().unwrap_or(0);
+        assert_eq!(self.value(x).len(), geom.input_len(), "conv2d: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
+        assert!(self.shape(w) == [geom.col_width(), out_channels] && self.shape(bias) == [out_channels], "conv2d: {geom:?} needs w [{}, out] and bias [out], got {:?} and {:?}", geom.col_width(), self.shape(w), self.shape(bias));
+        let mut out = Tensor::empty(&self.device, &[geom.batch, geom.out_height() * geom.out_width() * out_channels]);
+        self.device.conv2d(geom, out_channels, self.value(x).storage(), self.value(w).storage(), self.value(bias).storage(), relu, out.storage_mut());
+        let needs = self.needs_grad(x) || self.needs_grad(w) || self.needs_grad(bias);
+        self.push(out, Op::Conv2d { x, w, bias, geom, relu }, needs)
     }
 
     /// Max over `kernel x kernel` windows at `stride` of the NHWC batch `x`:
@@ -38,8 +32,19 @@ impl Graph {
     }
 }
 
-pub(crate) fn im2col_backward(g: &Graph, x: Var, geom: Conv2dGeometry, dy: &Tensor, grads: &mut Grads) {
-    grads.write(g, x, |dx| g.device.col2im(geom, dy.storage(), dx));
+/// All three gradients in one pass over the chunks; each parameter is used once per pass, so
+/// its slot is empty and the fresh gradient moves in.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_backward(g: &Graph, x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool, y: &Tensor, dy: &Tensor, grads: &mut Grads) {
+    let out_channels = g.shape(w)[1];
+    let mut dx = g.needs_grad(x).then(|| Tensor::empty(&g.device, g.shape(x)));
+    let (mut dw, mut dbias) = (Tensor::empty(&g.device, g.shape(w)), Tensor::empty(&g.device, g.shape(bias)));
+    g.device.conv2d_backward(geom, out_channels, g.value(x).storage(), g.value(w).storage(), y.storage(), dy.storage(), relu, dx.as_mut().map(Tensor::storage_mut), dw.storage_mut(), dbias.storage_mut());
+    if let Some(dx) = dx {
+        grads.accumulate(g, x, dx);
+    }
+    grads.accumulate(g, w, dw);
+    grads.accumulate(g, bias, dbias);
 }
 
 pub(crate) fn max_pool2d_backward(g: &Graph, x: Var, geom: Conv2dGeometry, y: &Tensor, dy: &Tensor, grads: &mut Grads) {

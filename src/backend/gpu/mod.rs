@@ -113,6 +113,16 @@ impl GpuBackend {
         [u(total), u(g.batch), u(g.height), u(g.width), u(g.channels), u(g.kernel), u(g.stride), u(g.padding), u(g.out_height()), u(g.out_width())]
     }
 
+    /// The column matrix of a convolution over NHWC images (see `retort_kernels::conv`).
+    pub(crate) fn im2col(&self, geom: Conv2dGeometry, x: &GpuBuf, cols: &mut GpuBuf) {
+        assert!(x.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "im2col: {geom:?}: lengths");
+        self.elementwise(IM2COL, cols.len(), &Self::conv_params(cols.len(), &geom), &[(1, x.raw()), (4, cols.raw())]);
+    }
+    /// The adjoint of `im2col`: column gradients summed back into an image gradient.
+    pub(crate) fn col2im(&self, geom: Conv2dGeometry, cols: &GpuBuf, dx: &mut GpuBuf) {
+        assert!(dx.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "col2im: {geom:?}: lengths");
+        self.elementwise(COL2IM, dx.len(), &Self::conv_params(dx.len(), &geom), &[(1, cols.raw()), (4, dx.raw())]);
+    }
     fn elementwise(&self, kernel: Kernel, n: usize, params: &[u32], buffers: &[(u32, &wgpu::Buffer)]) {
         self.ctx.dispatch(kernel, 0, params, buffers, self.ctx.grid(n.div_ceil(ELEMENTWISE_WG)));
     }
@@ -248,13 +258,34 @@ impl Backend for GpuBackend {
         assert!(logits.len() == rows * cols && labels.len() == rows, "count_correct: {rows}x{cols}: lengths");
         self.ctx.dispatch(COUNT_CORRECT, 0, &[u(rows), u(cols)], &[(1, logits.raw()), (2, labels.raw()), (3, count.raw())], [1, 1, 1]);
     }
-    fn im2col(&self, geom: Conv2dGeometry, x: &GpuBuf, cols: &mut GpuBuf) {
-        assert!(x.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "im2col: {geom:?}: lengths");
-        self.elementwise(IM2COL, cols.len(), &Self::conv_params(cols.len(), &geom), &[(1, x.raw()), (4, cols.raw())]);
+    fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, relu: bool, y: &mut GpuBuf) {
+        let (rows, width) = (geom.col_rows(), geom.col_width());
+        assert!(w.len() == width * out_channels && bias.len() == out_channels && y.len() == rows * out_channels, "conv2d: {geom:?} to {out_channels} channels: lengths");
+        // The whole batch's column matrix: GPU memory is wide, and one GEMM keeps the SMs busy.
+        let mut cols = self.empty(rows * width);
+        self.im2col(geom, x, &mut cols);
+        let mut z = self.empty(rows * out_channels);
+        self.gemm(rows, width, out_channels, &cols, false, w, false, &mut z, 0.0);
+        self.add_bias(rows, out_channels, &z, bias, relu, y);
     }
-    fn col2im(&self, geom: Conv2dGeometry, cols: &GpuBuf, dx: &mut GpuBuf) {
-        assert!(dx.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "col2im: {geom:?}: lengths");
-        self.elementwise(COL2IM, dx.len(), &Self::conv_params(dx.len(), &geom), &[(1, cols.raw()), (4, dx.raw())]);
+    fn conv2d_backward(&self, geom: Conv2dGeometry, out_channels: usize, x: &GpuBuf, w: &GpuBuf, y: &GpuBuf, dy: &GpuBuf, relu: bool, dx: Option<&mut GpuBuf>, dw: &mut GpuBuf, dbias: &mut GpuBuf) {
+        let (rows, width) = (geom.col_rows(), geom.col_width());
+        assert!(y.len() == rows * out_channels && dy.len() == y.len() && dw.len() == width * out_channels && dbias.len() == out_channels, "conv2d_backward: {geom:?} to {out_channels} channels: lengths");
+        let masked = relu.then(|| {
+            let mut dz = self.empty(dy.len());
+            self.relu_backward(y, dy, &mut dz);
+            dz
+        });
+        let dz = masked.as_ref().unwrap_or(dy);
+        self.col_sums(rows, out_channels, dz, 0.0, dbias);
+        // The column matrix again, rather than kept from the forward pass.
+        let mut cols = self.empty(rows * width);
+        self.im2col(geom, x, &mut cols);
+        self.gemm(width, rows, out_channels, &cols, true, dz, false, dw, 0.0);
+        if let Some(dx) = dx {
+            self.gemm(rows, out_channels, width, dz, false, w, true, &mut cols, 0.0);
+            self.col2im(geom, &cols, dx);
+        }
     }
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &GpuBuf, y: &mut GpuBuf) {
         assert!(x.len() == geom.input_len() && y.len() == geom.col_rows() * geom.channels && geom.padding == 0, "max_pool2d: {geom:?}: lengths");

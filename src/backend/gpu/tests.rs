@@ -364,3 +364,34 @@ fn conv_and_pooling_kernels_match_the_cpu_kernels() {
         assert_close(&format!("max_pool2d_backward {c:?}"), &down(g, &dx), &f64s(&want_dx), Tolerance::FORWARD);
     }
 }
+
+/// The convolution layer, forward and all three gradients, against the chunked CPU kernel.
+#[test]
+fn conv2d_layer_matches_the_cpu_kernel() {
+    use retort_kernels::conv::Conv2dGeometry;
+    use retort_kernels::conv2d;
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(12);
+    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
+    for (c, out_channels, relu) in [(geom(1, 1, 1, 1, 1, 1, 0), 1, false), (geom(3, 7, 5, 3, 3, 1, 1), 7, true), (geom(2, 9, 9, 2, 5, 2, 2), 33, true), (geom(5, 28, 28, 1, 5, 1, 2), 8, true)] {
+        let (x, w, b) = (rng.vec(c.input_len(), -1.0, 1.0), rng.vec(c.col_width() * out_channels, -1.0, 1.0), rng.vec(out_channels, -0.5, 0.5));
+        let n_out = c.col_rows() * out_channels;
+        let mut scratch = vec![0.0; conv2d::conv2d_scratch_len(&c, out_channels)];
+        let mut want_y = vec![0.0; n_out];
+        conv2d::conv2d_forward(&c, out_channels, &x, &w, &b, relu, &mut want_y, &mut scratch);
+        let (xb, wb) = (g.upload(&x), g.upload(&w));
+        let mut y = nans(g, n_out);
+        g.conv2d(c, out_channels, &xb, &wb, &g.upload(&b), relu, &mut y);
+        let name = format!("conv2d {c:?} -> {out_channels}");
+        assert_close(&name, &down(g, &y), &f64s(&want_y), Tolerance::dot(c.col_width()));
+
+        let dy = rng.vec(n_out, -1.0, 1.0);
+        let (mut want_dx, mut want_dw, mut want_db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; out_channels]);
+        conv2d::conv2d_backward(&c, out_channels, &x, &w, &want_y, &dy, relu, Some(&mut want_dx), &mut want_dw, &mut want_db, &mut scratch);
+        let (mut dx, mut dw, mut db) = (nans(g, x.len()), nans(g, w.len()), nans(g, out_channels));
+        g.conv2d_backward(c, out_channels, &xb, &wb, &g.upload(&want_y), &g.upload(&dy), relu, Some(&mut dx), &mut dw, &mut db);
+        assert_close(&format!("{name}: dx"), &down(g, &dx), &f64s(&want_dx), Tolerance::dot(out_channels * c.kernel * c.kernel));
+        assert_close(&format!("{name}: dw"), &down(g, &dw), &f64s(&want_dw), Tolerance::dot(c.col_rows()));
+        assert_close(&format!("{name}: dbias"), &down(g, &db), &f64s(&want_db), Tolerance::dot(c.col_rows()));
+    }
+}
