@@ -1,7 +1,7 @@
 //! The subcommands: each parses and checks its settings, then drives the library.
 
 use crate::args::{BenchCommand, Cli, Command, Common, DataArgs, DemoArgs, DistillArgs, EvalArgs, Hyper, TrainArgs};
-use crate::report::{append_jsonl, epoch_bar, print_table};
+use crate::report::{append_jsonl, decimal, epoch_bar, print_table};
 use anyhow::{Context, Result, bail};
 use retort::checkpoint;
 use retort::data::{self, Splits};
@@ -93,7 +93,7 @@ fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<(&Model, KdConfig
             // The checkpoint first: a run killed between the two resumes from this epoch and
             // never logs an epoch twice.
             checkpoint::save(ckpt, &trainer.model, &trainer.optimizer.state, &trainer.checkpoint_metadata())?;
-            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": stats.loss, "lr": stats.lr, "test_errors": r.errors, "test_n": r.n, "test_accuracy": r.accuracy(), "seconds": stats.seconds}))?;
+            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": decimal(stats.loss), "lr": decimal(stats.lr), "test_errors": r.errors, "test_n": r.n, "test_accuracy": r.accuracy(), "seconds": stats.seconds}))?;
         }
     }
     // A resumed run with no epochs left is only evaluated.
@@ -165,7 +165,7 @@ fn bench(b: BenchCommand) -> Result<()> {
             let ops: Vec<_> = rows.iter().map(|o| json!({"op": o.op, "calls": o.calls, "forward_ms": o.forward_s * 1e3, "backward_ms": o.backward_s * 1e3})).collect();
             json!({"step_ms": step_ms, "ops": ops})
         });
-        println!("{}", json!({"bench": what, "teacher": teacher.map(|t| t.to_string()), "student": student.to_string(), "batch": args.batch, "dropout": dropout, "samples_per_s": r.samples_per_s, "gflops": r.gflops, "median_step_ms": r.median_step_ms, "steps": r.steps, "device": device.kind(), "device_name": device.describe(), "profile": profile}));
+        println!("{}", json!({"bench": what, "teacher": teacher.map(|t| t.to_string()), "student": student.to_string(), "batch": args.batch, "dropout": decimal(dropout), "samples_per_s": r.samples_per_s, "gflops": r.gflops, "median_step_ms": r.median_step_ms, "steps": r.steps, "device": device.kind(), "device_name": device.describe(), "profile": profile}));
     } else {
         let name = match &teacher {
             Some(t) => format!("{t} -> {student}"),
@@ -248,7 +248,7 @@ fn demo(a: DemoArgs) -> Result<()> {
     let (_, sr, ss) = run("student (labels)", &student_spec, base.clone(), None).context("training the student")?;
     let (_, dr, ds) = run("student (distilled)", &student_spec, base, Some((&teacher, kd))).context("distilling the student")?;
     if a.json {
-        println!("{}", json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": kd.temperature, "alpha": kd.alpha, "epochs": a.epochs, "teacher_epochs": a.teacher_epochs, "device": device.kind()}));
+        println!("{}", json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": decimal(kd.temperature), "alpha": decimal(kd.alpha), "epochs": a.epochs, "teacher_epochs": a.teacher_epochs, "device": device.kind()}));
     } else {
         println!();
         print_table(&rows);

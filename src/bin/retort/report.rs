@@ -22,6 +22,12 @@ pub fn append_jsonl(path: &Path, value: &serde_json::Value) -> anyhow::Result<()
     Ok(())
 }
 
+/// An f32 setting or metric as the f64 with the same shortest decimal, so JSON shows
+/// `0.9` and not `0.8999999761581421`.
+pub fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 /// Prints rows with columns padded to their widest cell, the first row as a header.
 pub fn print_table(rows: &[Vec<String>]) {
     let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
