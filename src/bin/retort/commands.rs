@@ -5,7 +5,7 @@ use crate::report::{append_jsonl, decimal, epoch_bar, print_table};
 use anyhow::{Context, Result, bail};
 use retort::checkpoint;
 use retort::data::{self, Splits};
-use retort::distill::{EvalResult, KdConfig, TrainConfig, Trainer, bench_step, evaluate};
+use retort::distill::{EvalResult, KdConfig, Teacher, TrainConfig, Trainer, bench_step, evaluate};
 use retort::nn::{Dropout, Model, ModelSpec};
 use retort::optim::{OptimizerKind, Schedule};
 use retort::{Device, DeviceChoice};
@@ -71,7 +71,7 @@ fn trainer_for(spec: ModelSpec, device: &Device, h: &Hyper, out: &Path) -> Resul
 
 /// Runs the remaining epochs: a progress bar per epoch, test errors after each, metrics to the
 /// JSONL log and a checkpoint written atomically after each.
-fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<(&Model, KdConfig)>, out: Option<(&Path, &Path)>, label: &str, quiet: bool) -> Result<EvalResult> {
+fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<&Teacher>, out: Option<(&Path, &Path)>, label: &str, quiet: bool) -> Result<EvalResult> {
     let mut result = None;
     while trainer.epoch < trainer.config.epochs {
         let batches = splits.train.len().div_ceil(trainer.config.batch);
@@ -103,6 +103,22 @@ fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<(&Model, KdConfig
     }
 }
 
+/// The teacher for distilling with `config`: on unshifted images its logits of the training set
+/// are computed once, up front, and read each epoch instead of running it on every batch.
+fn teacher_for<'a>(model: &'a Model, kd: KdConfig, splits: &Splits, config: &TrainConfig, quiet: bool) -> Result<Teacher<'a>> {
+    if config.jitter > 0 {
+        return Ok(Teacher::live(model, kd));
+    }
+    let start = Instant::now();
+    let bar = epoch_bar("teacher logits", splits.train.len().div_ceil(config.batch), quiet);
+    let teacher = Teacher::precomputed(model, kd, &splits.train, config.batch, |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    if !quiet {
+        eprintln!("teacher logits of the {} training examples computed once, in {:.1}s", splits.train.len(), start.elapsed().as_secs_f64());
+    }
+    Ok(teacher)
+}
+
 fn log_path(h: &Hyper, out: &Path) -> PathBuf {
     h.log.clone().unwrap_or_else(|| PathBuf::from(format!("{}.jsonl", out.display())))
 }
@@ -131,7 +147,8 @@ fn distill(a: DistillArgs) -> Result<()> {
     let mut trainer = trainer_for(spec, &device, &a.run.hyper, &a.run.out)?;
     eprintln!("distilling {} into {} ({} parameters), T = {}, alpha = {}, on {}", teacher.spec, trainer.model.spec, trainer.model.param_count(), kd.temperature, kd.alpha, splits.source);
     let start = Instant::now();
-    let r = fit(&mut trainer, &splits, Some((&teacher, kd)), Some((&a.run.out, &log_path(&a.run.hyper, &a.run.out))), "distill", false)?;
+    let teacher = if trainer.epoch < trainer.config.epochs { Some(teacher_for(&teacher, kd, &splits, &trainer.config, false)?) } else { None };
+    let r = fit(&mut trainer, &splits, teacher.as_ref(), Some((&a.run.out, &log_path(&a.run.hyper, &a.run.out))), "distill", false)?;
     println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.run.out.display());
     Ok(())
 }
@@ -235,10 +252,11 @@ fn demo(a: DemoArgs) -> Result<()> {
         eprintln!("demo on {}: teacher {} epochs, students {} epochs", splits.source, a.teacher_epochs, a.epochs);
     }
     let mut rows = vec![vec!["model".to_string(), "spec".into(), "params".into(), "test errors".into(), "seconds".into()]];
-    let mut run = |label: &str, spec: &ModelSpec, config: TrainConfig, teacher: Option<(&Model, KdConfig)>| -> Result<(Model, EvalResult, f64)> {
+    let mut run = |label: &str, spec: &ModelSpec, config: TrainConfig, teacher: Option<&Model>| -> Result<(Model, EvalResult, f64)> {
         let start = Instant::now();
+        let teacher = teacher.map(|t| teacher_for(t, kd, &splits, &config, quiet)).transpose()?;
         let mut t = Trainer::new(Model::new(spec.clone(), &device, config.seed), config)?;
-        let r = fit(&mut t, &splits, teacher, None, label, quiet)?;
+        let r = fit(&mut t, &splits, teacher.as_ref(), None, label, quiet)?;
         let secs = start.elapsed().as_secs_f64();
         rows.push(vec![label.into(), spec.to_string(), t.model.param_count().to_string(), format!("{} / {}", r.errors, r.n), format!("{secs:.1}")]);
         Ok((t.model, r, secs))
@@ -246,7 +264,7 @@ fn demo(a: DemoArgs) -> Result<()> {
     let teacher_cfg = TrainConfig { epochs: a.teacher_epochs, dropout: Dropout { input: 0.2, hidden: 0.5 }, jitter: 2, ..base.clone() };
     let (teacher, tr, ts) = run("teacher", &teacher_spec, teacher_cfg, None).context("training the teacher")?;
     let (_, sr, ss) = run("student (labels)", &student_spec, base.clone(), None).context("training the student")?;
-    let (_, dr, ds) = run("student (distilled)", &student_spec, base, Some((&teacher, kd))).context("distilling the student")?;
+    let (_, dr, ds) = run("student (distilled)", &student_spec, base, Some(&teacher)).context("distilling the student")?;
     if a.json {
         println!("{}", json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": decimal(kd.temperature), "alpha": decimal(kd.alpha), "epochs": a.epochs, "teacher_epochs": a.teacher_epochs, "device": device.kind()}));
     } else {

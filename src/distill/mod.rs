@@ -1,5 +1,12 @@
 //! Training and distillation: the trainer (one loop for both: the loss is cross-entropy on the
-//! labels, or the KD loss against a teacher's logits), evaluation, and step benchmarks.
+//! labels, or the KD loss against a teacher's logits), the teacher's logits ([`Teacher`]),
+//! evaluation, and step benchmarks ([`bench_step`]).
+
+mod bench;
+mod teacher;
+
+pub use bench::{BenchResult, bench_step};
+pub use teacher::Teacher;
 
 use crate::autograd::Graph;
 use crate::backend::Device;
@@ -10,7 +17,6 @@ use crate::optim::{Optimizer, OptimizerKind, Schedule};
 use crate::tensor::{Labels, Tensor};
 use retort_kernels::testing::Rng;
 use std::collections::HashMap;
-use crate::profile;
 use std::time::Instant;
 
 /// Training steps between reads of the running loss (each read waits for a GPU).
@@ -120,13 +126,14 @@ impl Trainer {
 
     /// One pass over `data`, with the KD loss against `teacher` when given, else cross-entropy.
     /// `on_batch(done, total, loss)` reports progress.
-    pub fn train_epoch(&mut self, data: &Dataset, teacher: Option<(&Model, KdConfig)>, mut on_batch: impl FnMut(usize, usize, f32)) -> Result<EpochStats> {
+    pub fn train_epoch(&mut self, data: &Dataset, teacher: Option<&Teacher>, mut on_batch: impl FnMut(usize, usize, f32)) -> Result<EpochStats> {
         let device = self.model.params[0].device().clone();
         check_fits(&self.model.spec, data)?;
         check_device_fits(&self.model.spec, &device, self.config.batch)?;
-        if let Some((t, _)) = teacher {
-            check_fits(&t.spec, data)?;
-            check_device_fits(&t.spec, &device, self.config.batch)?;
+        if let Some(t) = teacher {
+            check_fits(&t.model.spec, data)?;
+            check_device_fits(&t.model.spec, &device, self.config.batch)?;
+            t.check_table(data)?;
         }
         let start = Instant::now();
         let cfg = self.config.clone();
@@ -144,7 +151,8 @@ impl Trainer {
             let x = Tensor::from_slice(&device, &[idx.len(), data.example_len()], &xs);
             let labels = Labels::from_slice(&device, &ys);
             let step_seed = cfg.seed.wrapping_add((self.optimizer.step as u64 + 1).wrapping_mul(0x9e37_79b9));
-            let loss = self.step(&x, &labels, teacher, lr, step_seed);
+            let teacher_logits = teacher.map(|t| (t.logits(&x, idx, cfg.jitter > 0), t.kd));
+            let loss = self.step(&x, &labels, teacher_logits.as_ref().map(|(z, kd)| (z, *kd)), lr, step_seed);
             device.axpy(idx.len() as f32, loss.storage(), loss_sum.storage_mut());
             seen += idx.len();
             if (b + 1) % LOSS_READ_EVERY == 0 || b + 1 == batches {
@@ -156,16 +164,16 @@ impl Trainer {
         Ok(EpochStats { epoch: self.epoch, loss: mean_loss, lr, seconds: start.elapsed().as_secs_f64() })
     }
 
-    /// One update on a batch: forward (the teacher's too, without a tape), backward, optimizer
-    /// step, handed to the device without waiting. Returns the batch's loss, still on the device.
-    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher: Option<(&Model, KdConfig)>, lr: f32, seed: u64) -> Tensor {
-        let teacher_logits = teacher.map(|(t, kd)| (t.logits(x), kd));
+    /// One update on a batch: forward, the KD loss against the teacher's logits for the batch
+    /// when given (else cross-entropy), backward, optimizer step, handed to the device without
+    /// waiting. Returns the batch's loss, still on the device.
+    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher_logits: Option<(&Tensor, KdConfig)>, lr: f32, seed: u64) -> Tensor {
         let mut g = Graph::new(x.device(), true, seed);
         let xv = g.constant(x.clone());
         let (logits, params) = self.model.forward(&mut g, xv, self.config.dropout);
         let loss = match teacher_logits {
             Some((zt, kd)) => {
-                let zt = g.constant(zt);
+                let zt = g.constant(zt.clone());
                 g.kd_loss(logits, zt, labels, kd.temperature, kd.alpha)
             }
             None => g.cross_entropy(logits, labels),
@@ -228,72 +236,4 @@ pub fn check_fits(spec: &ModelSpec, data: &Dataset) -> Result<()> {
         return Err(Error::Spec { spec: spec.to_string(), reason: format!("has {} classes, the data has labels up to {}", spec.classes(), data.classes() - 1) });
     }
     Ok(())
-}
-
-/// A step benchmark's result.
-#[derive(Clone, Debug)]
-pub struct BenchResult {
-    pub samples_per_s: f64,
-    pub gflops: f64,
-    pub median_step_ms: f64,
-    /// Steps timed (after warm-up).
-    pub steps: usize,
-    /// Per step, where the time went (when asked for): op by op, in [`profile::OpTime`]s
-    /// averaged over the profiled steps, and the profiled steps' mean time in ms.
-    pub profile: Option<(Vec<profile::OpTime>, f64)>,
-}
-
-/// Times training steps of `student` on random data, distilling from `teacher` when given
-/// (its forward pass counted in the step). Median over steps run for about `seconds`; then, if
-/// `profile`, as many steps again with each op timed ([`crate::profile`]).
-pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, seconds: f64, profile: bool) -> Result<BenchResult> {
-    if let Some(t) = teacher.filter(|t| t.input_len() != student.input_len() || t.classes() != student.classes()) {
-        return Err(Error::Spec { spec: t.to_string(), reason: format!("teacher and student {student} differ in inputs or classes") });
-    }
-    for spec in teacher.into_iter().chain([student]) {
-        check_device_fits(spec, device, batch)?;
-    }
-    let config = TrainConfig { epochs: 1, batch, lr: 0.01, schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, dropout, jitter: 0, seed: 1 };
-    let mut trainer = Trainer::new(Model::new(student.clone(), device, 1), config)?;
-    let teacher_model = teacher.map(|t| Model::new(t.clone(), device, 2));
-    let kd = KdConfig::new(20.0, 0.9)?;
-    let mut rng = Rng::new(3);
-    let x = Tensor::from_slice(device, &[batch, student.input_len()], &rng.vec(batch * student.input_len(), 0.0, 1.0));
-    let labels = Labels::from_slice(device, &rng.labels(batch, student.classes()));
-    // Steps are timed in groups that end in a device sync, so a GPU's queued work is counted
-    // and the host is not made to wait after every step.
-    const GROUP: usize = 4;
-    let mut times = Vec::new();
-    let start = Instant::now();
-    for group in 0.. {
-        let t0 = Instant::now();
-        for i in 0..GROUP {
-            trainer.step(&x, &labels, teacher_model.as_ref().map(|t| (t, kd)), 0.01, (group * GROUP + i) as u64);
-        }
-        device.sync();
-        if group >= 1 {
-            times.push(t0.elapsed().as_secs_f64() / GROUP as f64);
-        }
-        if group >= 3 && start.elapsed().as_secs_f64() > seconds {
-            break;
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let flops = student.train_flops() + teacher.map_or(0, |t| 2 * t.forward_macs());
-    let samples_per_s = batch as f64 / median;
-    let profile = profile.then(|| {
-        let steps = times.len() * GROUP;
-        profile::start();
-        let t0 = Instant::now();
-        for i in 0..steps {
-            trainer.step(&x, &labels, teacher_model.as_ref().map(|t| (t, kd)), 0.01, i as u64);
-        }
-        device.sync();
-        let step_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
-        let per_step = |s: f64| s / steps as f64;
-        let rows = profile::finish().into_iter().map(|r| profile::OpTime { calls: r.calls.div_ceil(steps), forward_s: per_step(r.forward_s), backward_s: per_step(r.backward_s), ..r }).collect();
-        (rows, step_ms)
-    });
-    Ok(BenchResult { samples_per_s, gflops: samples_per_s * flops as f64 / 1e9, median_step_ms: median * 1e3, steps: times.len() * GROUP, profile })
 }

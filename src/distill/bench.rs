@@ -1,0 +1,86 @@
+//! Step benchmarks: samples/s of training or distillation steps on synthetic data.
+
+use super::{KdConfig, TrainConfig, Trainer, check_device_fits};
+use crate::backend::Device;
+use crate::error::{Error, Result};
+use crate::nn::{Dropout, Model, ModelSpec};
+use crate::optim::{OptimizerKind, Schedule};
+use crate::profile;
+use crate::tensor::{Labels, Tensor};
+use retort_kernels::testing::Rng;
+use std::time::Instant;
+
+/// A step benchmark's result.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    pub samples_per_s: f64,
+    pub gflops: f64,
+    pub median_step_ms: f64,
+    /// Steps timed (after warm-up).
+    pub steps: usize,
+    /// Per step, where the time went (when asked for): op by op, in [`profile::OpTime`]s
+    /// averaged over the profiled steps, and the profiled steps' mean time in ms.
+    pub profile: Option<(Vec<profile::OpTime>, f64)>,
+}
+
+/// Times training steps of `student` on random data, distilling from `teacher` when given
+/// (its forward pass counted in the step). Median over steps run for about `seconds`; then, if
+/// `profile`, as many steps again with each op timed ([`crate::profile`]).
+pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, seconds: f64, profile: bool) -> Result<BenchResult> {
+    if let Some(t) = teacher.filter(|t| t.input_len() != student.input_len() || t.classes() != student.classes()) {
+        return Err(Error::Spec { spec: t.to_string(), reason: format!("teacher and student {student} differ in inputs or classes") });
+    }
+    for spec in teacher.into_iter().chain([student]) {
+        check_device_fits(spec, device, batch)?;
+    }
+    let config = TrainConfig { epochs: 1, batch, lr: 0.01, schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, dropout, jitter: 0, seed: 1 };
+    let mut trainer = Trainer::new(Model::new(student.clone(), device, 1), config)?;
+    let teacher_model = teacher.map(|t| Model::new(t.clone(), device, 2));
+    let kd = KdConfig::new(20.0, 0.9)?;
+    let mut rng = Rng::new(3);
+    let x = Tensor::from_slice(device, &[batch, student.input_len()], &rng.vec(batch * student.input_len(), 0.0, 1.0));
+    let labels = Labels::from_slice(device, &rng.labels(batch, student.classes()));
+    // Steps are timed in groups that end in a device sync, so a GPU's queued work is counted
+    // and the host is not made to wait after every step.
+    const GROUP: usize = 4;
+    let mut times = Vec::new();
+    let start = Instant::now();
+    for group in 0.. {
+        let t0 = Instant::now();
+        for i in 0..GROUP {
+            distill_step(&mut trainer, &x, &labels, teacher_model.as_ref().map(|t| (t, kd)), (group * GROUP + i) as u64);
+        }
+        device.sync();
+        if group >= 1 {
+            times.push(t0.elapsed().as_secs_f64() / GROUP as f64);
+        }
+        if group >= 3 && start.elapsed().as_secs_f64() > seconds {
+            break;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let flops = student.train_flops() + teacher.map_or(0, |t| 2 * t.forward_macs());
+    let samples_per_s = batch as f64 / median;
+    let profile = profile.then(|| {
+        let steps = times.len() * GROUP;
+        profile::start();
+        let t0 = Instant::now();
+        for i in 0..steps {
+            distill_step(&mut trainer, &x, &labels, teacher_model.as_ref().map(|t| (t, kd)), i as u64);
+        }
+        device.sync();
+        let step_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+        let per_step = |s: f64| s / steps as f64;
+        let rows = profile::finish().into_iter().map(|r| profile::OpTime { calls: r.calls.div_ceil(steps), forward_s: per_step(r.forward_s), backward_s: per_step(r.backward_s), ..r }).collect();
+        (rows, step_ms)
+    });
+    Ok(BenchResult { samples_per_s, gflops: samples_per_s * flops as f64 / 1e9, median_step_ms: median * 1e3, steps: times.len() * GROUP, profile })
+}
+
+/// One step as the benchmark defines it: the teacher's forward pass on the batch
+/// (never a precomputed table), then the student's training step.
+fn distill_step(trainer: &mut Trainer, x: &Tensor, labels: &Labels, teacher: Option<(&Model, KdConfig)>, seed: u64) {
+    let teacher_logits = teacher.map(|(t, kd)| (t.logits(x), kd));
+    trainer.step(x, labels, teacher_logits.as_ref().map(|(z, kd)| (z, *kd)), 0.01, seed);
+}
