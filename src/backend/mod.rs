@@ -229,19 +229,13 @@ macro_rules! dispatch {
             )*
         }
     };
-    (@unwrap $v:ident, $op:ident, $a:ident, & Storage) => {
-        let Storage::$v($a) = $a else { panic!("{}: a buffer of another device", stringify!($op)) };
-    };
-    (@unwrap $v:ident, $op:ident, $a:ident, &mut Storage) => {
+    (@unwrap $v:ident, $op:ident, $a:ident, & $(mut)? Storage) => {
         let Storage::$v($a) = $a else { panic!("{}: a buffer of another device", stringify!($op)) };
     };
     (@unwrap $v:ident, $op:ident, $a:ident, & LabelStorage) => {
         let LabelStorage::$v($a) = $a else { panic!("{}: labels of another device", stringify!($op)) };
     };
-    (@unwrap $v:ident, $op:ident, $a:ident, Option<&Storage>) => {
-        let $a = $a.map(|s| match s { Storage::$v(s) => s, _ => panic!("{}: a buffer of another device", stringify!($op)) });
-    };
-    (@unwrap $v:ident, $op:ident, $a:ident, Option<&mut Storage>) => {
+    (@unwrap $v:ident, $op:ident, $a:ident, Option<& $(mut)? Storage>) => {
         let $a = $a.map(|s| match s { Storage::$v(s) => s, _ => panic!("{}: a buffer of another device", stringify!($op)) });
     };
     (@unwrap $v:ident, $op:ident, $a:ident, $($other:tt)*) => {};

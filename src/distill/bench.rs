@@ -40,6 +40,12 @@ pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelS
     let mut rng = Rng::new(3);
     let x = Tensor::from_slice(device, &[batch, student.input_len()], &rng.vec(batch * student.input_len(), 0.0, 1.0));
     let labels = Labels::from_slice(device, &rng.labels(batch, student.classes()));
+    // One step as the benchmark defines it: the teacher's forward pass on the batch
+    // (never a precomputed table), then the student's training step.
+    let mut distill_step = |seed: u64| {
+        let teacher_logits = teacher_model.as_ref().map(|t| (t.logits(&x), kd));
+        trainer.step(&x, &labels, teacher_logits, 0.01, seed);
+    };
     // Steps are timed in groups that end in a device sync, so a GPU's queued work is counted
     // and the host is not made to wait after every step.
     const GROUP: usize = 4;
@@ -48,7 +54,7 @@ pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelS
     for group in 0.. {
         let t0 = Instant::now();
         for i in 0..GROUP {
-            distill_step(&mut trainer, &x, &labels, teacher_model.as_ref().map(|t| (t, kd)), (group * GROUP + i) as u64);
+            distill_step((group * GROUP + i) as u64);
         }
         device.sync();
         if group >= 1 {
@@ -67,7 +73,7 @@ pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelS
         profile::start();
         let t0 = Instant::now();
         for i in 0..steps {
-            distill_step(&mut trainer, &x, &labels, teacher_model.as_ref().map(|t| (t, kd)), i as u64);
+            distill_step(i as u64);
         }
         device.sync();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
@@ -76,11 +82,4 @@ pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelS
         (rows, step_ms)
     });
     Ok(BenchResult { samples_per_s, gflops: samples_per_s * flops as f64 / 1e9, median_step_ms: median * 1e3, steps: times.len() * GROUP, profile })
-}
-
-/// One step as the benchmark defines it: the teacher's forward pass on the batch
-/// (never a precomputed table), then the student's training step.
-fn distill_step(trainer: &mut Trainer, x: &Tensor, labels: &Labels, teacher: Option<(&Model, KdConfig)>, seed: u64) {
-    let teacher_logits = teacher.map(|(t, kd)| (t.logits(x), kd));
-    trainer.step(x, labels, teacher_logits.as_ref().map(|(z, kd)| (z, *kd)), 0.01, seed);
 }

@@ -152,7 +152,7 @@ impl Trainer {
             let labels = Labels::from_slice(&device, &ys);
             let step_seed = cfg.seed.wrapping_add((self.optimizer.step as u64 + 1).wrapping_mul(0x9e37_79b9));
             let teacher_logits = teacher.map(|t| (t.logits(&x, idx, cfg.jitter > 0), t.kd));
-            let loss = self.step(&x, &labels, teacher_logits.as_ref().map(|(z, kd)| (z, *kd)), lr, step_seed);
+            let loss = self.step(&x, &labels, teacher_logits, lr, step_seed);
             device.axpy(idx.len() as f32, loss.storage(), loss_sum.storage_mut());
             seen += idx.len();
             if (b + 1) % LOSS_READ_EVERY == 0 || b + 1 == batches {
@@ -167,13 +167,13 @@ impl Trainer {
     /// One update on a batch: forward, the KD loss against the teacher's logits for the batch
     /// when given (else cross-entropy), backward, optimizer step, handed to the device without
     /// waiting. Returns the batch's loss, still on the device.
-    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher_logits: Option<(&Tensor, KdConfig)>, lr: f32, seed: u64) -> Tensor {
+    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher_logits: Option<(Tensor, KdConfig)>, lr: f32, seed: u64) -> Tensor {
         let mut g = Graph::new(x.device(), true, seed);
         let xv = g.constant(x.clone());
         let (logits, params) = self.model.forward(&mut g, xv, self.config.dropout);
         let loss = match teacher_logits {
             Some((zt, kd)) => {
-                let zt = g.constant(zt.clone());
+                let zt = g.constant(zt);
                 g.kd_loss(logits, zt, labels, kd.temperature, kd.alpha)
             }
             None => g.cross_entropy(logits, labels),
@@ -206,16 +206,24 @@ pub fn evaluate(model: &Model, data: &Dataset, batch: usize) -> Result<EvalResul
     let device = model.params[0].device().clone();
     check_device_fits(&model.spec, &device, batch)?;
     let mut count = device.zeros(1);
-    let d = data.example_len();
-    for start in (0..data.len()).step_by(batch.max(1)) {
-        let end = (start + batch).min(data.len());
-        let x = Tensor::from_slice(&device, &[end - start, d], &data.images[start * d..end * d]);
-        let labels = Labels::from_slice(&device, &data.labels[start..end]);
+    for (rows, x) in batches_in_order(data, &device, batch) {
+        let labels = Labels::from_slice(&device, &data.labels[rows.clone()]);
         let logits = model.logits(&x);
-        device.count_correct(end - start, model.spec.classes(), logits.storage(), labels.storage(), &mut count);
+        device.count_correct(rows.len(), model.spec.classes(), logits.storage(), labels.storage(), &mut count);
     }
     let correct = device.download(&count)[0] as usize;
     Ok(EvalResult { errors: data.len() - correct, n: data.len() })
+}
+
+/// `data`'s examples in order, `batch` at a time (the last batch may be short), each with its
+/// range of examples and its images uploaded to `device`: evaluation and teacher passes.
+fn batches_in_order<'a>(data: &'a Dataset, device: &'a Device, batch: usize) -> impl Iterator<Item = (std::ops::Range<usize>, Tensor)> + 'a {
+    let (d, batch) = (data.example_len(), batch.max(1));
+    (0..data.len()).step_by(batch).map(move |start| {
+        let rows = start..(start + batch).min(data.len());
+        let x = Tensor::from_slice(device, &[rows.len(), d], &data.images[rows.start * d..rows.end * d]);
+        (rows, x)
+    })
 }
 
 /// Refuses a model whose weights or activations at `batch` rows exceed what `device` binds in

@@ -21,9 +21,14 @@ pub struct Teacher<'a> {
 
 /// The teacher's logits of every example of one data set, row `i` for example `i`.
 struct LogitTable {
-    examples: usize,
     classes: usize,
     logits: Vec<f32>,
+}
+
+impl LogitTable {
+    fn examples(&self) -> usize {
+        self.logits.len() / self.classes
+    }
 }
 
 impl<'a> Teacher<'a> {
@@ -40,27 +45,20 @@ impl<'a> Teacher<'a> {
         let device = model.params[0].device().clone();
         let batch = batch.max(1);
         super::check_device_fits(&model.spec, &device, batch)?;
-        let (d, classes) = (data.example_len(), model.spec.classes());
+        let classes = model.spec.classes();
         let mut logits = Vec::with_capacity(data.len() * classes);
         let total = data.len().div_ceil(batch);
-        for (b, start) in (0..data.len()).step_by(batch).enumerate() {
-            let end = (start + batch).min(data.len());
-            let x = Tensor::from_slice(&device, &[end - start, d], &data.images[start * d..end * d]);
+        for (b, (_, x)) in super::batches_in_order(data, &device, batch).enumerate() {
             logits.extend_from_slice(&model.logits(&x).to_vec());
             on_batch(b + 1, total);
         }
-        Ok(Teacher { model, kd, table: Some(LogitTable { examples: data.len(), classes, logits }) })
-    }
-
-    /// Whether the logits of unshifted batches come from the table.
-    pub fn is_precomputed(&self) -> bool {
-        self.table.is_some()
+        Ok(Teacher { model, kd, table: Some(LogitTable { classes, logits }) })
     }
 
     /// Refuses a table computed on a data set of another size than `data`.
     pub(crate) fn check_table(&self, data: &Dataset) -> Result<()> {
         match &self.table {
-            Some(t) if t.examples != data.len() => Err(Error::setting("teacher logits", format!("a table of {} examples", t.examples), format!("were computed on another data set than this one of {} examples", data.len()))),
+            Some(t) if t.examples() != data.len() => Err(Error::setting("teacher logits", format!("a table of {} examples", t.examples()), format!("were computed on another data set than this one of {} examples", data.len()))),
             _ => Ok(()),
         }
     }
@@ -93,18 +91,23 @@ mod tests {
         Dataset { images: rng.vec(n * 16, 0.0, 1.0), labels: rng.labels(n, 3), example_dims: vec![4, 4] }
     }
 
+    /// A teacher model on the CPU for 4x4 images of 3 classes, its KD settings, and `n` examples.
+    fn setup(n: usize) -> (Device, Model, KdConfig, Dataset) {
+        let device = Device::cpu();
+        let model = Model::new(ModelSpec::parse("mlp:16-12-3").unwrap(), &device, 1);
+        (device, model, KdConfig::new(3.0, 0.8).unwrap(), data(n))
+    }
+
     #[test]
     fn table_rows_are_the_forward_pass_of_their_examples() {
-        let device = Device::cpu();
-        let model = Model::new(ModelSpec::parse("mlp:16-9-3").unwrap(), &device, 1);
-        let kd = KdConfig::new(4.0, 0.5).unwrap();
-        let data = data(23);
+        let (device, model, kd, data) = setup(23);
         // A table in batches of 5 (the last one short), read back in a shuffled batch.
         let mut reported = Vec::new();
         let teacher = Teacher::precomputed(&model, kd, &data, 5, |done, total| reported.push((done, total))).unwrap();
         assert_eq!(reported.last(), Some(&(5, 5)));
         let indices = [22, 0, 7, 7, 13];
-        let images: Vec<f32> = indices.iter().flat_map(|&i| data.images[i * 16..(i + 1) * 16].to_vec()).collect();
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
+        data.gather(&indices, 0, &mut Rng::new(0), &mut images, &mut labels);
         let x = Tensor::from_slice(&device, &[indices.len(), 16], &images);
         let want = model.logits(&x).to_vec();
         assert_close("table logits", &teacher.logits(&x, &indices, false).to_vec(), &f64s(&want), Tolerance::FORWARD);
@@ -123,10 +126,7 @@ mod tests {
         use crate::distill::{TrainConfig, Trainer};
         use crate::nn::Dropout;
         use crate::optim::{OptimizerKind, Schedule};
-        let device = Device::cpu();
-        let teacher = Model::new(ModelSpec::parse("mlp:16-12-3").unwrap(), &device, 1);
-        let kd = KdConfig::new(3.0, 0.8).unwrap();
-        let data = data(37);
+        let (device, teacher, kd, data) = setup(37);
         for jitter in [0, 1] {
             let config = TrainConfig { epochs: 2, batch: 8, lr: 0.1, schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, dropout: Dropout::default(), jitter, seed: 5 };
             let train = |t: &Teacher| {
