@@ -17,7 +17,11 @@ fn conv_kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("conv");
     group.sample_size(20);
     // conv1 and conv2 of the student (1 and 8 input channels) and the teacher's conv2 (32).
-    for (name, g) in [("student conv1", geometry(28, 1, 5, 1, 2)), ("student conv2", geometry(14, 8, 5, 1, 2)), ("teacher conv2", geometry(14, 32, 5, 1, 2))] {
+    for (name, g) in [
+        ("student conv1", geometry(28, 1, 5, 1, 2)),
+        ("student conv2", geometry(14, 8, 5, 1, 2)),
+        ("teacher conv2", geometry(14, 32, 5, 1, 2)),
+    ] {
         let x = rng.vec(g.input_len(), -1.0, 1.0);
         let mut cols = vec![0.0; g.col_rows() * g.col_width()];
         group.throughput(Throughput::Bytes((4 * (cols.len() + x.len())) as u64));
@@ -32,13 +36,17 @@ fn conv_kernels(c: &mut Criterion) {
         group.bench_function(format!("max_pool2d_forward {name}"), |b| b.iter(|| conv::max_pool2d_forward(&g, black_box(&x), &mut y)));
         let (dy, mut dx) = (rng.vec(y.len(), -1.0, 1.0), vec![0.0; x.len()]);
         group.throughput(Throughput::Bytes((4 * (2 * x.len() + 2 * y.len())) as u64));
-        group.bench_function(format!("max_pool2d_backward {name}"), |b| b.iter(|| conv::max_pool2d_backward(&g, black_box(&x), &y, &dy, &mut dx)));
+        group.bench_function(format!("max_pool2d_backward {name}"), |b| {
+            b.iter(|| conv::max_pool2d_backward(&g, black_box(&x), &y, &dy, &mut dx))
+        });
     }
     let g = Conv2dGeometry { batch: 1, ..geometry(14, 8, 5, 1, 2) };
     let (x, w) = (rng.vec(g.input_len(), -1.0, 1.0), rng.vec(g.col_width() * 16, -1.0, 1.0));
     let (x, w): (Vec<f64>, Vec<f64>) = (x.iter().map(|&v| v as f64).collect(), w.iter().map(|&v| v as f64).collect());
     group.throughput(Throughput::Bytes((8 * x.len()) as u64));
-    group.bench_function("reference conv2d f64, one 14x14x8 image to 16 channels", |b| b.iter(|| reference::conv2d(&g, black_box(&x), &w, 16)));
+    group.bench_function("reference conv2d f64, one 14x14x8 image to 16 channels", |b| {
+        b.iter(|| reference::conv2d(&g, black_box(&x), &w, 16))
+    });
     group.finish();
 }
 

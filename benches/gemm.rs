@@ -26,13 +26,20 @@ fn gemm(c: &mut Criterion) {
         let mut out = vec![0.0; m * n];
         group.throughput(Throughput::Elements((2 * m * k * n) as u64));
         for kernel in [GemmKernel::Packed, GemmKernel::MatrixMultiply] {
-            group.bench_function(format!("{name} {kernel:?}"), |bench| bench.iter(|| gemm_with(kernel, m, k, n, black_box(&a), ta, black_box(&b), tb, &mut out, 0.0)));
+            group.bench_function(format!("{name} {kernel:?}"), |bench| {
+                bench.iter(|| gemm_with(kernel, m, k, n, black_box(&a), ta, black_box(&b), tb, &mut out, 0.0))
+            });
         }
     }
     let (m, k, n) = (64, 128, 64);
-    let (a, b) = (rng.vec(m * k, -1.0, 1.0).iter().map(|&v| v as f64).collect::<Vec<_>>(), rng.vec(k * n, -1.0, 1.0).iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let (a, b) = (
+        rng.vec(m * k, -1.0, 1.0).iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        rng.vec(k * n, -1.0, 1.0).iter().map(|&v| v as f64).collect::<Vec<_>>(),
+    );
     group.throughput(Throughput::Elements((2 * m * k * n) as u64));
-    group.bench_function("64x128x64 reference f64", |bench| bench.iter(|| reference::matmul(m, k, n, black_box(&a), false, black_box(&b), false)));
+    group.bench_function("64x128x64 reference f64", |bench| {
+        bench.iter(|| reference::matmul(m, k, n, black_box(&a), false, black_box(&b), false))
+    });
     group.finish();
 }
 

@@ -16,10 +16,18 @@ fn losses(c: &mut Criterion) {
     for &(rows, cols) in &[(128usize, 10usize), (128, 1000)] {
         let (zs, zt, y) = (rng.vec(rows * cols, -5.0, 5.0), rng.vec(rows * cols, -5.0, 5.0), rng.labels(rows, cols));
         let mut out = vec![0.0; rows * cols];
-        group.bench_function(format!("softmax_with_temperature {rows}x{cols}"), |b| b.iter(|| softmax::softmax_with_temperature(rows, cols, black_box(&zs), 20.0, &mut out)));
-        group.bench_function(format!("kd_ce_backward fused {rows}x{cols}"), |b| b.iter(|| kd_loss::kd_ce_backward(rows, cols, black_box(&zs), &zt, &y, 20.0, 0.9, 1.0 / rows as f32, &mut out)));
+        group.bench_function(format!("softmax_with_temperature {rows}x{cols}"), |b| {
+            b.iter(|| softmax::softmax_with_temperature(rows, cols, black_box(&zs), 20.0, &mut out))
+        });
+        group.bench_function(format!("kd_ce_backward fused {rows}x{cols}"), |b| {
+            b.iter(|| kd_loss::kd_ce_backward(rows, cols, black_box(&zs), &zt, &y, 20.0, 0.9, 1.0 / rows as f32, &mut out))
+        });
         let labels = Labels::from_slice(&dev, &y);
-        let (zs_t, zt_t, oh) = (Tensor::from_slice(&dev, &[rows, cols], &zs), Tensor::from_slice(&dev, &[rows, cols], &zt), Tensor::from_slice(&dev, &[rows, cols], &one_hot(&y, cols)));
+        let (zs_t, zt_t, oh) = (
+            Tensor::from_slice(&dev, &[rows, cols], &zs),
+            Tensor::from_slice(&dev, &[rows, cols], &zt),
+            Tensor::from_slice(&dev, &[rows, cols], &one_hot(&y, cols)),
+        );
         for fused in [true, false] {
             let name = if fused { "fused" } else { "composed" };
             group.bench_function(format!("loss+backward on the tape, {name} {rows}x{cols}"), |b| {
@@ -38,7 +46,9 @@ fn losses(c: &mut Criterion) {
             });
         }
         let (zs64, zt64): (Vec<f64>, Vec<f64>) = (zs.iter().map(|&v| v as f64).collect(), zt.iter().map(|&v| v as f64).collect());
-        group.bench_function(format!("kd_loss reference f64 {rows}x{cols}"), |b| b.iter(|| reference::kd_loss(rows, cols, black_box(&zs64), &zt64, &y, 20.0, 0.9)));
+        group.bench_function(format!("kd_loss reference f64 {rows}x{cols}"), |b| {
+            b.iter(|| reference::kd_loss(rows, cols, black_box(&zs64), &zt64, &y, 20.0, 0.9))
+        });
     }
     group.finish();
 }

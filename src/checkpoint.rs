@@ -23,10 +23,20 @@ pub struct Checkpoint {
 
 /// Saves `model`, `optimizer_state` and `metadata` (plus the spec) to `path`, atomically.
 pub fn save(path: &Path, model: &Model, optimizer_state: &[Tensor], metadata: &HashMap<String, String>) -> Result<()> {
-    let names: Vec<String> = model.spec.param_shapes().into_iter().map(|(n, _)| n).chain((0..optimizer_state.len()).map(|i| format!("{STATE_PREFIX}{i}"))).collect();
+    let names: Vec<String> = model
+        .spec
+        .param_shapes()
+        .into_iter()
+        .map(|(n, _)| n)
+        .chain((0..optimizer_state.len()).map(|i| format!("{STATE_PREFIX}{i}")))
+        .collect();
     let tensors: Vec<&Tensor> = model.params.iter().chain(optimizer_state).collect();
     let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
-    let views = names.iter().zip(&tensors).zip(&bytes).map(|((n, t), b)| (n.clone(), TensorView::new(Dtype::F32, t.shape().to_vec(), b).expect("shape matches data")));
+    let views = names
+        .iter()
+        .zip(&tensors)
+        .zip(&bytes)
+        .map(|((n, t), b)| (n.clone(), TensorView::new(Dtype::F32, t.shape().to_vec(), b).expect("shape matches data")));
     let mut meta = metadata.clone();
     meta.insert(SPEC_KEY.into(), model.spec.to_string());
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };

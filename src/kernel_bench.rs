@@ -63,7 +63,8 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
 
         let dloss = device.upload(&[1.0]);
         let mut dzs = device.zeros(n);
-        let secs = median_seconds(device, seconds_each, || device.kd_ce_backward(rows, cols, &zs, &zt, &labels, t, alpha, &dloss, &mut dzs));
+        let secs =
+            median_seconds(device, seconds_each, || device.kd_ce_backward(rows, cols, &zs, &zt, &labels, t, alpha, &dloss, &mut dzs));
         out.push(memory_bound("kd_ce_backward (fused)", &shape, secs, bytes_rw(3)));
 
         // The same gradient from primitives, as a framework without the fused kernel computes it.
@@ -81,7 +82,16 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
 }
 
 #[allow(clippy::too_many_arguments)]
-fn unfused_kd_backward(device: &Device, rows: usize, cols: usize, [zs, zt, onehot]: [&Storage; 3], t: f32, [k_soft, k_hard]: [f32; 2], [ps, pt, p1]: [&mut Storage; 3], dzs: &mut Storage) {
+fn unfused_kd_backward(
+    device: &Device,
+    rows: usize,
+    cols: usize,
+    [zs, zt, onehot]: [&Storage; 3],
+    t: f32,
+    [k_soft, k_hard]: [f32; 2],
+    [ps, pt, p1]: [&mut Storage; 3],
+    dzs: &mut Storage,
+) {
     device.softmax(rows, cols, zs, t, false, ps);
     device.softmax(rows, cols, zt, t, false, pt);
     device.softmax(rows, cols, zs, 1.0, false, p1);

@@ -12,9 +12,9 @@ pub mod distill;
 pub mod error;
 pub mod kernel_bench;
 pub mod nn;
+pub mod ops;
 pub mod optim;
 pub mod profile;
-pub mod ops;
 pub mod tensor;
 
 pub use autograd::{Gradients, Graph, Var};

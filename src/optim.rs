@@ -77,9 +77,13 @@ impl Optimizer {
 pub enum Schedule {
     Constant,
     /// Half a cosine from the base rate down to 1% of it, after a linear warm-up.
-    Cosine { warmup_epochs: f32 },
+    Cosine {
+        warmup_epochs: f32,
+    },
     /// Multiply by `factor` every epoch.
-    Exponential { factor: f32 },
+    Exponential {
+        factor: f32,
+    },
 }
 
 impl Schedule {
@@ -135,7 +139,10 @@ mod tests {
     fn sgd_descends_a_quadratic() {
         let dev = Device::cpu();
         let mut params = vec![Tensor::from_slice(&dev, &[3, 2], &[1.0, -2.0, 3.0, 0.5, -1.0, 2.0])];
-        let kinds = [OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }];
+        let kinds = [
+            OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None },
+            OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+        ];
         for kind in kinds {
             let mut opt = Optimizer::new(kind, &params);
             let loss_of = |p: &Tensor| p.to_vec().iter().map(|v| v * v).sum::<f32>();

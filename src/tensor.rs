@@ -15,7 +15,13 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor of `shape` holding `data` (row-major). Panics if the lengths differ.
     pub fn from_slice(device: &Device, shape: &[usize], data: &[f32]) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "Tensor::from_slice: shape {shape:?} needs {} values, got {}", shape.iter().product::<usize>(), data.len());
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "Tensor::from_slice: shape {shape:?} needs {} values, got {}",
+            shape.iter().product::<usize>(),
+            data.len()
+        );
         Tensor { storage: Arc::new(device.upload(data)), shape: shape.to_vec(), device: device.clone() }
     }
 

@@ -46,15 +46,27 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn bad_data_gets_a_clear_error() {
-    let truncated = data_dir("trunc", 20, 20, |f, b| if f == "train-images" { b.truncate(b.len() - 100) });
+    let truncated = data_dir("trunc", 20, 20, |f, b| {
+        if f == "train-images" {
+            b.truncate(b.len() - 100)
+        }
+    });
     let dir = temp_dir("ckpt");
     let ck = dir.join("m.safetensors");
     let out = retort(&["train", "--model", "mlp:784-16-10", "--epochs", "1", "--out", s(&ck)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     fails_with(&["eval", "--model", s(&ck), "--data", s(&truncated)], "truncated");
-    let magic = data_dir("magic", 20, 20, |f, b| if f == "t10k-labels" { b[2] = 0x42 });
+    let magic = data_dir("magic", 20, 20, |f, b| {
+        if f == "t10k-labels" {
+            b[2] = 0x42
+        }
+    });
     fails_with(&["eval", "--model", s(&ck), "--data", s(&magic)], "element type");
-    let zeroes = data_dir("zeroes", 20, 20, |f, b| if f == "train-images" { b[0] = 7 });
+    let zeroes = data_dir("zeroes", 20, 20, |f, b| {
+        if f == "train-images" {
+            b[0] = 7
+        }
+    });
     fails_with(&["eval", "--model", s(&ck), "--data", s(&zeroes)], "wrong magic");
     let counts = data_dir("counts", 20, 19, |_, _| {});
     fails_with(&["eval", "--model", s(&ck), "--data", s(&counts)], "20 images but 19 labels");
@@ -69,15 +81,29 @@ fn bad_settings_and_architectures_get_a_clear_error() {
     let ck = dir.join("t.safetensors");
     assert!(retort(&["train", "--model", "mlp:784-16-10", "--epochs", "1", "--out", s(&ck)]).status.success());
     let out = dir.join("s.safetensors");
-    for (flag, value, needle) in [("--temperature", "0", "temperature"), ("--temperature", "-2", "temperature"), ("--alpha", "1.5", "alpha"), ("--alpha", "-0.1", "alpha")] {
+    for (flag, value, needle) in [
+        ("--temperature", "0", "temperature"),
+        ("--temperature", "-2", "temperature"),
+        ("--alpha", "1.5", "alpha"),
+        ("--alpha", "-0.1", "alpha"),
+    ] {
         fails_with(&["distill", "--teacher", s(&ck), "--student", "mlp:784-8-10", flag, value, "--epochs", "1", "--out", s(&out)], needle);
     }
     // A checkpoint of another architecture, resumed as this one.
-    fails_with(&["train", "--model", "mlp:784-32-10", "--epochs", "2", "--resume", "--out", s(&ck)], "holds a mlp:784-16-10, expected a mlp:784-32-10");
+    fails_with(
+        &["train", "--model", "mlp:784-32-10", "--epochs", "2", "--resume", "--out", s(&ck)],
+        "holds a mlp:784-16-10, expected a mlp:784-32-10",
+    );
     fails_with(&["train", "--model", "mlp:784-x-10", "--epochs", "1", "--out", s(&out)], "`x`");
     fails_with(&["train", "--model", "mlp:100-10", "--epochs", "1", "--out", s(&out)], "inputs of 100 values");
-    fails_with(&["train", "--model", "cnn:1x28x28-c8k5-pool2-c16k13-10", "--epochs", "1", "--out", s(&out)], "layer 3 `c16k13`: a 13x13 kernel does not fit its 12x12x8 input");
-    fails_with(&["train", "--model", "cnn:1x28x28-c8k5-maxpool2-10", "--epochs", "1", "--out", s(&out)], "layer 2 `maxpool2`: unknown layer");
+    fails_with(
+        &["train", "--model", "cnn:1x28x28-c8k5-pool2-c16k13-10", "--epochs", "1", "--out", s(&out)],
+        "layer 3 `c16k13`: a 13x13 kernel does not fit its 12x12x8 input",
+    );
+    fails_with(
+        &["train", "--model", "cnn:1x28x28-c8k5-maxpool2-10", "--epochs", "1", "--out", s(&out)],
+        "layer 2 `maxpool2`: unknown layer",
+    );
     fails_with(&["train", "--model", "cnn:3x28x28-c8k5-10", "--epochs", "1", "--out", s(&out)], "inputs of 2352 values");
     fails_with(&["train", "--model", "mlp:784-10", "--schedule", "linear", "--out", s(&out)], "schedule");
     // Not a checkpoint at all.
@@ -122,7 +148,19 @@ fn killed_run_resumes_from_its_last_checkpoint() {
 
 #[test]
 fn bench_and_eval_print_json() {
-    let out = retort(&["bench", "step", "--teacher", "mlp:784-64-10", "--student", "mlp:784-32-10", "--batch", "16", "--seconds", "0.2", "--json"]);
+    let out = retort(&[
+        "bench",
+        "step",
+        "--teacher",
+        "mlp:784-64-10",
+        "--student",
+        "mlp:784-32-10",
+        "--batch",
+        "16",
+        "--seconds",
+        "0.2",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["samples_per_s"].as_f64().unwrap() > 0.0 && v["gflops"].as_f64().unwrap() > 0.0);
@@ -136,7 +174,18 @@ fn bench_and_eval_print_json() {
 /// `--profile` splits the step into its ops: every layer's matmul, forward and backward.
 #[test]
 fn bench_profile_names_each_op() {
-    let out = retort(&["bench", "train", "--model", "cnn:1x28x28-c4k5p2-pool2-fc32-10", "--batch", "8", "--seconds", "0.2", "--profile", "--json"]);
+    let out = retort(&[
+        "bench",
+        "train",
+        "--model",
+        "cnn:1x28x28-c4k5p2-pool2-fc32-10",
+        "--batch",
+        "8",
+        "--seconds",
+        "0.2",
+        "--profile",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ops = v["profile"]["ops"].as_array().unwrap();
@@ -154,7 +203,18 @@ fn bench_profile_names_each_op() {
 /// A CNN teacher distilled into an MLP student, end to end on the embedded data.
 #[test]
 fn cnn_teacher_distils_into_an_mlp_student() {
-    let out = retort(&["demo", "--teacher", "cnn:1x28x28-c4k5p2-pool2-fc32-10", "--student", "mlp:784-16-10", "--epochs", "1", "--teacher-epochs", "1", "--json"]);
+    let out = retort(&[
+        "demo",
+        "--teacher",
+        "cnn:1x28x28-c4k5p2-pool2-fc32-10",
+        "--student",
+        "mlp:784-16-10",
+        "--epochs",
+        "1",
+        "--teacher-epochs",
+        "1",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["teacher_errors", "student_errors", "distilled_errors"] {

@@ -42,7 +42,12 @@ fn assert_steps_agree(gpu: &Device, teacher: &str, student: &str, config: TrainC
         params.push(t.model.params.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
     }
     for (i, (c, g)) in params[0].iter().zip(&params[1]).enumerate() {
-        assert_close(&format!("{student} {:?}: parameter {i} after 3 steps, GPU against CPU", config.optimizer), g, &f64s(c), Tolerance::END_TO_END);
+        assert_close(
+            &format!("{student} {:?}: parameter {i} after 3 steps, GPU against CPU", config.optimizer),
+            g,
+            &f64s(c),
+            Tolerance::END_TO_END,
+        );
     }
 }
 
@@ -55,7 +60,10 @@ fn config(batch: usize, optimizer: OptimizerKind, dropout: Dropout) -> TrainConf
 fn training_steps_agree_between_cpu_and_gpu() {
     let Some(gpu) = gpu() else { return };
     let dropout = Dropout { input: 0.1, hidden: 0.3 };
-    for optimizer in [OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }, OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4, max_norm: Some(1.0) }] {
+    for optimizer in [
+        OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 },
+        OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4, max_norm: Some(1.0) },
+    ] {
         assert_steps_agree(&gpu, "mlp:20-33-7", "mlp:20-17-9-7", config(13, optimizer, dropout), KdConfig::new(4.0, 0.7).unwrap(), 3);
     }
 }
@@ -66,7 +74,14 @@ fn training_steps_agree_between_cpu_and_gpu() {
 fn cnn_training_steps_agree_between_cpu_and_gpu() {
     let Some(gpu) = gpu() else { return };
     let sgd = OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None };
-    assert_steps_agree(&gpu, "mlp:108-20-5", "cnn:3x6x6-c4k3p1-pool2-c5k2p1s2-fc7-5", config(9, sgd, Dropout { input: 0.0, hidden: 0.3 }), KdConfig::new(3.0, 0.6).unwrap(), 4);
+    assert_steps_agree(
+        &gpu,
+        "mlp:108-20-5",
+        "cnn:3x6x6-c4k3p1-pool2-c5k2p1s2-fc7-5",
+        config(9, sgd, Dropout { input: 0.0, hidden: 0.3 }),
+        KdConfig::new(3.0, 0.6).unwrap(),
+        4,
+    );
 }
 
 fn retort(args: &[&str]) -> (String, String) {
@@ -116,7 +131,23 @@ fn demo_on_gpu_matches_cpu_band() {
         return;
     }
     let run = |device: &str| {
-        let v = json(&retort(&["demo", "--teacher", "mlp:784-64-10", "--student", "mlp:784-16-10", "--epochs", "1", "--teacher-epochs", "1", "--json", "--device", device]).0);
+        let v = json(
+            &retort(&[
+                "demo",
+                "--teacher",
+                "mlp:784-64-10",
+                "--student",
+                "mlp:784-16-10",
+                "--epochs",
+                "1",
+                "--teacher-epochs",
+                "1",
+                "--json",
+                "--device",
+                device,
+            ])
+            .0,
+        );
         assert_eq!(v["device"], device);
         ["teacher_errors", "student_errors", "distilled_errors"].map(|k| v[k].as_u64().unwrap())
     };
@@ -165,7 +196,10 @@ fn no_adapter_is_a_clear_error_and_auto_falls_back() {
     assert!(line.contains("no GPU adapter") && line.contains("mesa-vulkan-drivers"), "{line}");
     let out = hidden(&["eval", "--model", "/nonexistent.safetensors", "--device", "auto"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.lines().any(|l| l.starts_with("note:") && l.contains("no GPU adapter found") && l.ends_with("running on the CPU")), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("note:") && l.contains("no GPU adapter found") && l.ends_with("running on the CPU")),
+        "{err}"
+    );
 }
 
 /// `auto` takes a hardware GPU, and runs on the CPU (saying so) when the only adapter is a
@@ -174,7 +208,8 @@ fn no_adapter_is_a_clear_error_and_auto_falls_back() {
 fn auto_prefers_hardware_and_says_when_it_falls_back() {
     let Some(gpu) = gpu() else { return };
     let software = gpu.describe().ends_with(", Cpu)");
-    let (stdout, stderr) = retort(&["bench", "train", "--model", "mlp:784-8-10", "--batch", "4", "--seconds", "0", "--json", "--device", "auto"]);
+    let (stdout, stderr) =
+        retort(&["bench", "train", "--model", "mlp:784-8-10", "--batch", "4", "--seconds", "0", "--json", "--device", "auto"]);
     assert_eq!(json(&stdout)["device"], if software { "cpu" } else { "gpu" }, "{}", gpu.describe());
     assert_eq!(stderr.contains("software rasterizer: running on the CPU"), software, "{stderr}");
 }

@@ -41,7 +41,10 @@ impl Conv2dGeometry {
     }
     /// Whether the window fits the padded image and the stride is positive.
     pub fn is_valid(&self) -> bool {
-        self.kernel >= 1 && self.stride >= 1 && self.kernel <= self.height + 2 * self.padding && self.kernel <= self.width + 2 * self.padding
+        self.kernel >= 1
+            && self.stride >= 1
+            && self.kernel <= self.height + 2 * self.padding
+            && self.kernel <= self.width + 2 * self.padding
     }
     /// The input position of window offset `k` at output position `o`, if inside the image.
     #[inline(always)]
@@ -52,7 +55,12 @@ impl Conv2dGeometry {
 
 fn check(g: &Conv2dGeometry, x: usize, cols: usize, op: &str) {
     assert!(g.is_valid(), "{op}: invalid geometry {g:?}");
-    assert!(x == g.input_len() && cols == g.col_rows() * g.col_width(), "{op}: {g:?} expects {} image and {} column values, got {x} and {cols}", g.input_len(), g.col_rows() * g.col_width());
+    assert!(
+        x == g.input_len() && cols == g.col_rows() * g.col_width(),
+        "{op}: {g:?} expects {} image and {} column values, got {x} and {cols}",
+        g.input_len(),
+        g.col_rows() * g.col_width()
+    );
 }
 
 /// `cols[(n, oy, ox), (ky, kx, c)] = x[n, oy s + ky - p, ox s + kx - p, c]`, zero outside the image.
@@ -237,7 +245,12 @@ fn window_start(g: &Conv2dGeometry, n: usize, oy: usize, ox: usize, ky: usize, k
 
 fn check_pool(g: &Conv2dGeometry, x: usize, y: usize, op: &str) {
     assert!(g.is_valid() && g.padding == 0, "{op}: invalid pooling geometry {g:?}");
-    assert!(x == g.input_len() && y == g.col_rows() * g.channels, "{op}: {g:?} expects {} input and {} output values, got {x} and {y}", g.input_len(), g.col_rows() * g.channels);
+    assert!(
+        x == g.input_len() && y == g.col_rows() * g.channels,
+        "{op}: {g:?} expects {} input and {} output values, got {x} and {y}",
+        g.input_len(),
+        g.col_rows() * g.channels
+    );
 }
 
 #[cfg(test)]
@@ -248,8 +261,24 @@ mod tests {
 
     /// Odd shapes: single pixels, windows larger than the stride, padding wider than the image.
     fn geometries() -> Vec<Conv2dGeometry> {
-        let g = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
-        vec![g(1, 1, 1, 1, 1, 1, 0), g(2, 7, 5, 3, 3, 1, 1), g(3, 9, 9, 2, 5, 2, 2), g(1, 6, 7, 4, 2, 2, 0), g(2, 4, 4, 1, 5, 1, 2), g(1, 3, 3, 2, 3, 3, 1), g(2, 8, 9, 1, 3, 2, 1)]
+        let g = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
+            batch,
+            height,
+            width,
+            channels,
+            kernel,
+            stride,
+            padding,
+        };
+        vec![
+            g(1, 1, 1, 1, 1, 1, 0),
+            g(2, 7, 5, 3, 3, 1, 1),
+            g(3, 9, 9, 2, 5, 2, 2),
+            g(1, 6, 7, 4, 2, 2, 0),
+            g(2, 4, 4, 1, 5, 1, 2),
+            g(1, 3, 3, 2, 3, 3, 1),
+            g(2, 8, 9, 1, 3, 2, 1),
+        ]
     }
 
     #[test]
@@ -287,7 +316,8 @@ mod tests {
     }
 
     fn pools() -> Vec<Conv2dGeometry> {
-        let g = |batch, height, width, channels, kernel| Conv2dGeometry { batch, height, width, channels, kernel, stride: kernel, padding: 0 };
+        let g =
+            |batch, height, width, channels, kernel| Conv2dGeometry { batch, height, width, channels, kernel, stride: kernel, padding: 0 };
         vec![g(1, 1, 1, 1, 1), g(2, 4, 4, 3, 2), g(1, 7, 5, 2, 2), g(3, 9, 9, 1, 3), g(1, 28, 28, 7, 2)]
     }
 

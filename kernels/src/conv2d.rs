@@ -32,7 +32,11 @@ fn check(g: &Conv2dGeometry, out_channels: usize, x: usize, w: usize, bias: usiz
     assert!(g.is_valid(), "{op}: invalid geometry {g:?}");
     let y_len = g.col_rows() * out_channels;
     assert!(
-        x == g.input_len() && w == g.col_width() * out_channels && bias == out_channels && y == y_len && scratch >= conv2d_scratch_len(g, out_channels),
+        x == g.input_len()
+            && w == g.col_width() * out_channels
+            && bias == out_channels
+            && y == y_len
+            && scratch >= conv2d_scratch_len(g, out_channels),
         "{op}: {g:?} to {out_channels} channels expects x {}, w {}, bias {out_channels}, y {y_len}, scratch {}; got {x}, {w}, {bias}, {y}, {scratch}",
         g.input_len(),
         g.col_width() * out_channels,
@@ -51,13 +55,32 @@ fn chunks(g: &Conv2dGeometry, per_chunk: usize) -> impl Iterator<Item = (usize, 
 
 /// `y[(n, oy, ox), o] = relu?(sum_{ky, kx, c} x[n, oy s + ky - p, ox s + kx - p, c] w[(ky, kx, c), o] + bias[o])`.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_forward(g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: &mut [f32], scratch: &mut [f32]) {
+pub fn conv2d_forward(
+    g: &Conv2dGeometry,
+    out_channels: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    relu: bool,
+    y: &mut [f32],
+    scratch: &mut [f32],
+) {
     check(g, out_channels, x.len(), w.len(), bias.len(), y.len(), scratch.len(), "conv2d_forward");
     forward_chunked(g, out_channels, x, w, bias, relu, y, scratch, images_per_chunk(g));
 }
 
 #[allow(clippy::too_many_arguments)]
-fn forward_chunked(g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: &mut [f32], scratch: &mut [f32], per_chunk: usize) {
+fn forward_chunked(
+    g: &Conv2dGeometry,
+    out_channels: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    relu: bool,
+    y: &mut [f32],
+    scratch: &mut [f32],
+    per_chunk: usize,
+) {
     let (image_len, image_rows, width) = (g.height * g.width * g.channels, g.out_height() * g.out_width(), g.col_width());
     for (n0, images, chunk) in chunks(g, per_chunk) {
         let rows = images * image_rows;
@@ -72,14 +95,42 @@ fn forward_chunked(g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32]
 /// The gradients of [`conv2d_forward`] given its output `y` (for the ReLU) and `dy`: `dx` (when
 /// asked for: not for a network's input), `dw` and `dbias`, each overwritten.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_backward(g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], y: &[f32], dy: &[f32], relu: bool, dx: Option<&mut [f32]>, dw: &mut [f32], dbias: &mut [f32], scratch: &mut [f32]) {
+pub fn conv2d_backward(
+    g: &Conv2dGeometry,
+    out_channels: usize,
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    relu: bool,
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    dbias: &mut [f32],
+    scratch: &mut [f32],
+) {
     check(g, out_channels, x.len(), w.len(), dbias.len(), y.len(), scratch.len(), "conv2d_backward");
-    assert!(dy.len() == y.len() && dw.len() == w.len() && dx.as_ref().is_none_or(|dx| dx.len() == x.len()), "conv2d_backward: gradient lengths");
+    assert!(
+        dy.len() == y.len() && dw.len() == w.len() && dx.as_ref().is_none_or(|dx| dx.len() == x.len()),
+        "conv2d_backward: gradient lengths"
+    );
     backward_chunked(g, out_channels, x, w, y, dy, relu, dx, dw, dbias, scratch, images_per_chunk(g));
 }
 
 #[allow(clippy::too_many_arguments)]
-fn backward_chunked(g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], y: &[f32], dy: &[f32], relu: bool, mut dx: Option<&mut [f32]>, dw: &mut [f32], dbias: &mut [f32], scratch: &mut [f32], per_chunk: usize) {
+fn backward_chunked(
+    g: &Conv2dGeometry,
+    out_channels: usize,
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    relu: bool,
+    mut dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    dbias: &mut [f32],
+    scratch: &mut [f32],
+    per_chunk: usize,
+) {
     let (image_len, image_rows, width) = (g.height * g.width * g.channels, g.out_height() * g.out_width(), g.col_width());
     for (i, (n0, images, chunk)) in chunks(g, per_chunk).enumerate() {
         let rows = images * image_rows;
@@ -114,7 +165,15 @@ mod tests {
     use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
 
     fn geometries() -> Vec<Conv2dGeometry> {
-        let g = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
+        let g = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
+            batch,
+            height,
+            width,
+            channels,
+            kernel,
+            stride,
+            padding,
+        };
         vec![g(1, 1, 1, 1, 1, 1, 0), g(3, 7, 5, 3, 3, 1, 1), g(5, 9, 9, 2, 5, 2, 2), g(2, 4, 4, 1, 5, 1, 2)]
     }
 
@@ -129,13 +188,23 @@ mod tests {
         let mut rng = Rng::new(50);
         for g in geometries() {
             for (out_channels, relu) in [(1usize, false), (7, true), (33, true)] {
-                let (x, w, b) = (rng.vec(g.input_len(), -1.0, 1.0), rng.vec(g.col_width() * out_channels, -1.0, 1.0), rng.vec(out_channels, -0.5, 0.5));
+                let (x, w, b) =
+                    (rng.vec(g.input_len(), -1.0, 1.0), rng.vec(g.col_width() * out_channels, -1.0, 1.0), rng.vec(out_channels, -0.5, 0.5));
                 let want = reference_layer(&g, out_channels, &f64s(&x), &f64s(&w), &f64s(&b), relu);
                 for per_chunk in [1, 2, g.batch] {
                     let mut y = vec![f32::NAN; want.len()];
-                    let mut scratch = vec![f32::NAN; conv2d_scratch_len(&Conv2dGeometry { batch: per_chunk, ..g }, out_channels).max(conv2d_scratch_len(&g, out_channels))];
+                    let mut scratch = vec![
+                        f32::NAN;
+                        conv2d_scratch_len(&Conv2dGeometry { batch: per_chunk, ..g }, out_channels)
+                            .max(conv2d_scratch_len(&g, out_channels))
+                    ];
                     forward_chunked(&g, out_channels, &x, &w, &b, relu, &mut y, &mut scratch, per_chunk);
-                    assert_close(&format!("conv2d {g:?} -> {out_channels}, {per_chunk} per chunk"), &y, &want, Tolerance::dot(g.col_width()));
+                    assert_close(
+                        &format!("conv2d {g:?} -> {out_channels}, {per_chunk} per chunk"),
+                        &y,
+                        &want,
+                        Tolerance::dot(g.col_width()),
+                    );
                 }
             }
         }
@@ -148,7 +217,8 @@ mod tests {
         let mut rng = Rng::new(51);
         for g in geometries() {
             let out_channels = 3;
-            let (x, w, b) = (rng.vec(g.input_len(), -1.0, 1.0), rng.vec(g.col_width() * out_channels, -1.0, 1.0), rng.vec(out_channels, -0.5, 0.5));
+            let (x, w, b) =
+                (rng.vec(g.input_len(), -1.0, 1.0), rng.vec(g.col_width() * out_channels, -1.0, 1.0), rng.vec(out_channels, -0.5, 0.5));
             let r = rng.vec(g.col_rows() * out_channels, -1.0, 1.0);
             let (x64, w64, b64) = (f64s(&x), f64s(&w), f64s(&b));
             let dot = |y: Vec<f64>| y.iter().zip(&r).map(|(a, &b)| a * b as f64).sum::<f64>();
@@ -160,7 +230,8 @@ mod tests {
             let masked: Vec<f32> = r.iter().zip(&y).map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }).collect();
             for per_chunk in [1, 2, g.batch] {
                 let run = |relu: bool, dy: &[f32]| {
-                    let (mut dx, mut dw, mut db, mut scratch) = (vec![f32::NAN; x.len()], vec![f32::NAN; w.len()], vec![f32::NAN; out_channels], vec![f32::NAN; scratch_len]);
+                    let (mut dx, mut dw, mut db, mut scratch) =
+                        (vec![f32::NAN; x.len()], vec![f32::NAN; w.len()], vec![f32::NAN; out_channels], vec![f32::NAN; scratch_len]);
                     backward_chunked(&g, out_channels, &x, &w, &y, dy, relu, Some(&mut dx), &mut dw, &mut db, &mut scratch, per_chunk);
                     (dx, dw, db)
                 };

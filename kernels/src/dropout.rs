@@ -124,14 +124,20 @@ mod tests {
     fn keeps_about_one_minus_p_and_scales() {
         let x = vec![1.0f32; 100_003];
         let mut y = vec![0.0; x.len()];
-        for (isa, &p) in [simd::Isa::Scalar, simd::Isa::Avx2Fma].into_iter().flat_map(|isa| [0.2f32, 0.5, 0.8, 1e-7, 0.3333333, 0.999].iter().map(move |p| (isa, p))) {
+        for (isa, &p) in [simd::Isa::Scalar, simd::Isa::Avx2Fma]
+            .into_iter()
+            .flat_map(|isa| [0.2f32, 0.5, 0.8, 1e-7, 0.3333333, 0.999].iter().map(move |p| (isa, p)))
+        {
             simd::with_isa(isa, || dropout_forward(&x, p, 42, &mut y));
             let kept = y.iter().filter(|&&v| v != 0.0).count() as f32 / x.len() as f32;
             assert!((kept - (1.0 - p)).abs() < 0.01, "p={p}: kept {kept}");
             // The integer threshold draws exactly the mask of the float definition.
             assert!(y.iter().all(|&v| v == 0.0 || v == 1.0 / (1.0 - p)));
             let expect = crate::reference::dropout(&vec![1.0; x.len()], p, 42);
-            assert!(y.iter().zip(&expect).all(|(a, b)| (*a == 0.0) == (*b == 0.0) && (*a as f64 - b).abs() <= 1e-6 * b.abs()), "{isa:?} p={p}: mask or scale differs from the reference");
+            assert!(
+                y.iter().zip(&expect).all(|(a, b)| (*a == 0.0) == (*b == 0.0) && (*a as f64 - b).abs() <= 1e-6 * b.abs()),
+                "{isa:?} p={p}: mask or scale differs from the reference"
+            );
         }
     }
 

@@ -8,7 +8,13 @@ use rayon::prelude::*;
 
 /// `out = x + bias` broadcast over the rows of `x (rows x cols)`, then `max(., 0)` if `relu`.
 pub fn add_bias(rows: usize, cols: usize, x: &[f32], bias: &[f32], relu: bool, out: &mut [f32]) {
-    assert!(x.len() == rows * cols && out.len() == rows * cols && bias.len() == cols, "add_bias: {rows}x{cols} with x {}, bias {}, out {}", x.len(), bias.len(), out.len());
+    assert!(
+        x.len() == rows * cols && out.len() == rows * cols && bias.len() == cols,
+        "add_bias: {rows}x{cols} with x {}, bias {}, out {}",
+        x.len(),
+        bias.len(),
+        out.len()
+    );
     let isa = simd::isa();
     for_each_row(out, cols, |i, o| {
         let x = &x[i * cols..(i + 1) * cols];
@@ -52,9 +58,9 @@ pub fn axpy(s: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "axpy: x has {} values, y {}", x.len(), y.len());
     let isa = simd::isa();
     let chunk = crate::par_chunk_len(x.len(), 8);
-    y.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(y, x)| {
-        simd::dispatch(isa, || y.iter_mut().zip(x).for_each(|(y, &x)| *y += s * x))
-    });
+    y.par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk))
+        .for_each(|(y, x)| simd::dispatch(isa, || y.iter_mut().zip(x).for_each(|(y, &x)| *y += s * x)));
 }
 
 /// Sum of all values, accumulated in f64 per chunk so a million small terms do not drift.
@@ -99,9 +105,10 @@ fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + 
     assert!(a.len() == out.len() && b.len() == out.len(), "elementwise: lengths {}, {} and out {}", a.len(), b.len(), out.len());
     let isa = simd::isa();
     let chunk = crate::par_chunk_len(out.len(), 8);
-    out.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).zip(b.par_chunks(chunk)).for_each(|((o, a), b)| {
-        simd::dispatch(isa, || o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b)))
-    });
+    out.par_chunks_mut(chunk)
+        .zip(a.par_chunks(chunk))
+        .zip(b.par_chunks(chunk))
+        .for_each(|((o, a), b)| simd::dispatch(isa, || o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b))));
 }
 
 #[cfg(test)]
@@ -122,7 +129,12 @@ mod tests {
                     for relu in [false, true] {
                         let mut y = vec![f32::NAN; r * c];
                         add_bias(r, c, &x, &bias, relu, &mut y);
-                        assert_close(&format!("add_bias {isa:?} {r}x{c} relu={relu}"), &y, &reference::add_bias(r, c, &f64s(&x), &f64s(&bias), relu), Tolerance::FORWARD);
+                        assert_close(
+                            &format!("add_bias {isa:?} {r}x{c} relu={relu}"),
+                            &y,
+                            &reference::add_bias(r, c, &f64s(&x), &f64s(&bias), relu),
+                            Tolerance::FORWARD,
+                        );
                     }
                     let mut s = rng.vec(c, -1.0, 1.0);
                     let want: Vec<f64> = reference::col_sums(r, c, &f64s(&x)).iter().zip(&s).map(|(a, &b)| a + 0.5 * b as f64).collect();

@@ -60,8 +60,28 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], t
 
 /// [`gemm`] with the kernel named: for tests and benchmarks of each one.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_with(kernel: GemmKernel, m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], beta: f32) {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm: {m}x{k} * {k}x{n} needs a {}, b {}, c {} values; got {}, {}, {}", m * k, k * n, m * n, a.len(), b.len(), c.len());
+pub fn gemm_with(
+    kernel: GemmKernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    trans_a: bool,
+    b: &[f32],
+    trans_b: bool,
+    c: &mut [f32],
+    beta: f32,
+) {
+    assert!(
+        a.len() == m * k && b.len() == k * n && c.len() == m * n,
+        "gemm: {m}x{k} * {k}x{n} needs a {}, b {}, c {} values; got {}, {}, {}",
+        m * k,
+        k * n,
+        m * n,
+        a.len(),
+        b.len(),
+        c.len()
+    );
     let kernel = if kernel == GemmKernel::Packed && simd::detected() != Isa::Avx2Fma { GemmKernel::MatrixMultiply } else { kernel };
     if m == 0 || n == 0 {
         return;
@@ -155,10 +175,23 @@ mod tests {
     use crate::testing::{Rng, Tolerance, assert_close, f64s};
 
     const SHAPES: &[(usize, usize, usize)] = &[
-        (1, 1, 1), (1, 7, 33), (7, 1, 5), (6, 16, 16), (7, 33, 17), (33, 65, 7), (65, 257, 63),
-        (128, 784, 37), (257, 63, 130), (5, 300, 1000), (200, 3, 190), (13, 0, 9),
+        (1, 1, 1),
+        (1, 7, 33),
+        (7, 1, 5),
+        (6, 16, 16),
+        (7, 33, 17),
+        (33, 65, 7),
+        (65, 257, 63),
+        (128, 784, 37),
+        (257, 63, 130),
+        (5, 300, 1000),
+        (200, 3, 190),
+        (13, 0, 9),
         // Convolution-like skinny products (A read in place) and a block taller than MC (A packed).
-        (1000, 25, 8), (25, 1000, 16), (301, 200, 16), (150, 300, 140),
+        (1000, 25, 8),
+        (25, 1000, 16),
+        (301, 200, 16),
+        (150, 300, 140),
     ];
 
     fn check(kernel: GemmKernel) {

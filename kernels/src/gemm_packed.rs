@@ -133,7 +133,18 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out:
 /// One `rows x cols` tile (`rows <= MR`, `cols <= NR`) through the instantiation of its size.
 /// SAFETY: as [`kernel`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile(rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
+unsafe fn tile(
+    rows: usize,
+    cols: usize,
+    kc: usize,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    c: *mut f32,
+    rsc: usize,
+    beta: f32,
+) {
     macro_rules! by_rows {
         ($v:literal) => {
             match rows {
@@ -147,9 +158,7 @@ unsafe fn tile(rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, 
         };
     }
     // SAFETY: forwarded from the caller.
-    unsafe {
-        if cols > 8 { by_rows!(2) } else { by_rows!(1) }
-    }
+    unsafe { if cols > 8 { by_rows!(2) } else { by_rows!(1) } }
 }
 
 /// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
@@ -160,7 +169,17 @@ unsafe fn tile(rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel<const R: usize, const V: usize>(kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32) {
+unsafe fn kernel<const R: usize, const V: usize>(
+    kc: usize,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    c: *mut f32,
+    rsc: usize,
+    cols: usize,
+    beta: f32,
+) {
     use std::arch::x86_64::*;
     // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
     // neither read nor written by maskload/maskstore.
@@ -204,6 +223,16 @@ unsafe fn kernel<const R: usize, const V: usize>(kc: usize, a: *const f32, a_rs:
 
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel<const R: usize, const V: usize>(_: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32) {
+unsafe fn kernel<const R: usize, const V: usize>(
+    _: usize,
+    _: *const f32,
+    _: isize,
+    _: isize,
+    _: *const f32,
+    _: *mut f32,
+    _: usize,
+    _: usize,
+    _: f32,
+) {
     unreachable!("the packed kernel is only chosen on x86-64 with AVX2/FMA")
 }

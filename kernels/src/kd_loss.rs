@@ -45,28 +45,33 @@ pub fn kd_ce_backward(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: 
     for_each_row(dzs, cols, |i, d| {
         let (zs, zt) = (&zs[i * cols..(i + 1) * cols], &zt[i * cols..(i + 1) * cols]);
         with_row_scratch(cols, |ps, pt| {
-        d.iter_mut().for_each(|v| *v = 0.0);
-        if alpha > 0.0 {
-            softmax_row(zs, t, ps);
-            softmax_row(zt, t, pt);
-            let k = scale * alpha * t;
-            for j in 0..cols {
-                d[j] = k * (ps[j] - pt[j]);
+            d.iter_mut().for_each(|v| *v = 0.0);
+            if alpha > 0.0 {
+                softmax_row(zs, t, ps);
+                softmax_row(zt, t, pt);
+                let k = scale * alpha * t;
+                for j in 0..cols {
+                    d[j] = k * (ps[j] - pt[j]);
+                }
             }
-        }
-        softmax_row(zs, 1.0, ps);
-        let k = scale * (1.0 - alpha);
-        for j in 0..cols {
-            d[j] += k * ps[j];
-        }
-        d[labels[i] as usize] -= k;
+            softmax_row(zs, 1.0, ps);
+            let k = scale * (1.0 - alpha);
+            for j in 0..cols {
+                d[j] += k * ps[j];
+            }
+            d[labels[i] as usize] -= k;
         })
     });
 }
 
 #[allow(clippy::too_many_arguments)]
 fn check(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, op: &str) {
-    assert!(zs.len() == rows * cols && zt.len() == rows * cols, "{op}: {rows}x{cols} logits expected, got student {} and teacher {} values", zs.len(), zt.len());
+    assert!(
+        zs.len() == rows * cols && zt.len() == rows * cols,
+        "{op}: {rows}x{cols} logits expected, got student {} and teacher {} values",
+        zs.len(),
+        zt.len()
+    );
     assert!(labels.len() == rows, "{op}: {} labels for {rows} rows", labels.len());
     assert!(cols > 0, "{op}: no classes");
     assert!(t > 0.0 && t.is_finite(), "{op}: temperature {t} must be positive and finite");
@@ -122,7 +127,12 @@ mod tests {
                         let want = reference::kd_loss(r, c, &f64s(&zs), &f64s(&zt), &y, t as f64, alpha as f64);
                         assert!(got.is_finite(), "kd loss {r}x{c} t={t} alpha={alpha} scale={scale}: {got}");
                         // Losses reach t^2 * 2e4 / t on extreme logits: relative tolerance.
-                        assert_close(&format!("kd_loss {r}x{c} t={t} alpha={alpha} scale={scale}"), &[got], &[want], Tolerance { abs: 1e-4, rel: 1e-4 });
+                        assert_close(
+                            &format!("kd_loss {r}x{c} t={t} alpha={alpha} scale={scale}"),
+                            &[got],
+                            &[want],
+                            Tolerance { abs: 1e-4, rel: 1e-4 },
+                        );
                     }
                 }
             }

@@ -36,22 +36,42 @@ pub fn max_norm_columns(rows: usize, cols: usize, w: &mut [f32], max_norm: f32) 
 
 /// AdamW: Adam with bias correction and decoupled weight decay; `step` counts from 1.
 #[allow(clippy::too_many_arguments)]
-pub fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32) {
-    assert!(w.len() == g.len() && w.len() == m.len() && w.len() == v.len(), "adam_update: w {}, g {}, m {}, v {}", w.len(), g.len(), m.len(), v.len());
+pub fn adam_update(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    step: u32,
+    weight_decay: f32,
+) {
+    assert!(
+        w.len() == g.len() && w.len() == m.len() && w.len() == v.len(),
+        "adam_update: w {}, g {}, m {}, v {}",
+        w.len(),
+        g.len(),
+        m.len(),
+        v.len()
+    );
     assert!(step >= 1, "adam_update: step counts from 1");
     let c1 = 1.0 - beta1.powi(step as i32);
     let c2 = 1.0 - beta2.powi(step as i32);
     let isa = simd::isa();
     let chunk = crate::par_chunk_len(w.len(), 8);
-    w.par_chunks_mut(chunk).zip(m.par_chunks_mut(chunk)).zip(v.par_chunks_mut(chunk)).zip(g.par_chunks(chunk)).for_each(|(((w, m), v), g)| {
-        simd::dispatch(isa, || {
-            for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                *m = beta1 * *m + (1.0 - beta1) * g;
-                *v = beta2 * *v + (1.0 - beta2) * g * g;
-                *w -= lr * ((*m / c1) / ((*v / c2).sqrt() + eps) + weight_decay * *w);
-            }
-        })
-    });
+    w.par_chunks_mut(chunk).zip(m.par_chunks_mut(chunk)).zip(v.par_chunks_mut(chunk)).zip(g.par_chunks(chunk)).for_each(
+        |(((w, m), v), g)| {
+            simd::dispatch(isa, || {
+                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    *m = beta1 * *m + (1.0 - beta1) * g;
+                    *v = beta2 * *v + (1.0 - beta2) * g * g;
+                    *w -= lr * ((*m / c1) / ((*v / c2).sqrt() + eps) + weight_decay * *w);
+                }
+            })
+        },
+    );
 }
 
 #[cfg(test)]

@@ -114,7 +114,18 @@ pub fn max_norm_columns(rows: usize, cols: usize, w: &mut [f64], max_norm: f64) 
 
 /// One AdamW step (decoupled weight decay), bias-corrected, `step` counted from 1.
 #[allow(clippy::too_many_arguments)]
-pub fn adam(w: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], lr: f64, beta1: f64, beta2: f64, eps: f64, step: u32, weight_decay: f64) {
+pub fn adam(
+    w: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    step: u32,
+    weight_decay: f64,
+) {
     let c1 = 1.0 - beta1.powi(step as i32);
     let c2 = 1.0 - beta2.powi(step as i32);
     for i in 0..w.len() {
@@ -146,12 +157,14 @@ pub fn conv2d(g: &Conv2dGeometry, x: &[f64], w: &[f64], out_channels: usize) -> 
                     let mut acc = 0.0;
                     for ky in 0..k {
                         for kx in 0..k {
-                            let (iy, ix) = ((oy * g.stride + ky) as isize - g.padding as isize, (ox * g.stride + kx) as isize - g.padding as isize);
+                            let (iy, ix) =
+                                ((oy * g.stride + ky) as isize - g.padding as isize, (ox * g.stride + kx) as isize - g.padding as isize);
                             if iy < 0 || ix < 0 || iy >= g.height as isize || ix >= g.width as isize {
                                 continue;
                             }
                             for ci in 0..c {
-                                acc += x[((n * g.height + iy as usize) * g.width + ix as usize) * c + ci] * w[((ky * k + kx) * c + ci) * out_channels + o];
+                                acc += x[((n * g.height + iy as usize) * g.width + ix as usize) * c + ci]
+                                    * w[((ky * k + kx) * c + ci) * out_channels + o];
                             }
                         }
                     }

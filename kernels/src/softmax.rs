@@ -73,7 +73,13 @@ pub(crate) fn row_max(x: &[f32]) -> f32 {
 }
 
 fn check(rows: usize, cols: usize, x: &[f32], out: &[f32], t: f32, op: &str) {
-    assert!(x.len() == rows * cols && out.len() == rows * cols, "{op}: {rows}x{cols} expects {} values, got input {} and output {}", rows * cols, x.len(), out.len());
+    assert!(
+        x.len() == rows * cols && out.len() == rows * cols,
+        "{op}: {rows}x{cols} expects {} values, got input {} and output {}",
+        rows * cols,
+        x.len(),
+        out.len()
+    );
     assert!(t > 0.0 && t.is_finite(), "{op}: temperature {t} must be positive and finite");
 }
 
@@ -99,7 +105,12 @@ mod tests {
                     let op = format!("softmax {r}x{c} t={t} scale={scale}");
                     assert_close(&op, &y, &reference::softmax_t(r, c, &f64s(&x), t as f64), Tolerance::FORWARD);
                     // log-softmax values reach -2e4 / t: a relative tolerance there.
-                    assert_close(&format!("log_{op}"), &ly, &reference::log_softmax_t(r, c, &f64s(&x), t as f64), Tolerance { abs: 1e-4, rel: 1e-5 });
+                    assert_close(
+                        &format!("log_{op}"),
+                        &ly,
+                        &reference::log_softmax_t(r, c, &f64s(&x), t as f64),
+                        Tolerance { abs: 1e-4, rel: 1e-5 },
+                    );
                     for row in y.chunks(c) {
                         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{op}: row sums to {}", row.iter().sum::<f32>());
                     }

@@ -79,7 +79,14 @@ pub fn assert_close(op: &str, got: &[f32], want: &[f64], tol: Tolerance) {
     }
     if !bad.is_empty() {
         let first: Vec<String> = bad.iter().take(5).map(|&i| format!("[{i}] got {} want {}", got[i], want[i])).collect();
-        panic!("{op}: {} of {} values off (tol abs {}, rel {}); max abs err {max_abs:.3e}, max rel err {max_rel:.3e}; first: {}", bad.len(), got.len(), tol.abs, tol.rel, first.join(", "));
+        panic!(
+            "{op}: {} of {} values off (tol abs {}, rel {}); max abs err {max_abs:.3e}, max rel err {max_rel:.3e}; first: {}",
+            bad.len(),
+            got.len(),
+            tol.abs,
+            tol.rel,
+            first.join(", ")
+        );
     }
 }
 

@@ -129,18 +129,25 @@ impl Backend for CpuBackend {
         }
     }
     fn softmax_backward(&self, rows: usize, cols: usize, y: &CpuBuf, dy: &CpuBuf, t: f32, log: bool, dx: &mut CpuBuf) {
-        if log {
-            softmax::log_softmax_backward(rows, cols, y, dy, t, dx)
-        } else {
-            softmax::softmax_backward(rows, cols, y, dy, t, dx)
-        }
+        if log { softmax::log_softmax_backward(rows, cols, y, dy, t, dx) } else { softmax::softmax_backward(rows, cols, y, dy, t, dx) }
     }
     fn kd_loss(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, out: &mut CpuBuf) {
         let mut per_row = vec![0.0; rows];
         kd_loss::kd_loss_forward(rows, cols, zs, zt, labels, t, alpha, &mut per_row);
         out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
     }
-    fn kd_ce_backward(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, dloss: &CpuBuf, dzs: &mut CpuBuf) {
+    fn kd_ce_backward(
+        &self,
+        rows: usize,
+        cols: usize,
+        zs: &CpuBuf,
+        zt: &CpuBuf,
+        labels: &Vec<u32>,
+        t: f32,
+        alpha: f32,
+        dloss: &CpuBuf,
+        dzs: &mut CpuBuf,
+    ) {
         kd_loss::kd_ce_backward(rows, cols, zs, zt, labels, t, alpha, dloss[0] / rows as f32, dzs);
     }
     fn add(&self, a: &CpuBuf, b: &CpuBuf, out: &mut CpuBuf) {
@@ -164,7 +171,19 @@ impl Backend for CpuBackend {
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut CpuBuf, max_norm: f32) {
         optim::max_norm_columns(rows, cols, w, max_norm);
     }
-    fn adam(&self, w: &mut CpuBuf, g: &CpuBuf, m: &mut CpuBuf, v: &mut CpuBuf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32) {
+    fn adam(
+        &self,
+        w: &mut CpuBuf,
+        g: &CpuBuf,
+        m: &mut CpuBuf,
+        v: &mut CpuBuf,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        step: u32,
+        weight_decay: f32,
+    ) {
         optim::adam_update(w, g, m, v, lr, beta1, beta2, eps, step, weight_decay);
     }
     fn count_correct(&self, rows: usize, cols: usize, logits: &CpuBuf, labels: &Vec<u32>, count: &mut CpuBuf) {
@@ -176,7 +195,19 @@ impl Backend for CpuBackend {
         let mut scratch = CpuBuf::recycled(conv2d::conv2d_scratch_len(&geom, out_channels));
         conv2d::conv2d_forward(&geom, out_channels, x, w, bias, relu, y, &mut scratch);
     }
-    fn conv2d_backward(&self, geom: Conv2dGeometry, out_channels: usize, x: &CpuBuf, w: &CpuBuf, y: &CpuBuf, dy: &CpuBuf, relu: bool, dx: Option<&mut CpuBuf>, dw: &mut CpuBuf, dbias: &mut CpuBuf) {
+    fn conv2d_backward(
+        &self,
+        geom: Conv2dGeometry,
+        out_channels: usize,
+        x: &CpuBuf,
+        w: &CpuBuf,
+        y: &CpuBuf,
+        dy: &CpuBuf,
+        relu: bool,
+        dx: Option<&mut CpuBuf>,
+        dw: &mut CpuBuf,
+        dbias: &mut CpuBuf,
+    ) {
         let mut scratch = CpuBuf::recycled(conv2d::conv2d_scratch_len(&geom, out_channels));
         conv2d::conv2d_backward(&geom, out_channels, x, w, y, dy, relu, dx.map(|d| &mut d[..]), dw, dbias, &mut scratch);
     }

@@ -41,9 +41,30 @@ pub trait Backend {
     fn softmax(&self, rows: usize, cols: usize, x: &Self::Buf, t: f32, log: bool, out: &mut Self::Buf);
     fn softmax_backward(&self, rows: usize, cols: usize, y: &Self::Buf, dy: &Self::Buf, t: f32, log: bool, dx: &mut Self::Buf);
     /// The KD loss, batch mean, into the one-element `out`.
-    fn kd_loss(&self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, out: &mut Self::Buf);
+    fn kd_loss(
+        &self,
+        rows: usize,
+        cols: usize,
+        zs: &Self::Buf,
+        zt: &Self::Buf,
+        labels: &Self::Labels,
+        t: f32,
+        alpha: f32,
+        out: &mut Self::Buf,
+    );
     /// The fused KD gradient, times the one-element upstream gradient `dloss`, over `rows`.
-    fn kd_ce_backward(&self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, dloss: &Self::Buf, dzs: &mut Self::Buf);
+    fn kd_ce_backward(
+        &self,
+        rows: usize,
+        cols: usize,
+        zs: &Self::Buf,
+        zt: &Self::Buf,
+        labels: &Self::Labels,
+        t: f32,
+        alpha: f32,
+        dloss: &Self::Buf,
+        dzs: &mut Self::Buf,
+    );
     fn add(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     fn mul(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     /// `out = s x`, or `out = s * scalar[0] * x` with `scalar` a one-element buffer.
@@ -54,13 +75,46 @@ pub trait Backend {
     fn sum(&self, x: &Self::Buf, out: &mut Self::Buf);
     fn sgd_momentum(&self, w: &mut Self::Buf, g: &Self::Buf, v: &mut Self::Buf, lr: f32, momentum: f32, weight_decay: f32);
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut Self::Buf, max_norm: f32);
-    fn adam(&self, w: &mut Self::Buf, g: &Self::Buf, m: &mut Self::Buf, v: &mut Self::Buf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32);
+    fn adam(
+        &self,
+        w: &mut Self::Buf,
+        g: &Self::Buf,
+        m: &mut Self::Buf,
+        v: &mut Self::Buf,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        step: u32,
+        weight_decay: f32,
+    );
     /// A convolution layer over NHWC images: `y = conv(x, w) + bias`, then ReLU if `relu`, with
     /// `w` `[k * k * in_channels, out_channels]` (see `retort_kernels::conv2d`).
-    fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &Self::Buf, w: &Self::Buf, bias: &Self::Buf, relu: bool, y: &mut Self::Buf);
+    fn conv2d(
+        &self,
+        geom: Conv2dGeometry,
+        out_channels: usize,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        bias: &Self::Buf,
+        relu: bool,
+        y: &mut Self::Buf,
+    );
     /// The layer's gradients from `dy` and its output `y`: `dx` when asked for, `dw` and
     /// `dbias`, each overwritten.
-    fn conv2d_backward(&self, geom: Conv2dGeometry, out_channels: usize, x: &Self::Buf, w: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, relu: bool, dx: Option<&mut Self::Buf>, dw: &mut Self::Buf, dbias: &mut Self::Buf);
+    fn conv2d_backward(
+        &self,
+        geom: Conv2dGeometry,
+        out_channels: usize,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        y: &Self::Buf,
+        dy: &Self::Buf,
+        relu: bool,
+        dx: Option<&mut Self::Buf>,
+        dw: &mut Self::Buf,
+        dbias: &mut Self::Buf,
+    );
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &mut Self::Buf);
     /// Each window's gradient to its first maximum.
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf);
@@ -123,7 +177,13 @@ impl Device {
             DeviceChoice::Gpu => Ok((Device::Gpu(gpu::GpuBackend::open()?), None)),
             DeviceChoice::Auto => match gpu::GpuBackend::open() {
                 Ok(be) if !be.is_software() => Ok((Device::Gpu(be), None)),
-                Ok(be) => Ok((Device::cpu(), Some(format!("the only GPU adapter, {}, is a software rasterizer: running on the CPU (--device gpu uses it anyway)", be.adapter().name)))),
+                Ok(be) => Ok((
+                    Device::cpu(),
+                    Some(format!(
+                        "the only GPU adapter, {}, is a software rasterizer: running on the CPU (--device gpu uses it anyway)",
+                        be.adapter().name
+                    )),
+                )),
                 Err(e) => Ok((Device::cpu(), Some(format!("{e}: running on the CPU")))),
             },
         }
@@ -159,7 +219,11 @@ impl Device {
     /// Refuses a tensor of `len` values the device cannot bind, naming what it is.
     pub fn check_len(&self, what: &str, len: usize) -> Result<()> {
         if len > self.max_tensor_len() {
-            return Err(crate::Error::Device(format!("{what} has {len} values; {} binds at most {} in one buffer", self.describe(), self.max_tensor_len())));
+            return Err(crate::Error::Device(format!(
+                "{what} has {len} values; {} binds at most {} in one buffer",
+                self.describe(),
+                self.max_tensor_len()
+            )));
         }
         Ok(())
     }

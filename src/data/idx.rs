@@ -31,7 +31,10 @@ pub fn parse_idx(raw: &[u8]) -> std::result::Result<IdxArray, String> {
         return Err(format!("{} bytes is shorter than the 4-byte magic number", bytes.len()));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(format!("wrong magic number {:02x}{:02x}{:02x}{:02x}: IDX files start with two zero bytes", bytes[0], bytes[1], bytes[2], bytes[3]));
+        return Err(format!(
+            "wrong magic number {:02x}{:02x}{:02x}{:02x}: IDX files start with two zero bytes",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        ));
     }
     let (elem, size): (u8, usize) = match bytes[2] {
         0x08 => (0x08, 1),

@@ -53,7 +53,10 @@ pub fn load_dir(dir: &Path) -> Result<Splits> {
                 }
             }
         }
-        Err(Error::Dataset { dir: dir.to_path_buf(), reason: format!("no {stem}-idx{ndim}-ubyte (or {stem}.idx{ndim}-ubyte, optionally .gz) in it") })
+        Err(Error::Dataset {
+            dir: dir.to_path_buf(),
+            reason: format!("no {stem}-idx{ndim}-ubyte (or {stem}.idx{ndim}-ubyte, optionally .gz) in it"),
+        })
     };
     if !dir.is_dir() {
         return Err(Error::Dataset { dir: dir.to_path_buf(), reason: "not a folder".into() });
@@ -62,7 +65,10 @@ pub fn load_dir(dir: &Path) -> Result<Splits> {
     let train = wrap(Dataset::from_idx(find("train-images", 3)?, find("train-labels", 1)?))?;
     let test = wrap(Dataset::from_idx(find("t10k-images", 3)?, find("t10k-labels", 1)?))?;
     if train.example_dims != test.example_dims {
-        return Err(Error::Dataset { dir: dir.to_path_buf(), reason: format!("training examples are {:?}, test examples {:?}", train.example_dims, test.example_dims) });
+        return Err(Error::Dataset {
+            dir: dir.to_path_buf(),
+            reason: format!("training examples are {:?}, test examples {:?}", train.example_dims, test.example_dims),
+        });
     }
     Ok(Splits { train, test, source: dir.display().to_string() })
 }

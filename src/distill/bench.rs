@@ -26,14 +26,31 @@ pub struct BenchResult {
 /// Times training steps of `student` on random data, distilling from `teacher` when given
 /// (its forward pass counted in the step). Median over steps run for about `seconds`; then, if
 /// `profile`, as many steps again with each op timed ([`crate::profile`]).
-pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, seconds: f64, profile: bool) -> Result<BenchResult> {
+pub fn bench_step(
+    device: &Device,
+    teacher: Option<&ModelSpec>,
+    student: &ModelSpec,
+    batch: usize,
+    dropout: Dropout,
+    seconds: f64,
+    profile: bool,
+) -> Result<BenchResult> {
     if let Some(t) = teacher.filter(|t| t.input_len() != student.input_len() || t.classes() != student.classes()) {
         return Err(Error::Spec { spec: t.to_string(), reason: format!("teacher and student {student} differ in inputs or classes") });
     }
     for spec in teacher.into_iter().chain([student]) {
         check_device_fits(spec, device, batch)?;
     }
-    let config = TrainConfig { epochs: 1, batch, lr: 0.01, schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, dropout, jitter: 0, seed: 1 };
+    let config = TrainConfig {
+        epochs: 1,
+        batch,
+        lr: 0.01,
+        schedule: Schedule::Constant,
+        optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None },
+        dropout,
+        jitter: 0,
+        seed: 1,
+    };
     let mut trainer = Trainer::new(Model::new(student.clone(), device, 1), config)?;
     let teacher_model = teacher.map(|t| Model::new(t.clone(), device, 2));
     let kd = KdConfig::new(20.0, 0.9)?;
@@ -78,8 +95,22 @@ pub fn bench_step(device: &Device, teacher: Option<&ModelSpec>, student: &ModelS
         device.sync();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
         let per_step = |s: f64| s / steps as f64;
-        let rows = profile::finish().into_iter().map(|r| profile::OpTime { calls: r.calls.div_ceil(steps), forward_s: per_step(r.forward_s), backward_s: per_step(r.backward_s), ..r }).collect();
+        let rows = profile::finish()
+            .into_iter()
+            .map(|r| profile::OpTime {
+                calls: r.calls.div_ceil(steps),
+                forward_s: per_step(r.forward_s),
+                backward_s: per_step(r.backward_s),
+                ..r
+            })
+            .collect();
         (rows, step_ms)
     });
-    Ok(BenchResult { samples_per_s, gflops: samples_per_s * flops as f64 / 1e9, median_step_ms: median * 1e3, steps: times.len() * GROUP, profile })
+    Ok(BenchResult {
+        samples_per_s,
+        gflops: samples_per_s * flops as f64 / 1e9,
+        median_step_ms: median * 1e3,
+        steps: times.len() * GROUP,
+        profile,
+    })
 }

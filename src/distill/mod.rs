@@ -105,8 +105,14 @@ impl Trainer {
         let get = |k: &str| ck.metadata.get(k).and_then(|v| v.parse::<u64>().ok());
         t.epoch = get("retort.epoch").unwrap_or(0) as usize;
         if !ck.optimizer_state.is_empty() {
-            if ck.metadata.get("retort.optimizer").map(String::as_str) != Some(t.config.optimizer.name()) || ck.optimizer_state.len() != t.optimizer.state.len() {
-                return Err(Error::setting("optimizer", t.config.optimizer.name(), "differs from the checkpoint's; resume with the same optimizer"));
+            if ck.metadata.get("retort.optimizer").map(String::as_str) != Some(t.config.optimizer.name())
+                || ck.optimizer_state.len() != t.optimizer.state.len()
+            {
+                return Err(Error::setting(
+                    "optimizer",
+                    t.config.optimizer.name(),
+                    "differs from the checkpoint's; resume with the same optimizer",
+                ));
             }
             t.optimizer.state = ck.optimizer_state;
             t.optimizer.step = get("retort.optimizer.step").unwrap_or(0) as u32;
@@ -126,7 +132,12 @@ impl Trainer {
 
     /// One pass over `data`, with the KD loss against `teacher` when given, else cross-entropy.
     /// `on_batch(done, total, loss)` reports progress.
-    pub fn train_epoch(&mut self, data: &Dataset, teacher: Option<&Teacher>, mut on_batch: impl FnMut(usize, usize, f32)) -> Result<EpochStats> {
+    pub fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        teacher: Option<&Teacher>,
+        mut on_batch: impl FnMut(usize, usize, f32),
+    ) -> Result<EpochStats> {
         let device = self.model.params[0].device().clone();
         check_fits(&self.model.spec, data)?;
         check_device_fits(&self.model.spec, &device, self.config.batch)?;
@@ -217,7 +228,11 @@ pub fn evaluate(model: &Model, data: &Dataset, batch: usize) -> Result<EvalResul
 
 /// `data`'s examples in order, `batch` at a time (the last batch may be short), each with its
 /// range of examples and its images uploaded to `device`: evaluation and teacher passes.
-fn batches_in_order<'a>(data: &'a Dataset, device: &'a Device, batch: usize) -> impl Iterator<Item = (std::ops::Range<usize>, Tensor)> + 'a {
+fn batches_in_order<'a>(
+    data: &'a Dataset,
+    device: &'a Device,
+    batch: usize,
+) -> impl Iterator<Item = (std::ops::Range<usize>, Tensor)> + 'a {
     let (d, batch) = (data.example_len(), batch.max(1));
     (0..data.len()).step_by(batch).map(move |start| {
         let rows = start..(start + batch).min(data.len());
@@ -238,10 +253,21 @@ pub fn check_device_fits(spec: &ModelSpec, device: &Device, batch: usize) -> Res
 /// Refuses a data set whose examples or labels do not fit the model.
 pub fn check_fits(spec: &ModelSpec, data: &Dataset) -> Result<()> {
     if data.example_len() != spec.input_len() {
-        return Err(Error::Spec { spec: spec.to_string(), reason: format!("takes inputs of {} values, the data's examples are {:?} = {}", spec.input_len(), data.example_dims, data.example_len()) });
+        return Err(Error::Spec {
+            spec: spec.to_string(),
+            reason: format!(
+                "takes inputs of {} values, the data's examples are {:?} = {}",
+                spec.input_len(),
+                data.example_dims,
+                data.example_len()
+            ),
+        });
     }
     if data.classes() > spec.classes() {
-        return Err(Error::Spec { spec: spec.to_string(), reason: format!("has {} classes, the data has labels up to {}", spec.classes(), data.classes() - 1) });
+        return Err(Error::Spec {
+            spec: spec.to_string(),
+            reason: format!("has {} classes, the data has labels up to {}", spec.classes(), data.classes() - 1),
+        });
     }
     Ok(())
 }

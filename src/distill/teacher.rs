@@ -40,7 +40,13 @@ impl<'a> Teacher<'a> {
     /// A teacher whose logits for every example of `data` are computed now, in batches of
     /// `batch` (`on_batch(done, total)` reports progress), and read from then on for batches of
     /// `data`'s unshifted images. Batches with jitter still run the forward pass.
-    pub fn precomputed(model: &'a Model, kd: KdConfig, data: &Dataset, batch: usize, mut on_batch: impl FnMut(usize, usize)) -> Result<Self> {
+    pub fn precomputed(
+        model: &'a Model,
+        kd: KdConfig,
+        data: &Dataset,
+        batch: usize,
+        mut on_batch: impl FnMut(usize, usize),
+    ) -> Result<Self> {
         super::check_fits(&model.spec, data)?;
         let device = model.params[0].device().clone();
         let batch = batch.max(1);
@@ -58,7 +64,11 @@ impl<'a> Teacher<'a> {
     /// Refuses a table computed on a data set of another size than `data`.
     pub(crate) fn check_table(&self, data: &Dataset) -> Result<()> {
         match &self.table {
-            Some(t) if t.examples() != data.len() => Err(Error::setting("teacher logits", format!("a table of {} examples", t.examples()), format!("were computed on another data set than this one of {} examples", data.len()))),
+            Some(t) if t.examples() != data.len() => Err(Error::setting(
+                "teacher logits",
+                format!("a table of {} examples", t.examples()),
+                format!("were computed on another data set than this one of {} examples", data.len()),
+            )),
             _ => Ok(()),
         }
     }
@@ -128,7 +138,16 @@ mod tests {
         use crate::optim::{OptimizerKind, Schedule};
         let (device, teacher, kd, data) = setup(37);
         for jitter in [0, 1] {
-            let config = TrainConfig { epochs: 2, batch: 8, lr: 0.1, schedule: Schedule::Constant, optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None }, dropout: Dropout::default(), jitter, seed: 5 };
+            let config = TrainConfig {
+                epochs: 2,
+                batch: 8,
+                lr: 0.1,
+                schedule: Schedule::Constant,
+                optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None },
+                dropout: Dropout::default(),
+                jitter,
+                seed: 5,
+            };
             let train = |t: &Teacher| {
                 let mut trainer = Trainer::new(Model::new(ModelSpec::parse("mlp:16-5-3").unwrap(), &device, 2), config.clone()).unwrap();
                 for _ in 0..2 {
@@ -138,7 +157,12 @@ mod tests {
             };
             let live = train(&Teacher::live(&teacher, kd));
             let table = train(&Teacher::precomputed(&teacher, kd, &data, 7, |_, _| {}).unwrap());
-            assert_close(&format!("student after 2 epochs, jitter {jitter}: table against live"), &table, &f64s(&live), Tolerance::END_TO_END);
+            assert_close(
+                &format!("student after 2 epochs, jitter {jitter}: table against live"),
+                &table,
+                &f64s(&live),
+                Tolerance::END_TO_END,
+            );
         }
     }
 }

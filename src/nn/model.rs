@@ -68,7 +68,9 @@ impl Model {
                     let (w, b) = (next(), next());
                     g.conv2d(h, w, b, geom, true)
                 }
-                PlannedLayer::Pool { input: [height, width, channels], size } => g.max_pool2d(h, Conv2dGeometry { batch, height, width, channels, kernel: size, stride: size, padding: 0 }),
+                PlannedLayer::Pool { input: [height, width, channels], size } => {
+                    g.max_pool2d(h, Conv2dGeometry { batch, height, width, channels, kernel: size, stride: size, padding: 0 })
+                }
                 PlannedLayer::Linear { relu, .. } => {
                     let (w, b) = (next(), next());
                     let z = g.matmul(h, w);

@@ -51,10 +51,23 @@ impl fmt::Display for CnnLayer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlannedLayer {
     /// A convolution or a pool over `[height, width, channels]` images.
-    Conv { input: [usize; 3], kernel: usize, padding: usize, stride: usize, out_channels: usize },
-    Pool { input: [usize; 3], size: usize },
+    Conv {
+        input: [usize; 3],
+        kernel: usize,
+        padding: usize,
+        stride: usize,
+        out_channels: usize,
+    },
+    Pool {
+        input: [usize; 3],
+        size: usize,
+    },
     /// A linear layer; `relu` on all but the last.
-    Linear { inputs: usize, outputs: usize, relu: bool },
+    Linear {
+        inputs: usize,
+        outputs: usize,
+        relu: bool,
+    },
 }
 
 impl ModelSpec {
@@ -101,7 +114,11 @@ impl ModelSpec {
     /// The layers with the shapes they see, in order. Parsing checked that every layer fits.
     pub fn layers(&self) -> Vec<PlannedLayer> {
         match self {
-            ModelSpec::Mlp { sizes } => sizes.windows(2).enumerate().map(|(i, w)| PlannedLayer::Linear { inputs: w[0], outputs: w[1], relu: i + 2 < sizes.len() }).collect(),
+            ModelSpec::Mlp { sizes } => sizes
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| PlannedLayer::Linear { inputs: w[0], outputs: w[1], relu: i + 2 < sizes.len() })
+                .collect(),
             ModelSpec::Cnn { .. } => self.plan().expect("a parsed CNN spec plans"),
         }
     }
@@ -217,13 +234,32 @@ impl ModelSpec {
 /// Parses the body of a `cnn:` spec; [`ModelSpec::plan`] then checks the shapes.
 fn parse_cnn(body: &str) -> std::result::Result<ModelSpec, String> {
     let tokens: Vec<&str> = body.split('-').collect();
-    let dims: Vec<usize> = tokens[0].split('x').map(|d| d.parse::<usize>().ok().filter(|&n| n > 0)).collect::<Option<_>>().ok_or_else(|| format!("the input `{}` is not channels x height x width, such as 1x28x28", tokens[0]))?;
+    let dims: Vec<usize> = tokens[0]
+        .split('x')
+        .map(|d| d.parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("the input `{}` is not channels x height x width, such as 1x28x28", tokens[0]))?;
     let [c, h, w] = dims[..] else { return Err(format!("the input `{}` is not channels x height x width, such as 1x28x28", tokens[0])) };
     if tokens.len() < 2 {
         return Err("a CNN needs at least an input and a number of classes, such as cnn:1x28x28-c8k5-10".into());
     }
-    let classes = tokens[tokens.len() - 1].parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| format!("the last layer `{}` must be the number of classes", tokens[tokens.len() - 1]))?;
-    let layers = tokens[1..tokens.len() - 1].iter().enumerate().map(|(i, t)| parse_layer(t).ok_or_else(|| format!("layer {} `{t}`: unknown layer: expected c<channels>k<kernel>[p<padding>][s<stride>], pool<size> or fc<width>", i + 1))).collect::<std::result::Result<_, _>>()?;
+    let classes = tokens[tokens.len() - 1]
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("the last layer `{}` must be the number of classes", tokens[tokens.len() - 1]))?;
+    let layers = tokens[1..tokens.len() - 1]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            parse_layer(t).ok_or_else(|| {
+                format!(
+                    "layer {} `{t}`: unknown layer: expected c<channels>k<kernel>[p<padding>][s<stride>], pool<size> or fc<width>",
+                    i + 1
+                )
+            })
+        })
+        .collect::<std::result::Result<_, _>>()?;
     Ok(ModelSpec::Cnn { input: [c, h, w], layers, classes })
 }
 
@@ -289,7 +325,10 @@ mod tests {
         assert_eq!(teacher.input_len(), 784);
         assert_eq!(teacher.classes(), 10);
         let shapes: Vec<Vec<usize>> = teacher.param_shapes().into_iter().map(|(_, s)| s).collect();
-        assert_eq!(shapes, vec![vec![25, 32], vec![32], vec![800, 64], vec![64], vec![7 * 7 * 64, 1024], vec![1024], vec![1024, 10], vec![10]]);
+        assert_eq!(
+            shapes,
+            vec![vec![25, 32], vec![32], vec![800, 64], vec![64], vec![7 * 7 * 64, 1024], vec![1024], vec![1024, 10], vec![10]]
+        );
         assert_eq!(teacher.forward_macs(), 28 * 28 * 32 * 25 + 14 * 14 * 64 * 800 + 3136 * 1024 + 10240);
         let student = ModelSpec::parse("cnn:1x28x28-c8k5p2-pool2-c16k5p2-pool2-fc128-10").unwrap();
         let count = |s: &ModelSpec| s.param_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum::<usize>();
@@ -319,7 +358,13 @@ mod tests {
 
     #[test]
     fn bad_specs_say_what_is_wrong() {
-        for (spec, needle) in [("mlp:784", "at least"), ("mlp:784-x-10", "`x`"), ("mlp:784-0-10", "`0`"), ("rnn:3-4", "unknown model kind"), ("784-10", "kind:layers")] {
+        for (spec, needle) in [
+            ("mlp:784", "at least"),
+            ("mlp:784-x-10", "`x`"),
+            ("mlp:784-0-10", "`0`"),
+            ("rnn:3-4", "unknown model kind"),
+            ("784-10", "kind:layers"),
+        ] {
             let e = ModelSpec::parse(spec).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
         }

@@ -56,7 +56,12 @@ mod tests {
         let mut rng = Rng::new(23);
         // The check's graph draws its first mask with the seed `Graph::next_seed` gives first.
         let seed = Graph::new(&Device::cpu(), true, 7).next_seed();
-        gradcheck("dropout 5x33", &[(vec![5, 33], rng.vec(165, -1.0, 1.0))], |g, v| g.dropout(v[0], 0.3), |x| reference::dropout(&x[0], 0.3, seed));
+        gradcheck(
+            "dropout 5x33",
+            &[(vec![5, 33], rng.vec(165, -1.0, 1.0))],
+            |g, v| g.dropout(v[0], 0.3),
+            |x| reference::dropout(&x[0], 0.3, seed),
+        );
     }
 
     #[test]

@@ -38,7 +38,14 @@ impl Graph {
         self.push(out, Op::Reshape { x }, needs)
     }
 
-    fn binary(&mut self, a: Var, b: Var, op: &str, f: impl Fn(&Graph, &crate::backend::Storage, &crate::backend::Storage, &mut crate::backend::Storage), node: impl Fn(Var, Var) -> Op) -> Var {
+    fn binary(
+        &mut self,
+        a: Var,
+        b: Var,
+        op: &str,
+        f: impl Fn(&Graph, &crate::backend::Storage, &crate::backend::Storage, &mut crate::backend::Storage),
+        node: impl Fn(Var, Var) -> Op,
+    ) -> Var {
         assert_eq!(self.shape(a), self.shape(b), "{op}: shapes differ");
         let mut out = Tensor::empty(&self.device, self.shape(a));
         f(self, self.value(a).storage(), self.value(b).storage(), out.storage_mut());

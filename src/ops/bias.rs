@@ -43,7 +43,12 @@ mod tests {
                 // Keep pre-activations away from the ReLU kink, where differences straddle it.
                 let x: Vec<f32> = rng.vec(r * c, 0.05, 1.0).into_iter().map(|v| if rng.uniform() < 0.5 { -v } else { v }).collect();
                 let inputs = [(vec![r, c], x), (vec![c], vec![0.0; c])];
-                gradcheck(&format!("add_bias {r}x{c} relu={relu}"), &inputs, |g, v| g.add_bias(v[0], v[1], relu), |x| reference::add_bias(r, c, &x[0], &x[1], relu));
+                gradcheck(
+                    &format!("add_bias {r}x{c} relu={relu}"),
+                    &inputs,
+                    |g, v| g.add_bias(v[0], v[1], relu),
+                    |x| reference::add_bias(r, c, &x[0], &x[1], relu),
+                );
             }
         }
     }

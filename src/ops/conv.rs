@@ -13,10 +13,30 @@ impl Graph {
     /// `[batch, out_h * out_w * out_channels]`, NHWC again.
     pub fn conv2d(&mut self, x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool) -> Var {
         let out_channels = self.shape(w).get(1).copied().unwrap_or(0);
-        assert_eq!(self.value(x).len(), geom.input_len(), "conv2d: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
-        assert!(self.shape(w) == [geom.col_width(), out_channels] && self.shape(bias) == [out_channels], "conv2d: {geom:?} needs w [{}, out] and bias [out], got {:?} and {:?}", geom.col_width(), self.shape(w), self.shape(bias));
+        assert_eq!(
+            self.value(x).len(),
+            geom.input_len(),
+            "conv2d: {geom:?} needs {} values, x has shape {:?}",
+            geom.input_len(),
+            self.shape(x)
+        );
+        assert!(
+            self.shape(w) == [geom.col_width(), out_channels] && self.shape(bias) == [out_channels],
+            "conv2d: {geom:?} needs w [{}, out] and bias [out], got {:?} and {:?}",
+            geom.col_width(),
+            self.shape(w),
+            self.shape(bias)
+        );
         let mut out = Tensor::empty(&self.device, &[geom.batch, geom.out_height() * geom.out_width() * out_channels]);
-        self.device.conv2d(geom, out_channels, self.value(x).storage(), self.value(w).storage(), self.value(bias).storage(), relu, out.storage_mut());
+        self.device.conv2d(
+            geom,
+            out_channels,
+            self.value(x).storage(),
+            self.value(w).storage(),
+            self.value(bias).storage(),
+            relu,
+            out.storage_mut(),
+        );
         let needs = self.needs_grad(x) || self.needs_grad(w) || self.needs_grad(bias);
         self.push(out, Op::Conv2d { x, w, bias, geom, relu }, needs)
     }
@@ -24,7 +44,13 @@ impl Graph {
     /// Max over `kernel x kernel` windows at `stride` of the NHWC batch `x`:
     /// `[batch, out_h * out_w * channels]`.
     pub fn max_pool2d(&mut self, x: Var, geom: Conv2dGeometry) -> Var {
-        assert_eq!(self.value(x).len(), geom.input_len(), "max_pool2d: {geom:?} needs {} values, x has shape {:?}", geom.input_len(), self.shape(x));
+        assert_eq!(
+            self.value(x).len(),
+            geom.input_len(),
+            "max_pool2d: {geom:?} needs {} values, x has shape {:?}",
+            geom.input_len(),
+            self.shape(x)
+        );
         let mut out = Tensor::empty(&self.device, &[geom.batch, geom.out_height() * geom.out_width() * geom.channels]);
         self.device.max_pool2d(geom, self.value(x).storage(), out.storage_mut());
         let needs = self.needs_grad(x);
@@ -35,11 +61,32 @@ impl Graph {
 /// All three gradients in one pass over the chunks; each parameter is used once per pass, so
 /// its slot is empty and the fresh gradient moves in.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv2d_backward(g: &Graph, x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool, y: &Tensor, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn conv2d_backward(
+    g: &Graph,
+    x: Var,
+    w: Var,
+    bias: Var,
+    geom: Conv2dGeometry,
+    relu: bool,
+    y: &Tensor,
+    dy: &Tensor,
+    grads: &mut Grads,
+) {
     let out_channels = g.shape(w)[1];
     let mut dx = g.needs_grad(x).then(|| Tensor::empty(&g.device, g.shape(x)));
     let (mut dw, mut dbias) = (Tensor::empty(&g.device, g.shape(w)), Tensor::empty(&g.device, g.shape(bias)));
-    g.device.conv2d_backward(geom, out_channels, g.value(x).storage(), g.value(w).storage(), y.storage(), dy.storage(), relu, dx.as_mut().map(Tensor::storage_mut), dw.storage_mut(), dbias.storage_mut());
+    g.device.conv2d_backward(
+        geom,
+        out_channels,
+        g.value(x).storage(),
+        g.value(w).storage(),
+        y.storage(),
+        dy.storage(),
+        relu,
+        dx.as_mut().map(Tensor::storage_mut),
+        dw.storage_mut(),
+        dbias.storage_mut(),
+    );
     if let Some(dx) = dx {
         grads.accumulate(g, x, dx);
     }
@@ -61,7 +108,15 @@ mod tests {
     #[test]
     fn conv2d_gradients_match_finite_differences() {
         let mut rng = Rng::new(40);
-        let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
+        let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
+            batch,
+            height,
+            width,
+            channels,
+            kernel,
+            stride,
+            padding,
+        };
         for (g, out_c) in [(geom(1, 1, 1, 1, 1, 1, 0), 1usize), (geom(2, 5, 4, 3, 3, 1, 1), 4), (geom(1, 7, 7, 2, 5, 2, 2), 3)] {
             let inputs = [
                 (vec![g.batch, g.height * g.width * g.channels], rng.vec(g.input_len(), -1.0, 1.0)),
@@ -69,17 +124,25 @@ mod tests {
                 (vec![out_c], rng.vec(out_c, -0.5, 0.5)),
             ];
             // Without the ReLU: its kink would make central differences unreliable.
-            gradcheck(&format!("conv2d {g:?} -> {out_c}"), &inputs, |gr, v| gr.conv2d(v[0], v[1], v[2], g, false), |x| {
-                let y = reference::conv2d(&g, &x[0], &x[1], out_c);
-                y.iter().enumerate().map(|(i, v)| v + x[2][i % out_c]).collect()
-            });
+            gradcheck(
+                &format!("conv2d {g:?} -> {out_c}"),
+                &inputs,
+                |gr, v| gr.conv2d(v[0], v[1], v[2], g, false),
+                |x| {
+                    let y = reference::conv2d(&g, &x[0], &x[1], out_c);
+                    y.iter().enumerate().map(|(i, v)| v + x[2][i % out_c]).collect()
+                },
+            );
         }
     }
 
     #[test]
     fn max_pool2d_gradient_matches_finite_differences() {
         let mut rng = Rng::new(41);
-        for g in [Conv2dGeometry { batch: 2, height: 5, width: 4, channels: 3, kernel: 2, stride: 2, padding: 0 }, Conv2dGeometry { batch: 1, height: 6, width: 6, channels: 2, kernel: 3, stride: 1, padding: 0 }] {
+        for g in [
+            Conv2dGeometry { batch: 2, height: 5, width: 4, channels: 3, kernel: 2, stride: 2, padding: 0 },
+            Conv2dGeometry { batch: 1, height: 6, width: 6, channels: 2, kernel: 3, stride: 1, padding: 0 },
+        ] {
             let inputs = [(vec![g.batch, g.height * g.width * g.channels], rng.vec(g.input_len(), -1.0, 1.0))];
             gradcheck(&format!("max_pool2d {g:?}"), &inputs, |gr, v| gr.max_pool2d(v[0], g), |x| reference::max_pool2d(&g, &x[0]));
         }

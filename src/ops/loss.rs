@@ -11,7 +11,13 @@ impl Graph {
     /// The distillation loss of student logits `zs` against teacher logits `zt` (a constant:
     /// no gradient flows to the teacher) and `labels`, through the fused kernel.
     pub fn kd_loss(&mut self, zs: Var, zt: Var, labels: &Labels, t: f32, alpha: f32) -> Var {
-        assert_eq!(self.shape(zs), self.shape(zt), "kd_loss: student logits {:?} and teacher logits {:?} differ", self.shape(zs), self.shape(zt));
+        assert_eq!(
+            self.shape(zs),
+            self.shape(zt),
+            "kd_loss: student logits {:?} and teacher logits {:?} differ",
+            self.shape(zs),
+            self.shape(zt)
+        );
         let (rows, cols) = self.value(zs).rows_cols();
         assert_eq!(labels.len(), rows, "kd_loss: {} labels for {rows} rows", labels.len());
         let mut out = Tensor::empty(&self.device, &[1]);

@@ -59,7 +59,12 @@ mod tests {
                 let sa = if ta { vec![k, m] } else { vec![m, k] };
                 let sb = if tb { vec![n, k] } else { vec![k, n] };
                 let inputs = [(sa, rng.vec(m * k, -1.0, 1.0)), (sb, rng.vec(k * n, -1.0, 1.0))];
-                gradcheck(&format!("matmul {m}x{k}x{n} ta={ta} tb={tb}"), &inputs, |g, v| g.matmul_t(v[0], ta, v[1], tb), |x| reference::matmul(m, k, n, &x[0], ta, &x[1], tb));
+                gradcheck(
+                    &format!("matmul {m}x{k}x{n} ta={ta} tb={tb}"),
+                    &inputs,
+                    |g, v| g.matmul_t(v[0], ta, v[1], tb),
+                    |x| reference::matmul(m, k, n, &x[0], ta, &x[1], tb),
+                );
             }
         }
     }

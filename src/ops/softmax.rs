@@ -42,8 +42,18 @@ mod tests {
         for &(r, c) in &[(1usize, 1usize), (3, 7), (2, 33)] {
             for &t in &[0.5f32, 1.0, 20.0, 100.0] {
                 let x = rng.vec(r * c, -3.0, 3.0);
-                gradcheck(&format!("softmax {r}x{c} t={t}"), &[(vec![r, c], x.clone())], |g, v| g.softmax(v[0], t), |x| reference::softmax_t(r, c, &x[0], t as f64));
-                gradcheck(&format!("log_softmax {r}x{c} t={t}"), &[(vec![r, c], x)], |g, v| g.log_softmax(v[0], t), |x| reference::log_softmax_t(r, c, &x[0], t as f64));
+                gradcheck(
+                    &format!("softmax {r}x{c} t={t}"),
+                    &[(vec![r, c], x.clone())],
+                    |g, v| g.softmax(v[0], t),
+                    |x| reference::softmax_t(r, c, &x[0], t as f64),
+                );
+                gradcheck(
+                    &format!("log_softmax {r}x{c} t={t}"),
+                    &[(vec![r, c], x)],
+                    |g, v| g.log_softmax(v[0], t),
+                    |x| reference::log_softmax_t(r, c, &x[0], t as f64),
+                );
             }
         }
     }

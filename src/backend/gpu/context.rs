@@ -85,7 +85,13 @@ impl Context {
             mapped_at_creation: false,
         });
         Ok(Context {
-            adapter: AdapterSummary { name: info.name, backend: format!("{:?}", info.backend), device_type: format!("{:?}", info.device_type), software: info.device_type == wgpu::DeviceType::Cpu, timestamps },
+            adapter: AdapterSummary {
+                name: info.name,
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                software: info.device_type == wgpu::DeviceType::Cpu,
+                timestamps,
+            },
             device,
             queue,
             limits,
@@ -109,7 +115,11 @@ impl Context {
 
     /// A buffer of at least `len` f32 (or u32) values from the pool; its contents are undefined.
     pub fn take(&self, len: usize) -> wgpu::Buffer {
-        assert!(len <= self.max_elems(), "a GPU buffer of {len} values exceeds this adapter's binding limit of {} values", self.max_elems());
+        assert!(
+            len <= self.max_elems(),
+            "a GPU buffer of {len} values exceeds this adapter's binding limit of {} values",
+            self.max_elems()
+        );
         let bytes = (len.max(1) * 4) as u64;
         if let Some(buf) = lock(&self.pool).get_mut(&bytes).and_then(Vec::pop) {
             return buf;
@@ -185,10 +195,15 @@ impl Context {
         pending.params.extend_from_slice(&slot);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &self.arena, offset, size: wgpu::BufferSize::new(PARAM_SLOT) }),
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.arena,
+                offset,
+                size: wgpu::BufferSize::new(PARAM_SLOT),
+            }),
         }];
         entries.extend(buffers.iter().map(|&(binding, buf)| wgpu::BindGroupEntry { binding, resource: buf.as_entire_binding() }));
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.entry), layout: &layout, entries: &entries });
+        let bind_group =
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.entry), layout: &layout, entries: &entries });
         let encoder = pending.encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
         pass.set_pipeline(&pipeline);
@@ -235,7 +250,8 @@ impl Context {
             self.sync();
             return start.elapsed().as_secs_f64();
         }
-        let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timer"), ty: wgpu::QueryType::Timestamp, count: 2 });
+        let queries =
+            self.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timer"), ty: wgpu::QueryType::Timestamp, count: 2 });
         let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("timer"),
             size: 16,
@@ -245,7 +261,11 @@ impl Context {
         // Empty passes carry the timestamps: only TIMESTAMP_QUERY is needed, not writes inside encoders.
         let mark = |index: u32| {
             self.record(|enc| {
-                let writes = wgpu::ComputePassTimestampWrites { query_set: &queries, beginning_of_pass_write_index: Some(index), end_of_pass_write_index: None };
+                let writes = wgpu::ComputePassTimestampWrites {
+                    query_set: &queries,
+                    beginning_of_pass_write_index: Some(index),
+                    end_of_pass_write_index: None,
+                };
                 drop(enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("timer"), timestamp_writes: Some(writes) }));
             })
         };
@@ -281,7 +301,8 @@ impl Context {
                 })
             })
             .clone();
-        let constants: Vec<(&str, f64)> = kernel.overrides.iter().enumerate().map(|(i, &name)| (name, ((variant >> i) & 1) as f64)).collect();
+        let constants: Vec<(&str, f64)> =
+            kernel.overrides.iter().enumerate().map(|(i, &name)| (name, ((variant >> i) & 1) as f64)).collect();
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),
             layout: None,

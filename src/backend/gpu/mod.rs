@@ -110,7 +110,18 @@ impl GpuBackend {
     /// The geometry's parameters for `shaders/conv.wgsl`, after `total`, the values written.
     fn conv_params(total: usize, g: &Conv2dGeometry) -> [u32; 10] {
         assert!(g.is_valid(), "conv: invalid geometry {g:?}");
-        [u(total), u(g.batch), u(g.height), u(g.width), u(g.channels), u(g.kernel), u(g.stride), u(g.padding), u(g.out_height()), u(g.out_width())]
+        [
+            u(total),
+            u(g.batch),
+            u(g.height),
+            u(g.width),
+            u(g.channels),
+            u(g.kernel),
+            u(g.stride),
+            u(g.padding),
+            u(g.out_height()),
+            u(g.out_width()),
+        ]
     }
 
     /// The column matrix of a convolution over NHWC images (see `retort_kernels::conv`).
@@ -155,7 +166,13 @@ impl Backend for GpuBackend {
     }
 
     fn gemm(&self, m: usize, k: usize, n: usize, a: &GpuBuf, trans_a: bool, b: &GpuBuf, trans_b: bool, c: &mut GpuBuf, beta: f32) {
-        assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm: {m}x{k}x{n} with a {}, b {}, c {}", a.len(), b.len(), c.len());
+        assert!(
+            a.len() == m * k && b.len() == k * n && c.len() == m * n,
+            "gemm: {m}x{k}x{n} with a {}, b {}, c {}",
+            a.len(),
+            b.len(),
+            c.len()
+        );
         if k == 0 {
             // No products: c = beta c.
             if beta == 0.0 {
@@ -173,8 +190,19 @@ impl Backend for GpuBackend {
         self.ctx.dispatch(kernel, variant, &[u(m), u(k), u(n), f(beta)], &[(1, a.raw()), (2, b.raw()), (3, c.raw())], groups);
     }
     fn add_bias(&self, rows: usize, cols: usize, x: &GpuBuf, bias: &GpuBuf, relu: bool, out: &mut GpuBuf) {
-        assert!(x.len() == rows * cols && out.len() == x.len() && bias.len() == cols, "add_bias: {rows}x{cols} with x {}, bias {}, out {}", x.len(), bias.len(), out.len());
-        self.elementwise(ADD_BIAS, x.len(), &[u(x.len()), u(cols.max(1)), 0, relu as u32], &[(1, x.raw()), (2, bias.raw()), (3, out.raw())]);
+        assert!(
+            x.len() == rows * cols && out.len() == x.len() && bias.len() == cols,
+            "add_bias: {rows}x{cols} with x {}, bias {}, out {}",
+            x.len(),
+            bias.len(),
+            out.len()
+        );
+        self.elementwise(
+            ADD_BIAS,
+            x.len(),
+            &[u(x.len()), u(cols.max(1)), 0, relu as u32],
+            &[(1, x.raw()), (2, bias.raw()), (3, out.raw())],
+        );
     }
     fn relu(&self, x: &GpuBuf, out: &mut GpuBuf) {
         assert_eq!(x.len(), out.len(), "relu: lengths");
@@ -188,7 +216,12 @@ impl Backend for GpuBackend {
         assert_eq!(x.len(), out.len(), "dropout: lengths");
         assert!((0.0..1.0).contains(&p), "dropout: p = {p} is outside [0, 1)");
         let scale = 1.0 / (1.0 - p);
-        self.elementwise(DROPOUT, x.len(), &[u(x.len()), f(p), f(scale), seed as u32, (seed >> 32) as u32], &[(1, x.raw()), (2, out.raw())]);
+        self.elementwise(
+            DROPOUT,
+            x.len(),
+            &[u(x.len()), f(p), f(scale), seed as u32, (seed >> 32) as u32],
+            &[(1, x.raw()), (2, out.raw())],
+        );
     }
     fn col_sums(&self, rows: usize, cols: usize, x: &GpuBuf, beta: f32, out: &mut GpuBuf) {
         assert!(x.len() == rows * cols && out.len() == cols, "col_sums: {rows}x{cols} with x {}, out {}", x.len(), out.len());
@@ -200,19 +233,51 @@ impl Backend for GpuBackend {
     }
     fn softmax_backward(&self, rows: usize, cols: usize, y: &GpuBuf, dy: &GpuBuf, t: f32, log: bool, dx: &mut GpuBuf) {
         assert!(y.len() == rows * cols && dy.len() == y.len() && dx.len() == y.len(), "softmax_backward: {rows}x{cols}: lengths");
-        self.ctx.dispatch(SOFTMAX_BACKWARD, 0, &[u(rows), u(cols), f(1.0 / t), log as u32], &[(1, y.raw()), (2, dy.raw()), (3, dx.raw())], self.ctx.grid(rows));
+        self.ctx.dispatch(
+            SOFTMAX_BACKWARD,
+            0,
+            &[u(rows), u(cols), f(1.0 / t), log as u32],
+            &[(1, y.raw()), (2, dy.raw()), (3, dx.raw())],
+            self.ctx.grid(rows),
+        );
     }
     fn kd_loss(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, out: &mut GpuBuf) {
         assert!(zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && rows > 0, "kd_loss: {rows}x{cols}: lengths");
         let row_loss = GpuBuf::new(&self.ctx, rows);
         let params = [u(rows), u(cols), f(t), f(alpha)];
-        self.ctx.dispatch(KD_LOSS_ROWS, 0, &params, &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())], self.ctx.grid(rows));
+        self.ctx.dispatch(
+            KD_LOSS_ROWS,
+            0,
+            &params,
+            &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())],
+            self.ctx.grid(rows),
+        );
         self.ctx.dispatch(SUM, 0, &[u(rows), 0, f(1.0 / rows as f32)], &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
     }
-    fn kd_ce_backward(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, dloss: &GpuBuf, dzs: &mut GpuBuf) {
-        assert!(zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows, "kd_ce_backward: {rows}x{cols}: lengths");
+    fn kd_ce_backward(
+        &self,
+        rows: usize,
+        cols: usize,
+        zs: &GpuBuf,
+        zt: &GpuBuf,
+        labels: &GpuBuf,
+        t: f32,
+        alpha: f32,
+        dloss: &GpuBuf,
+        dzs: &mut GpuBuf,
+    ) {
+        assert!(
+            zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows,
+            "kd_ce_backward: {rows}x{cols}: lengths"
+        );
         let params = [u(rows), u(cols), f(t), f(alpha)];
-        self.ctx.dispatch(KD_CE_BACKWARD, 0, &params, &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())], self.ctx.grid(rows));
+        self.ctx.dispatch(
+            KD_CE_BACKWARD,
+            0,
+            &params,
+            &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())],
+            self.ctx.grid(rows),
+        );
     }
     fn add(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
         assert!(a.len() == b.len() && a.len() == out.len(), "add: lengths");
@@ -239,13 +304,30 @@ impl Backend for GpuBackend {
     }
     fn sgd_momentum(&self, w: &mut GpuBuf, g: &GpuBuf, v: &mut GpuBuf, lr: f32, momentum: f32, weight_decay: f32) {
         assert!(w.len() == g.len() && w.len() == v.len(), "sgd_momentum: lengths");
-        self.elementwise(SGD_MOMENTUM, w.len(), &[u(w.len()), 0, f(lr), f(momentum), f(weight_decay)], &[(1, w.raw()), (2, g.raw()), (3, v.raw())]);
+        self.elementwise(
+            SGD_MOMENTUM,
+            w.len(),
+            &[u(w.len()), 0, f(lr), f(momentum), f(weight_decay)],
+            &[(1, w.raw()), (2, g.raw()), (3, v.raw())],
+        );
     }
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut GpuBuf, max_norm: f32) {
         assert_eq!(w.len(), rows * cols, "max_norm_columns: lengths");
         self.elementwise(MAX_NORM_COLUMNS, cols, &[u(rows), u(cols), 0, 0, 0, 0, 0, 0, 0, f(max_norm)], &[(1, w.raw())]);
     }
-    fn adam(&self, w: &mut GpuBuf, g: &GpuBuf, m: &mut GpuBuf, v: &mut GpuBuf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32) {
+    fn adam(
+        &self,
+        w: &mut GpuBuf,
+        g: &GpuBuf,
+        m: &mut GpuBuf,
+        v: &mut GpuBuf,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        step: u32,
+        weight_decay: f32,
+    ) {
         assert!(w.len() == g.len() && w.len() == m.len() && w.len() == v.len(), "adam: lengths");
         assert!(step >= 1, "adam: step counts from 1");
         // The bias corrections as the CPU kernel computes them, so both devices round alike.
@@ -260,7 +342,10 @@ impl Backend for GpuBackend {
     }
     fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, relu: bool, y: &mut GpuBuf) {
         let (rows, width) = (geom.col_rows(), geom.col_width());
-        assert!(w.len() == width * out_channels && bias.len() == out_channels && y.len() == rows * out_channels, "conv2d: {geom:?} to {out_channels} channels: lengths");
+        assert!(
+            w.len() == width * out_channels && bias.len() == out_channels && y.len() == rows * out_channels,
+            "conv2d: {geom:?} to {out_channels} channels: lengths"
+        );
         // The whole batch's column matrix: GPU memory is wide, and one GEMM keeps the SMs busy.
         let mut cols = self.empty(rows * width);
         self.im2col(geom, x, &mut cols);
@@ -268,9 +353,24 @@ impl Backend for GpuBackend {
         self.gemm(rows, width, out_channels, &cols, false, w, false, &mut z, 0.0);
         self.add_bias(rows, out_channels, &z, bias, relu, y);
     }
-    fn conv2d_backward(&self, geom: Conv2dGeometry, out_channels: usize, x: &GpuBuf, w: &GpuBuf, y: &GpuBuf, dy: &GpuBuf, relu: bool, dx: Option<&mut GpuBuf>, dw: &mut GpuBuf, dbias: &mut GpuBuf) {
+    fn conv2d_backward(
+        &self,
+        geom: Conv2dGeometry,
+        out_channels: usize,
+        x: &GpuBuf,
+        w: &GpuBuf,
+        y: &GpuBuf,
+        dy: &GpuBuf,
+        relu: bool,
+        dx: Option<&mut GpuBuf>,
+        dw: &mut GpuBuf,
+        dbias: &mut GpuBuf,
+    ) {
         let (rows, width) = (geom.col_rows(), geom.col_width());
-        assert!(y.len() == rows * out_channels && dy.len() == y.len() && dw.len() == width * out_channels && dbias.len() == out_channels, "conv2d_backward: {geom:?} to {out_channels} channels: lengths");
+        assert!(
+            y.len() == rows * out_channels && dy.len() == y.len() && dw.len() == width * out_channels && dbias.len() == out_channels,
+            "conv2d_backward: {geom:?} to {out_channels} channels: lengths"
+        );
         let masked = relu.then(|| {
             let mut dz = self.empty(dy.len());
             self.relu_backward(y, dy, &mut dz);
@@ -288,12 +388,23 @@ impl Backend for GpuBackend {
         }
     }
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &GpuBuf, y: &mut GpuBuf) {
-        assert!(x.len() == geom.input_len() && y.len() == geom.col_rows() * geom.channels && geom.padding == 0, "max_pool2d: {geom:?}: lengths");
+        assert!(
+            x.len() == geom.input_len() && y.len() == geom.col_rows() * geom.channels && geom.padding == 0,
+            "max_pool2d: {geom:?}: lengths"
+        );
         self.elementwise(MAX_POOL2D, y.len(), &Self::conv_params(y.len(), &geom), &[(1, x.raw()), (4, y.raw())]);
     }
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &GpuBuf, y: &GpuBuf, dy: &GpuBuf, dx: &mut GpuBuf) {
-        assert!(x.len() == dx.len() && x.len() == geom.input_len() && y.len() == dy.len() && y.len() == geom.col_rows() * geom.channels, "max_pool2d_backward: {geom:?}: lengths");
-        self.elementwise(MAX_POOL2D_BACKWARD, dx.len(), &Self::conv_params(dx.len(), &geom), &[(1, x.raw()), (2, y.raw()), (3, dy.raw()), (4, dx.raw())]);
+        assert!(
+            x.len() == dx.len() && x.len() == geom.input_len() && y.len() == dy.len() && y.len() == geom.col_rows() * geom.channels,
+            "max_pool2d_backward: {geom:?}: lengths"
+        );
+        self.elementwise(
+            MAX_POOL2D_BACKWARD,
+            dx.len(),
+            &Self::conv_params(dx.len(), &geom),
+            &[(1, x.raw()), (2, y.raw()), (3, dy.raw()), (4, dx.raw())],
+        );
     }
 }
 

@@ -15,7 +15,8 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 8] = [Shader::Gemm, Shader::Elementwise, Shader::Dropout, Shader::Reduce, Shader::Softmax, Shader::KdLoss, Shader::Optim, Shader::Conv];
+    pub const ALL: [Shader; 8] =
+        [Shader::Gemm, Shader::Elementwise, Shader::Dropout, Shader::Reduce, Shader::Softmax, Shader::KdLoss, Shader::Optim, Shader::Conv];
 
     /// The file name in `shaders/`.
     pub fn file(self) -> &'static str {
@@ -88,7 +89,8 @@ mod tests {
         registered.sort();
         assert_eq!(on_disk, registered, "shaders/ and the registry differ");
         for shader in Shader::ALL {
-            let module = naga::front::wgsl::parse_str(shader.source()).unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(shader.source())));
+            let module = naga::front::wgsl::parse_str(shader.source())
+                .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(shader.source())));
             naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
                 .validate(&module)
                 .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(shader.source())));

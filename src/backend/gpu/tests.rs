@@ -61,7 +61,8 @@ fn gemm_matches_reference_on_odd_shapes_all_transposes() {
 
 fn gemm_on_odd_shapes(g: &GpuBackend) {
     let mut rng = Rng::new(2);
-    let shapes = [(1usize, 1usize, 1usize), (7, 7, 7), (33, 65, 257), (65, 33, 7), (1, 1000, 7), (257, 3, 65), (130, 200, 70), (129, 9, 257)];
+    let shapes =
+        [(1usize, 1usize, 1usize), (7, 7, 7), (33, 65, 257), (65, 33, 7), (1, 1000, 7), (257, 3, 65), (130, 200, 70), (129, 9, 257)];
     for &(m, k, n) in &shapes {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             for beta in [0.0f32, 1.0, 0.5] {
@@ -97,7 +98,12 @@ fn elementwise_kernels_match_reference() {
             for relu in [false, true] {
                 let mut out = nans(g, n);
                 g.add_bias(rows, cols, &xb, &g.upload(&bias), relu, &mut out);
-                assert_close(&name("add_bias"), &down(g, &out), &reference::add_bias(rows, cols, &f64s(&x), &f64s(&bias), relu), Tolerance::FORWARD);
+                assert_close(
+                    &name("add_bias"),
+                    &down(g, &out),
+                    &reference::add_bias(rows, cols, &f64s(&x), &f64s(&bias), relu),
+                    Tolerance::FORWARD,
+                );
             }
             let mut out = nans(g, n);
             g.relu(&xb, &mut out);
@@ -106,16 +112,31 @@ fn elementwise_kernels_match_reference() {
             let want: Vec<f64> = x.iter().zip(&y).map(|(&x, &dy)| if x > 0.0 { dy as f64 } else { 0.0 }).collect();
             assert_close(&name("relu_backward"), &down(g, &out), &want, Tolerance::FORWARD);
             g.add(&xb, &yb, &mut out);
-            assert_close(&name("add"), &down(g, &out), &x.iter().zip(&y).map(|(&a, &b)| a as f64 + b as f64).collect::<Vec<_>>(), Tolerance::FORWARD);
+            assert_close(
+                &name("add"),
+                &down(g, &out),
+                &x.iter().zip(&y).map(|(&a, &b)| a as f64 + b as f64).collect::<Vec<_>>(),
+                Tolerance::FORWARD,
+            );
             g.mul(&xb, &yb, &mut out);
-            assert_close(&name("mul"), &down(g, &out), &x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).collect::<Vec<_>>(), Tolerance::FORWARD);
+            assert_close(
+                &name("mul"),
+                &down(g, &out),
+                &x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).collect::<Vec<_>>(),
+                Tolerance::FORWARD,
+            );
             g.scale(&xb, -1.5, None, &mut out);
             assert_close(&name("scale"), &down(g, &out), &x.iter().map(|&a| -1.5 * a as f64).collect::<Vec<_>>(), Tolerance::FORWARD);
             g.scale(&xb, 2.0, Some(&g.upload(&[0.25])), &mut out);
             assert_close(&name("scale_by"), &down(g, &out), &x.iter().map(|&a| 0.5 * a as f64).collect::<Vec<_>>(), Tolerance::FORWARD);
             let mut acc = g.upload(&y);
             g.axpy(3.0, &xb, &mut acc);
-            assert_close(&name("axpy"), &down(g, &acc), &x.iter().zip(&y).map(|(&a, &b)| b as f64 + 3.0 * a as f64).collect::<Vec<_>>(), Tolerance::FORWARD);
+            assert_close(
+                &name("axpy"),
+                &down(g, &acc),
+                &x.iter().zip(&y).map(|(&a, &b)| b as f64 + 3.0 * a as f64).collect::<Vec<_>>(),
+                Tolerance::FORWARD,
+            );
         }
     }
 }
@@ -146,7 +167,10 @@ fn dropout_draws_the_cpu_mask_bit_for_bit() {
                 let mut out = nans(g, n);
                 g.dropout(&g.upload(&x), p, seed, &mut out);
                 let got = down(g, &out);
-                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "dropout n={n} p={p} seed={seed:#x}: GPU and CPU masks differ");
+                assert!(
+                    got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "dropout n={n} p={p} seed={seed:#x}: GPU and CPU masks differ"
+                );
             }
         }
     }
@@ -165,7 +189,12 @@ fn reductions_match_reference() {
             g.col_sums(rows, cols, &xb, 0.0, &mut out);
             assert_close(&format!("col_sums {rows}x{cols}"), &down(g, &out), &sums, Tolerance::dot(rows));
             g.col_sums(rows, cols, &xb, 1.0, &mut out);
-            assert_close(&format!("col_sums beta=1 {rows}x{cols}"), &down(g, &out), &sums.iter().map(|s| 2.0 * s).collect::<Vec<_>>(), Tolerance::dot(rows));
+            assert_close(
+                &format!("col_sums beta=1 {rows}x{cols}"),
+                &down(g, &out),
+                &sums.iter().map(|s| 2.0 * s).collect::<Vec<_>>(),
+                Tolerance::dot(rows),
+            );
             let mut total = nans(g, 1);
             g.sum(&xb, &mut total);
             assert_close(&format!("sum {rows}x{cols}"), &down(g, &total), &[sums.iter().sum()], Tolerance::dot(rows * cols));
@@ -331,8 +360,23 @@ fn conv_and_pooling_kernels_match_the_cpu_kernels() {
     use retort_kernels::conv::{self, Conv2dGeometry};
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(11);
-    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
-    for c in [geom(1, 1, 1, 1, 1, 1, 0), geom(2, 7, 5, 3, 3, 1, 1), geom(3, 9, 9, 2, 5, 2, 2), geom(2, 4, 4, 1, 5, 1, 2), geom(1, 28, 28, 1, 5, 1, 2), geom(1, 3, 3, 2, 3, 3, 1)] {
+    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
+        batch,
+        height,
+        width,
+        channels,
+        kernel,
+        stride,
+        padding,
+    };
+    for c in [
+        geom(1, 1, 1, 1, 1, 1, 0),
+        geom(2, 7, 5, 3, 3, 1, 1),
+        geom(3, 9, 9, 2, 5, 2, 2),
+        geom(2, 4, 4, 1, 5, 1, 2),
+        geom(1, 28, 28, 1, 5, 1, 2),
+        geom(1, 3, 3, 2, 3, 3, 1),
+    ] {
         let x = rng.vec(c.input_len(), -1.0, 1.0);
         let n_cols = c.col_rows() * c.col_width();
         let mut want = vec![0.0; n_cols];
@@ -347,7 +391,14 @@ fn conv_and_pooling_kernels_match_the_cpu_kernels() {
         g.col2im(c, &g.upload(&dc), &mut dx);
         assert_close(&format!("col2im {c:?}"), &down(g, &dx), &f64s(&want), Tolerance::dot(c.kernel * c.kernel));
     }
-    for c in [geom(1, 1, 1, 1, 1, 1, 0), geom(2, 4, 4, 3, 2, 2, 0), geom(1, 7, 5, 2, 2, 2, 0), geom(3, 9, 9, 1, 3, 3, 0), geom(2, 28, 28, 7, 2, 2, 0), geom(1, 6, 6, 2, 3, 1, 0)] {
+    for c in [
+        geom(1, 1, 1, 1, 1, 1, 0),
+        geom(2, 4, 4, 3, 2, 2, 0),
+        geom(1, 7, 5, 2, 2, 2, 0),
+        geom(3, 9, 9, 1, 3, 3, 0),
+        geom(2, 28, 28, 7, 2, 2, 0),
+        geom(1, 6, 6, 2, 3, 1, 0),
+    ] {
         // Few distinct values, so windows hold ties and the first-maximum rule is exercised.
         let x: Vec<f32> = (0..c.input_len()).map(|_| rng.below(5) as f32).collect();
         let n_out = c.col_rows() * c.channels;
@@ -372,9 +423,23 @@ fn conv2d_layer_matches_the_cpu_kernel() {
     use retort_kernels::conv2d;
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(12);
-    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
-    for (c, out_channels, relu) in [(geom(1, 1, 1, 1, 1, 1, 0), 1, false), (geom(3, 7, 5, 3, 3, 1, 1), 7, true), (geom(2, 9, 9, 2, 5, 2, 2), 33, true), (geom(5, 28, 28, 1, 5, 1, 2), 8, true)] {
-        let (x, w, b) = (rng.vec(c.input_len(), -1.0, 1.0), rng.vec(c.col_width() * out_channels, -1.0, 1.0), rng.vec(out_channels, -0.5, 0.5));
+    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
+        batch,
+        height,
+        width,
+        channels,
+        kernel,
+        stride,
+        padding,
+    };
+    for (c, out_channels, relu) in [
+        (geom(1, 1, 1, 1, 1, 1, 0), 1, false),
+        (geom(3, 7, 5, 3, 3, 1, 1), 7, true),
+        (geom(2, 9, 9, 2, 5, 2, 2), 33, true),
+        (geom(5, 28, 28, 1, 5, 1, 2), 8, true),
+    ] {
+        let (x, w, b) =
+            (rng.vec(c.input_len(), -1.0, 1.0), rng.vec(c.col_width() * out_channels, -1.0, 1.0), rng.vec(out_channels, -0.5, 0.5));
         let n_out = c.col_rows() * out_channels;
         let mut scratch = vec![0.0; conv2d::conv2d_scratch_len(&c, out_channels)];
         let mut want_y = vec![0.0; n_out];

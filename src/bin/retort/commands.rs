@@ -71,7 +71,14 @@ fn trainer_for(spec: ModelSpec, device: &Device, h: &Hyper, out: &Path) -> Resul
 
 /// Runs the remaining epochs: a progress bar per epoch, test errors after each, metrics to the
 /// JSONL log and a checkpoint written atomically after each.
-fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<&Teacher>, out: Option<(&Path, &Path)>, label: &str, quiet: bool) -> Result<EvalResult> {
+fn fit(
+    trainer: &mut Trainer,
+    splits: &Splits,
+    teacher: Option<&Teacher>,
+    out: Option<(&Path, &Path)>,
+    label: &str,
+    quiet: bool,
+) -> Result<EvalResult> {
     let mut result = None;
     while trainer.epoch < trainer.config.epochs {
         let batches = splits.train.len().div_ceil(trainer.config.batch);
@@ -86,14 +93,23 @@ fn fit(trainer: &mut Trainer, splits: &Splits, teacher: Option<&Teacher>, out: O
         if !quiet {
             eprintln!(
                 "{label} epoch {:>3}/{}  loss {:.4}  lr {:.4}  test errors {:>5} ({:.2}%)  {:.1}s",
-                stats.epoch, trainer.config.epochs, stats.loss, stats.lr, r.errors, 100.0 * (1.0 - r.accuracy()), stats.seconds
+                stats.epoch,
+                trainer.config.epochs,
+                stats.loss,
+                stats.lr,
+                r.errors,
+                100.0 * (1.0 - r.accuracy()),
+                stats.seconds
             );
         }
         if let Some((ckpt, log)) = out {
             // The checkpoint first: a run killed between the two resumes from this epoch and
             // never logs an epoch twice.
             checkpoint::save(ckpt, &trainer.model, &trainer.optimizer.state, &trainer.checkpoint_metadata())?;
-            append_jsonl(log, &json!({"model": label, "epoch": stats.epoch, "loss": decimal(stats.loss), "lr": decimal(stats.lr), "test_errors": r.errors, "test_n": r.n, "test_accuracy": r.accuracy(), "seconds": stats.seconds}))?;
+            append_jsonl(
+                log,
+                &json!({"model": label, "epoch": stats.epoch, "loss": decimal(stats.loss), "lr": decimal(stats.lr), "test_errors": r.errors, "test_n": r.n, "test_accuracy": r.accuracy(), "seconds": stats.seconds}),
+            )?;
         }
     }
     // A resumed run with no epochs left is only evaluated.
@@ -131,7 +147,15 @@ fn train(a: TrainArgs) -> Result<()> {
     eprintln!("training {} ({} parameters) on {}", trainer.model.spec, trainer.model.param_count(), splits.source);
     let start = Instant::now();
     let r = fit(&mut trainer, &splits, None, Some((&a.run.out, &log_path(&a.run.hyper, &a.run.out))), "train", false)?;
-    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.run.out.display());
+    println!(
+        "{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}",
+        trainer.model.spec,
+        r.errors,
+        r.n,
+        100.0 * (1.0 - r.accuracy()),
+        start.elapsed().as_secs_f64(),
+        a.run.out.display()
+    );
     Ok(())
 }
 
@@ -145,11 +169,28 @@ fn distill(a: DistillArgs) -> Result<()> {
     }
     let splits = load_data(&a.run.data)?;
     let mut trainer = trainer_for(spec, &device, &a.run.hyper, &a.run.out)?;
-    eprintln!("distilling {} into {} ({} parameters), T = {}, alpha = {}, on {}", teacher.spec, trainer.model.spec, trainer.model.param_count(), kd.temperature, kd.alpha, splits.source);
+    eprintln!(
+        "distilling {} into {} ({} parameters), T = {}, alpha = {}, on {}",
+        teacher.spec,
+        trainer.model.spec,
+        trainer.model.param_count(),
+        kd.temperature,
+        kd.alpha,
+        splits.source
+    );
     let start = Instant::now();
-    let teacher = if trainer.epoch < trainer.config.epochs { Some(teacher_for(&teacher, kd, &splits, &trainer.config, false)?) } else { None };
+    let teacher =
+        if trainer.epoch < trainer.config.epochs { Some(teacher_for(&teacher, kd, &splits, &trainer.config, false)?) } else { None };
     let r = fit(&mut trainer, &splits, teacher.as_ref(), Some((&a.run.out, &log_path(&a.run.hyper, &a.run.out))), "distill", false)?;
-    println!("{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}", trainer.model.spec, r.errors, r.n, 100.0 * (1.0 - r.accuracy()), start.elapsed().as_secs_f64(), a.run.out.display());
+    println!(
+        "{}: {} test errors of {} ({:.2}%), {:.1}s; saved {}",
+        trainer.model.spec,
+        r.errors,
+        r.n,
+        100.0 * (1.0 - r.accuracy()),
+        start.elapsed().as_secs_f64(),
+        a.run.out.display()
+    );
     Ok(())
 }
 
@@ -159,7 +200,10 @@ fn eval(a: EvalArgs) -> Result<()> {
     let splits = load_data(&a.data)?;
     let r = evaluate(&model, &splits.test, a.batch)?;
     if a.json {
-        println!("{}", json!({"model": model.spec.to_string(), "errors": r.errors, "n": r.n, "accuracy": r.accuracy(), "device": device.kind()}));
+        println!(
+            "{}",
+            json!({"model": model.spec.to_string(), "errors": r.errors, "n": r.n, "accuracy": r.accuracy(), "device": device.kind()})
+        );
     } else {
         println!("{}: {} test errors of {} ({:.2}% accuracy) on {}", model.spec, r.errors, r.n, 100.0 * r.accuracy(), splits.source);
     }
@@ -169,26 +213,43 @@ fn eval(a: EvalArgs) -> Result<()> {
 fn bench(b: BenchCommand) -> Result<()> {
     let (teacher, student, dropout, args, what) = match b {
         BenchCommand::Kernels { max_dim, seconds, json, common } => return bench_kernels(max_dim, seconds, json, &common),
-        BenchCommand::Step { teacher, student, bench } => (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step"),
+        BenchCommand::Step { teacher, student, bench } => {
+            (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step")
+        }
         BenchCommand::Train { model, dropout, bench } => (None, ModelSpec::parse(&model)?, dropout, bench, "train step"),
     };
     if !(0.0..1.0).contains(&dropout) {
         bail!("dropout = {dropout}: must be in [0, 1)");
     }
     let device = open_device(&args.common, args.json)?;
-    let r = bench_step(&device, teacher.as_ref(), &student, args.batch, Dropout { input: 0.0, hidden: dropout }, args.seconds, args.profile)?;
+    let r =
+        bench_step(&device, teacher.as_ref(), &student, args.batch, Dropout { input: 0.0, hidden: dropout }, args.seconds, args.profile)?;
     if args.json {
         let profile = r.profile.as_ref().map(|(rows, step_ms)| {
-            let ops: Vec<_> = rows.iter().map(|o| json!({"op": o.op, "calls": o.calls, "forward_ms": o.forward_s * 1e3, "backward_ms": o.backward_s * 1e3})).collect();
+            let ops: Vec<_> = rows
+                .iter()
+                .map(|o| json!({"op": o.op, "calls": o.calls, "forward_ms": o.forward_s * 1e3, "backward_ms": o.backward_s * 1e3}))
+                .collect();
             json!({"step_ms": step_ms, "ops": ops})
         });
-        println!("{}", json!({"bench": what, "teacher": teacher.map(|t| t.to_string()), "student": student.to_string(), "batch": args.batch, "dropout": decimal(dropout), "samples_per_s": r.samples_per_s, "gflops": r.gflops, "median_step_ms": r.median_step_ms, "steps": r.steps, "device": device.kind(), "device_name": device.describe(), "profile": profile}));
+        println!(
+            "{}",
+            json!({"bench": what, "teacher": teacher.map(|t| t.to_string()), "student": student.to_string(), "batch": args.batch, "dropout": decimal(dropout), "samples_per_s": r.samples_per_s, "gflops": r.gflops, "median_step_ms": r.median_step_ms, "steps": r.steps, "device": device.kind(), "device_name": device.describe(), "profile": profile})
+        );
     } else {
         let name = match &teacher {
             Some(t) => format!("{t} -> {student}"),
             None => student.to_string(),
         };
-        println!("{what} {name}, batch {}: {:.0} samples/s, {:.1} GFLOP/s, median step {:.2} ms over {} steps on {}", args.batch, r.samples_per_s, r.gflops, r.median_step_ms, r.steps, device.describe());
+        println!(
+            "{what} {name}, batch {}: {:.0} samples/s, {:.1} GFLOP/s, median step {:.2} ms over {} steps on {}",
+            args.batch,
+            r.samples_per_s,
+            r.gflops,
+            r.median_step_ms,
+            r.steps,
+            device.describe()
+        );
         if let Some((rows, step_ms)) = &r.profile {
             print_profile(rows, *step_ms);
         }
@@ -202,7 +263,9 @@ fn print_profile(rows: &[retort::profile::OpTime], step_ms: f64) {
     let ms = |s: f64| format!("{:.3}", s * 1e3);
     let share = |s: f64| format!("{:.1}%", 100.0 * s * 1e3 / step_ms);
     let mut table = vec![["op [output shape]", "calls", "forward ms", "backward ms", "share"].map(String::from).to_vec()];
-    table.extend(rows.iter().map(|o| vec![o.op.clone(), o.calls.to_string(), ms(o.forward_s), ms(o.backward_s), share(o.forward_s + o.backward_s)]));
+    table.extend(
+        rows.iter().map(|o| vec![o.op.clone(), o.calls.to_string(), ms(o.forward_s), ms(o.backward_s), share(o.forward_s + o.backward_s)]),
+    );
     let other = step_ms / 1e3 - rows.iter().map(|o| o.forward_s + o.backward_s).sum::<f64>();
     table.push(vec!["(outside the ops)".into(), String::new(), ms(other), String::new(), share(other)]);
     print_table(&table);
@@ -212,7 +275,10 @@ fn bench_kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> R
     let device = open_device(common, json)?;
     let timings = retort::kernel_bench::bench_kernels(&device, max_dim, seconds)?;
     if json {
-        let kernels: Vec<_> = timings.iter().map(|k| json!({"kernel": k.kernel, "shape": k.shape, "median_us": k.median_us, "gflops": k.gflops, "gbps": k.gbps})).collect();
+        let kernels: Vec<_> = timings
+            .iter()
+            .map(|k| json!({"kernel": k.kernel, "shape": k.shape, "median_us": k.median_us, "gflops": k.gflops, "gbps": k.gbps}))
+            .collect();
         println!("{}", json!({"device": device.kind(), "device_name": device.describe(), "timer": device.timer(), "kernels": kernels}));
         return Ok(());
     }
@@ -258,7 +324,13 @@ fn demo(a: DemoArgs) -> Result<()> {
         let mut t = Trainer::new(Model::new(spec.clone(), &device, config.seed), config)?;
         let r = fit(&mut t, &splits, teacher.as_ref(), None, label, quiet)?;
         let secs = start.elapsed().as_secs_f64();
-        rows.push(vec![label.into(), spec.to_string(), t.model.param_count().to_string(), format!("{} / {}", r.errors, r.n), format!("{secs:.1}")]);
+        rows.push(vec![
+            label.into(),
+            spec.to_string(),
+            t.model.param_count().to_string(),
+            format!("{} / {}", r.errors, r.n),
+            format!("{secs:.1}"),
+        ]);
         Ok((t.model, r, secs))
     };
     let teacher_cfg = TrainConfig { epochs: a.teacher_epochs, dropout: Dropout { input: 0.2, hidden: 0.5 }, jitter: 2, ..base.clone() };
@@ -266,11 +338,17 @@ fn demo(a: DemoArgs) -> Result<()> {
     let (_, sr, ss) = run("student (labels)", &student_spec, base.clone(), None).context("training the student")?;
     let (_, dr, ds) = run("student (distilled)", &student_spec, base, Some(&teacher)).context("distilling the student")?;
     if a.json {
-        println!("{}", json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": decimal(kd.temperature), "alpha": decimal(kd.alpha), "epochs": a.epochs, "teacher_epochs": a.teacher_epochs, "device": device.kind()}));
+        println!(
+            "{}",
+            json!({"teacher_errors": tr.errors, "student_errors": sr.errors, "distilled_errors": dr.errors, "n": tr.n, "seconds": ts + ss + ds, "teacher_seconds": ts, "student_seconds": ss, "distilled_seconds": ds, "temperature": decimal(kd.temperature), "alpha": decimal(kd.alpha), "epochs": a.epochs, "teacher_epochs": a.teacher_epochs, "device": device.kind()})
+        );
     } else {
         println!();
         print_table(&rows);
-        println!("\ndistillation T = {}, alpha = {}: the distilled student makes {} errors against {} on labels alone.", kd.temperature, kd.alpha, dr.errors, sr.errors);
+        println!(
+            "\ndistillation T = {}, alpha = {}: the distilled student makes {} errors against {} on labels alone.",
+            kd.temperature, kd.alpha, dr.errors, sr.errors
+        );
     }
     Ok(())
 }

@@ -32,7 +32,12 @@ pub fn decimal(x: f32) -> f64 {
 pub fn print_table(rows: &[Vec<String>]) {
     let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for (i, row) in rows.iter().enumerate() {
-        let line: Vec<String> = row.iter().zip(&widths).enumerate().map(|(c, (cell, w))| if c == 0 { format!("{cell:<w$}") } else { format!("{cell:>w$}") }).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, w))| if c == 0 { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
+            .collect();
         println!("{}", line.join("  "));
         if i == 0 {
             println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
