@@ -6,6 +6,7 @@
 
 pub mod conv;
 pub mod conv2d;
+pub mod dkd_loss;
 pub mod dropout;
 pub mod elementwise;
 pub mod gemm;

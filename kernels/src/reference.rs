@@ -87,6 +87,31 @@ pub fn kd_loss(rows: usize, cols: usize, zs: &[f64], zt: &[f64], labels: &[u32],
     total / rows as f64
 }
 
+/// `KL(softmax(p / t) || softmax(q / t))` of one row of logits.
+pub fn kl_t(p: &[f64], q: &[f64], t: f64) -> f64 {
+    let (lp, lq) = (log_softmax_t(1, p.len(), p, t), log_softmax_t(1, q.len(), q, t));
+    lp.iter().zip(&lq).filter(|(a, _)| a.exp() > 0.0).map(|(a, b)| a.exp() * (a - b)).sum()
+}
+
+/// Decoupled KD, batch mean: `t^2 (alpha TCKD + beta NCKD)`, from the definitions: TCKD the KL
+/// of the binary `[p_y, 1 - p_y]` distributions, NCKD the KL of the distributions renormalised
+/// over the classes other than `y`.
+#[allow(clippy::too_many_arguments)]
+pub fn dkd_loss(rows: usize, cols: usize, zs: &[f64], zt: &[f64], labels: &[u32], t: f64, alpha: f64, beta: f64) -> f64 {
+    let (ps, pt) = (softmax_t(rows, cols, zs, t), softmax_t(rows, cols, zt, t));
+    let kl = |p: &[f64], q: &[f64]| -> f64 { p.iter().zip(q).filter(|(a, _)| **a > 0.0).map(|(a, b)| a * (a / b).ln()).sum() };
+    let mut total = 0.0;
+    for i in 0..rows {
+        let (ps, pt, y) = (&ps[i * cols..(i + 1) * cols], &pt[i * cols..(i + 1) * cols], labels[i] as usize);
+        let rest = |p: &[f64]| p.iter().enumerate().filter(|&(j, _)| j != y).map(|(_, v)| *v).sum::<f64>();
+        let tckd = kl(&[pt[y], rest(pt)], &[ps[y], rest(ps)]);
+        let others = |p: &[f64]| -> Vec<f64> { p.iter().enumerate().filter(|&(j, _)| j != y).map(|(_, v)| v / rest(p)).collect() };
+        let nckd = if cols > 1 { kl(&others(pt), &others(ps)) } else { 0.0 };
+        total += t * t * (alpha * tckd + beta * nckd);
+    }
+    total / rows as f64
+}
+
 /// Mean cross-entropy of `z` against `labels`: [`kd_loss`] with `alpha = 0`.
 pub fn cross_entropy(rows: usize, cols: usize, z: &[f64], labels: &[u32]) -> f64 {
     kd_loss(rows, cols, z, z, labels, 1.0, 0.0)
