@@ -33,7 +33,7 @@ fn conv_kernels(c: &mut Criterion) {
         let x = rng.vec(g.input_len(), -1.0, 1.0);
         let mut y = vec![0.0; g.col_rows() * g.channels];
         group.throughput(Throughput::Bytes((4 * (x.len() + y.len())) as u64));
-        group.bench_function(format!("max_pool2d_forward {name}"), |b| b.iter(|| conv::max_pool2d_forward(&g, black_box(&x), &mut y)));
+        group.bench_function(format!("max_pool2d {name}"), |b| b.iter(|| conv::max_pool2d(&g, black_box(&x), &mut y)));
         let (dy, mut dx) = (rng.vec(y.len(), -1.0, 1.0), vec![0.0; x.len()]);
         group.throughput(Throughput::Bytes((4 * (2 * x.len() + 2 * y.len())) as u64));
         group.bench_function(format!("max_pool2d_backward {name}"), |b| {

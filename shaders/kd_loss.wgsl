@@ -37,7 +37,7 @@ fn row_exp_sum(which: u32, base: u32, m: f32, inv_t: f32, lid: u32) -> f32 {
 
 // dst[row] = the row's loss; the batch mean is a `sum` with scale 1 / rows after it.
 @compute @workgroup_size(WG)
-fn kd_loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn kd_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = flat_workgroup(wid, nwg);
     if row >= p.rows { return; }
     let base = row * p.cols;
@@ -65,7 +65,7 @@ fn kd_loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 // dzs = dloss / rows * [alpha t (softmax(zs / t) - softmax(zt / t)) + (1 - alpha)(softmax(zs) - onehot)].
 @compute @workgroup_size(WG)
-fn kd_ce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn kd_loss_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = flat_workgroup(wid, nwg);
     if row >= p.rows { return; }
     let base = row * p.cols;

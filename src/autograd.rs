@@ -130,7 +130,7 @@ impl Graph {
     /// Backpropagates from the one-element `loss`. Returns the gradient of every parameter.
     pub fn backward(&self, loss: Var) -> Gradients {
         assert_eq!(self.value(loss).len(), 1, "backward: the loss must have one element, has shape {:?}", self.shape(loss));
-        let mut grads = Grads { device: self.device.clone(), slots: (0..self.nodes.len()).map(|_| None).collect() };
+        let mut grads = Gradients { device: self.device.clone(), slots: (0..self.nodes.len()).map(|_| None).collect() };
         grads.slots[loss.0] = Some(Tensor::from_slice(&self.device, &[1], &[1.0]));
         let mut clock = Clock::new();
         clock.reset(&self.device);
@@ -165,19 +165,20 @@ impl Graph {
             }
             clock.lap(&self.device, || label(&node.op, y), true);
         }
-        Gradients { slots: grads.slots }
+        grads
     }
 }
 
-/// Gradient slots during the backward pass.
-pub(crate) struct Grads {
+/// The gradients of one backward pass, a slot per node: filled while the tape is walked back,
+/// read by node afterwards.
+pub struct Gradients {
     device: Device,
     slots: Vec<Option<Tensor>>,
 }
 
-impl Grads {
+impl Gradients {
     /// Adds `g` to the gradient of `v`, if `v` needs one.
-    pub fn accumulate(&mut self, graph: &Graph, v: Var, g: Tensor) {
+    pub(crate) fn accumulate(&mut self, graph: &Graph, v: Var, g: Tensor) {
         if !graph.needs_grad(v) {
             return;
         }
@@ -189,7 +190,7 @@ impl Grads {
 
     /// Lets `write(out, beta)` produce the gradient of `v` in place: into a fresh buffer with
     /// `beta = 0`, or accumulated with `beta = 1`. For kernels that accumulate themselves (GEMM).
-    pub fn write_accumulating(&mut self, graph: &Graph, v: Var, write: impl FnOnce(&mut Storage, f32)) {
+    pub(crate) fn write_accumulating(&mut self, graph: &Graph, v: Var, write: impl FnOnce(&mut Storage, f32)) {
         if !graph.needs_grad(v) {
             return;
         }
@@ -205,7 +206,7 @@ impl Grads {
     }
 
     /// Lets `write(out)` compute a contribution to the gradient of `v` (shape of `v`), then adds it.
-    pub fn write(&mut self, graph: &Graph, v: Var, write: impl FnOnce(&mut Storage)) {
+    pub(crate) fn write(&mut self, graph: &Graph, v: Var, write: impl FnOnce(&mut Storage)) {
         if !graph.needs_grad(v) {
             return;
         }
@@ -213,14 +214,7 @@ impl Grads {
         write(g.storage_mut());
         self.accumulate(graph, v, g);
     }
-}
 
-/// The gradients of one backward pass, by node.
-pub struct Gradients {
-    slots: Vec<Option<Tensor>>,
-}
-
-impl Gradients {
     /// The gradient of `v`; `None` if nothing flowed to it.
     pub fn get(&self, v: Var) -> Option<&Tensor> {
         self.slots.get(v.0).and_then(|g| g.as_ref())

@@ -39,7 +39,7 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
         let a = device.upload(&rng.vec(m * k, -1.0, 1.0));
         let b = device.upload(&rng.vec(k * n, -1.0, 1.0));
         let mut c = device.zeros(m * n);
-        let secs = median_seconds(device, seconds_each, || device.gemm(m, k, n, &a, ta, &b, tb, &mut c, 0.0));
+        let secs = median_seconds(device, seconds_each, || device.matmul(m, k, n, &a, ta, &b, tb, &mut c, 0.0));
         out.push(KernelTiming {
             kernel: format!("matmul{}{}", if ta { " A^T" } else { "" }, if tb { " B^T" } else { "" }),
             shape: format!("{m}x{k}x{n}, {what}"),
@@ -59,13 +59,13 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
         let bytes_rw = |tensors: usize| (tensors * n * 4) as f64;
         let mut y = device.zeros(n);
         let secs = median_seconds(device, seconds_each, || device.softmax(rows, cols, &zs, t, false, &mut y));
-        out.push(memory_bound("softmax_with_temperature", &shape, secs, bytes_rw(2)));
+        out.push(memory_bound("softmax", &shape, secs, bytes_rw(2)));
 
         let dloss = device.upload(&[1.0]);
         let mut dzs = device.zeros(n);
         let secs =
-            median_seconds(device, seconds_each, || device.kd_ce_backward(rows, cols, &zs, &zt, &labels, t, alpha, &dloss, &mut dzs));
-        out.push(memory_bound("kd_ce_backward (fused)", &shape, secs, bytes_rw(3)));
+            median_seconds(device, seconds_each, || device.kd_loss_backward(rows, cols, &zs, &zt, &labels, t, alpha, &dloss, &mut dzs));
+        out.push(memory_bound("kd_loss_backward (fused)", &shape, secs, bytes_rw(3)));
 
         // The same gradient from primitives, as a framework without the fused kernel computes it.
         let mut onehot = vec![0.0f32; n];
@@ -76,7 +76,7 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
         let secs = median_seconds(device, seconds_each, || {
             unfused_kd_backward(device, rows, cols, [&zs, &zt, &onehot], t, [k_soft, k_hard], [&mut ps, &mut pt, &mut p1], &mut dzs)
         });
-        out.push(memory_bound("kd_ce_backward (unfused: 3 softmax, scale, 3 axpy)", &shape, secs, bytes_rw(3)));
+        out.push(memory_bound("kd_loss_backward (unfused: 3 softmax, scale, 3 axpy)", &shape, secs, bytes_rw(3)));
     }
     Ok(out)
 }

@@ -176,8 +176,8 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
 /// Max-pooling over `kernel x kernel` windows at `stride` (no padding):
 /// `y[n, oy, ox, c] = max x[n, oy s + ky, ox s + kx, c]`. Channels are contiguous, so each
 /// window position is one vectorised max over a run of `channels` values.
-pub fn max_pool2d_forward(g: &Conv2dGeometry, x: &[f32], y: &mut [f32]) {
-    check_pool(g, x.len(), y.len(), "max_pool2d_forward");
+pub fn max_pool2d(g: &Conv2dGeometry, x: &[f32], y: &mut [f32]) {
+    check_pool(g, x.len(), y.len(), "max_pool2d");
     let (oh, ow, c) = (g.out_height(), g.out_width(), g.channels);
     y.par_chunks_mut(ow * c).enumerate().for_each(|(n_oy, out)| {
         let (n, oy) = (n_oy / oh, n_oy % oh);
@@ -191,7 +191,7 @@ pub fn max_pool2d_forward(g: &Conv2dGeometry, x: &[f32], y: &mut [f32]) {
     });
 }
 
-/// The gradient of [`max_pool2d_forward`]: each window's `dy` goes to the first position holding
+/// The gradient of [`max_pool2d`]: each window's `dy` goes to the first position holding
 /// the window's maximum (`y`), the rest get zero. Overwrites `dx`.
 pub fn max_pool2d_backward(g: &Conv2dGeometry, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
     check_pool(g, x.len(), y.len(), "max_pool2d_backward");
@@ -257,7 +257,7 @@ fn check_pool(g: &Conv2dGeometry, x: usize, y: usize, op: &str) {
 mod tests {
     use super::*;
     use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
-    use crate::{gemm, reference};
+    use crate::{matmul, reference};
 
     /// Odd shapes: single pixels, windows larger than the stride, padding wider than the image.
     fn geometries() -> Vec<Conv2dGeometry> {
@@ -282,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn im2col_then_gemm_is_the_reference_convolution() {
+    fn im2col_then_matmul_is_the_reference_convolution() {
         let mut rng = Rng::new(30);
         for g in geometries() {
             for out_channels in [1usize, 7] {
@@ -291,7 +291,7 @@ mod tests {
                 let mut cols = vec![f32::NAN; g.col_rows() * g.col_width()];
                 im2col(&g, &x, &mut cols);
                 let mut y = vec![0.0; g.col_rows() * out_channels];
-                gemm::gemm(g.col_rows(), g.col_width(), out_channels, &cols, false, &w, false, &mut y, 0.0);
+                matmul::matmul(g.col_rows(), g.col_width(), out_channels, &cols, false, &w, false, &mut y, 0.0);
                 let want = reference::conv2d(&g, &f64s(&x), &f64s(&w), out_channels);
                 assert_close(&format!("conv {g:?} -> {out_channels}"), &y, &want, Tolerance::dot(g.col_width()));
             }
@@ -327,7 +327,7 @@ mod tests {
         for g in pools() {
             let x = rng.vec(g.input_len(), -1.0, 1.0);
             let mut y = vec![f32::NAN; g.col_rows() * g.channels];
-            max_pool2d_forward(&g, &x, &mut y);
+            max_pool2d(&g, &x, &mut y);
             assert_close(&format!("max_pool2d {g:?}"), &y, &reference::max_pool2d(&g, &f64s(&x)), Tolerance::FORWARD);
             let r = rng.vec(y.len(), -1.0, 1.0);
             let mut dx = vec![f32::NAN; x.len()];

@@ -9,7 +9,7 @@
 
 use crate::conv::{Conv2dGeometry, col2im, im2col};
 use crate::elementwise::{add_bias, col_sums, relu_backward};
-use crate::gemm::gemm;
+use crate::matmul::matmul;
 
 /// Column-matrix values per chunk: 4 MiB, so a chunk and its gradient stay in L3. Measured on
 /// the CNN student and teacher (2026-11-24, 2 cores, 32 MiB L3): 1 MiB and 16 MiB both slower.
@@ -20,7 +20,7 @@ pub fn images_per_chunk(g: &Conv2dGeometry) -> usize {
     (CHUNK_VALUES / (g.out_height() * g.out_width() * g.col_width()).max(1)).clamp(1, g.batch.max(1))
 }
 
-/// The scratch [`conv2d_forward`] and [`conv2d_backward`] need, in values: a chunk's column
+/// The scratch [`conv2d`] and [`conv2d_backward`] need, in values: a chunk's column
 /// matrix, its gradient, and its output rows.
 pub fn conv2d_scratch_len(g: &Conv2dGeometry, out_channels: usize) -> usize {
     let rows = images_per_chunk(g) * g.out_height() * g.out_width();
@@ -55,7 +55,7 @@ fn chunks(g: &Conv2dGeometry, per_chunk: usize) -> impl Iterator<Item = (usize, 
 
 /// `y[(n, oy, ox), o] = relu?(sum_{ky, kx, c} x[n, oy s + ky - p, ox s + kx - p, c] w[(ky, kx, c), o] + bias[o])`.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_forward(
+pub fn conv2d(
     g: &Conv2dGeometry,
     out_channels: usize,
     x: &[f32],
@@ -65,7 +65,7 @@ pub fn conv2d_forward(
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
-    check(g, out_channels, x.len(), w.len(), bias.len(), y.len(), scratch.len(), "conv2d_forward");
+    check(g, out_channels, x.len(), w.len(), bias.len(), y.len(), scratch.len(), "conv2d");
     forward_chunked(g, out_channels, x, w, bias, relu, y, scratch, images_per_chunk(g));
 }
 
@@ -87,12 +87,12 @@ fn forward_chunked(
         let (cols, rest) = scratch.split_at_mut(rows * width);
         let z = &mut rest[..rows * out_channels];
         im2col(&chunk, &x[n0 * image_len..][..images * image_len], cols);
-        gemm(rows, width, out_channels, cols, false, w, false, z, 0.0);
+        matmul(rows, width, out_channels, cols, false, w, false, z, 0.0);
         add_bias(rows, out_channels, z, bias, relu, &mut y[n0 * image_rows * out_channels..][..rows * out_channels]);
     }
 }
 
-/// The gradients of [`conv2d_forward`] given its output `y` (for the ReLU) and `dy`: `dx` (when
+/// The gradients of [`conv2d`] given its output `y` (for the ReLU) and `dy`: `dx` (when
 /// asked for: not for a network's input), `dw` and `dbias`, each overwritten.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
@@ -150,9 +150,9 @@ fn backward_chunked(
         col_sums(rows, out_channels, dz, beta, dbias);
         let x_chunk = &x[n0 * image_len..][..images * image_len];
         im2col(&chunk, x_chunk, cols);
-        gemm(width, rows, out_channels, cols, true, dz, false, dw, beta);
+        matmul(width, rows, out_channels, cols, true, dz, false, dw, beta);
         if let Some(dx) = dx.as_deref_mut() {
-            gemm(rows, out_channels, width, dz, false, w, true, dcols, 0.0);
+            matmul(rows, out_channels, width, dz, false, w, true, dcols, 0.0);
             col2im(&chunk, dcols, &mut dx[n0 * image_len..][..images * image_len]);
         }
     }

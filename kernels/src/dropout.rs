@@ -50,11 +50,11 @@ fn keep_threshold(p: f32) -> u32 {
 }
 
 /// `out[i] = x[i] / (1 - p)` where kept, else 0. `p` in [0, 1).
-pub fn dropout_forward(x: &[f32], p: f32, seed: u64, out: &mut [f32]) {
+pub fn dropout(x: &[f32], p: f32, seed: u64, out: &mut [f32]) {
     apply_mask(x, p, seed, out);
 }
 
-/// The gradient of [`dropout_forward`] with the same `p` and `seed`: the same mask on `dy`.
+/// The gradient of [`dropout`] with the same `p` and `seed`: the same mask on `dy`.
 pub fn dropout_backward(dy: &[f32], p: f32, seed: u64, dx: &mut [f32]) {
     apply_mask(dy, p, seed, dx);
 }
@@ -128,7 +128,7 @@ mod tests {
             .into_iter()
             .flat_map(|isa| [0.2f32, 0.5, 0.8, 1e-7, 0.3333333, 0.999].iter().map(move |p| (isa, p)))
         {
-            simd::with_isa(isa, || dropout_forward(&x, p, 42, &mut y));
+            simd::with_isa(isa, || dropout(&x, p, 42, &mut y));
             let kept = y.iter().filter(|&&v| v != 0.0).count() as f32 / x.len() as f32;
             assert!((kept - (1.0 - p)).abs() < 0.01, "p={p}: kept {kept}");
             // The integer threshold draws exactly the mask of the float definition.
@@ -145,12 +145,12 @@ mod tests {
     fn seeds_give_different_masks_and_backward_matches_forward() {
         let x: Vec<f32> = (0..1000).map(|i| i as f32 + 1.0).collect();
         let (mut a, mut b, mut d) = (vec![0.0; 1000], vec![0.0; 1000], vec![0.0; 1000]);
-        dropout_forward(&x, 0.5, 1, &mut a);
-        dropout_forward(&x, 0.5, 2, &mut b);
+        dropout(&x, 0.5, 1, &mut a);
+        dropout(&x, 0.5, 2, &mut b);
         assert_ne!(a, b);
         dropout_backward(&x, 0.5, 1, &mut d);
         assert_eq!(a, d);
-        dropout_forward(&x, 0.0, 7, &mut a);
+        dropout(&x, 0.0, 7, &mut a);
         assert_eq!(a, x, "p = 0 keeps everything");
     }
 }

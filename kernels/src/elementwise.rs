@@ -29,7 +29,7 @@ pub fn add_bias(rows: usize, cols: usize, x: &[f32], bias: &[f32], relu: bool, o
 }
 
 /// `out = max(x, 0)`.
-pub fn relu_forward(x: &[f32], out: &mut [f32]) {
+pub fn relu(x: &[f32], out: &mut [f32]) {
     zip_map(x, x, out, |v, _| v.max(0.0));
 }
 
@@ -142,7 +142,7 @@ mod tests {
                     assert_close(&format!("col_sums {isa:?} {r}x{c}"), &s, &want, Tolerance::dot(r));
                     let dy = rng.vec(r * c, -1.0, 1.0);
                     let mut y = vec![0.0; r * c];
-                    relu_forward(&x, &mut y);
+                    relu(&x, &mut y);
                     assert_close("relu", &y, &reference::relu(&f64s(&x)), Tolerance::FORWARD);
                     let mut dx = vec![0.0; r * c];
                     relu_backward(&y, &dy, &mut dx);

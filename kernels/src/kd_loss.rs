@@ -12,9 +12,9 @@ use crate::softmax::{row_max, softmax_row};
 /// Per-row loss into `row_loss (rows)` (not yet divided by the batch size).
 /// `zs`, `zt`: `rows x cols` student and teacher logits; `labels`: `rows`, each `< cols`.
 #[allow(clippy::too_many_arguments)]
-pub fn kd_loss_forward(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, row_loss: &mut [f32]) {
-    check(rows, cols, zs, zt, labels, t, alpha, "kd_loss_forward");
-    assert_eq!(row_loss.len(), rows, "kd_loss_forward: row_loss has {} values for {rows} rows", row_loss.len());
+pub fn kd_loss(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, row_loss: &mut [f32]) {
+    check(rows, cols, zs, zt, labels, t, alpha, "kd_loss");
+    assert_eq!(row_loss.len(), rows, "kd_loss: row_loss has {} values for {rows} rows", row_loss.len());
     for_each_row(row_loss, 1, |i, out| {
         let (zs, zt) = (&zs[i * cols..(i + 1) * cols], &zt[i * cols..(i + 1) * cols]);
         let mut soft = 0.0f64;
@@ -37,11 +37,11 @@ pub fn kd_loss_forward(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels:
 }
 
 /// The fused gradient: `dzs = scale * [alpha t (ps_t - pt_t) + (1 - alpha)(ps_1 - onehot)]`.
-/// `scale` is the upstream gradient over the batch size. Shapes as [`kd_loss_forward`].
+/// `scale` is the upstream gradient over the batch size. Shapes as [`kd_loss`].
 #[allow(clippy::too_many_arguments)]
-pub fn kd_ce_backward(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, scale: f32, dzs: &mut [f32]) {
-    check(rows, cols, zs, zt, labels, t, alpha, "kd_ce_backward");
-    assert_eq!(dzs.len(), rows * cols, "kd_ce_backward: dzs has {} values for {rows}x{cols}", dzs.len());
+pub fn kd_loss_backward(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, scale: f32, dzs: &mut [f32]) {
+    check(rows, cols, zs, zt, labels, t, alpha, "kd_loss_backward");
+    assert_eq!(dzs.len(), rows * cols, "kd_loss_backward: dzs has {} values for {rows}x{cols}", dzs.len());
     for_each_row(dzs, cols, |i, d| {
         let (zs, zt) = (&zs[i * cols..(i + 1) * cols], &zt[i * cols..(i + 1) * cols]);
         with_row_scratch(cols, |ps, pt| {
@@ -111,7 +111,7 @@ mod tests {
 
     fn loss(rows: usize, cols: usize, zs: &[f32], zt: &[f32], y: &[u32], t: f32, alpha: f32) -> f32 {
         let mut per_row = vec![0.0; rows];
-        kd_loss_forward(rows, cols, zs, zt, y, t, alpha, &mut per_row);
+        kd_loss(rows, cols, zs, zt, y, t, alpha, &mut per_row);
         per_row.iter().sum::<f32>() / rows as f32
     }
 
@@ -159,10 +159,10 @@ mod tests {
                         for &alpha in &[0.0f32, 0.7, 1.0] {
                             let (zs, zt, y) = (rng.vec(r * c, -3.0, 3.0), rng.vec(r * c, -3.0, 3.0), rng.labels(r, c));
                             let mut d = vec![0.0; r * c];
-                            kd_ce_backward(r, c, &zs, &zt, &y, t, alpha, 1.0 / r as f32, &mut d);
+                            kd_loss_backward(r, c, &zs, &zt, &y, t, alpha, 1.0 / r as f32, &mut d);
                             let ztd = f64s(&zt);
                             let num = numeric_gradient(&f64s(&zs), |zs| reference::kd_loss(r, c, zs, &ztd, &y, t as f64, alpha as f64));
-                            assert_close(&format!("kd_ce_backward {isa:?} {r}x{c} t={t} alpha={alpha}"), &d, &num, Tolerance::GRADIENT);
+                            assert_close(&format!("kd_loss_backward {isa:?} {r}x{c} t={t} alpha={alpha}"), &d, &num, Tolerance::GRADIENT);
                         }
                     }
                 }
@@ -176,7 +176,7 @@ mod tests {
         for &t in &[0.5f32, 100.0] {
             let (zs, zt, y) = (rng.vec(5 * 1000, -1e4, 1e4), rng.vec(5 * 1000, -1e4, 1e4), rng.labels(5, 1000));
             let mut d = vec![0.0; 5 * 1000];
-            kd_ce_backward(5, 1000, &zs, &zt, &y, t, 0.9, 0.2, &mut d);
+            kd_loss_backward(5, 1000, &zs, &zt, &y, t, 0.9, 0.2, &mut d);
             assert!(d.iter().all(|v| v.is_finite()), "t={t}: non-finite gradient");
             // Each row of the gradient sums to zero: both softmaxes and the one-hot sum to one.
             for row in d.chunks(1000) {

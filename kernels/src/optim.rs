@@ -5,8 +5,8 @@ use crate::simd;
 use rayon::prelude::*;
 
 /// SGD with momentum, PyTorch's convention: `v = mu v + g + wd w; w -= lr v`. All slices one length.
-pub fn sgd_momentum_update(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, momentum: f32, weight_decay: f32) {
-    assert!(w.len() == g.len() && w.len() == v.len(), "sgd_momentum_update: w {}, g {}, v {}", w.len(), g.len(), v.len());
+pub fn sgd_momentum(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, momentum: f32, weight_decay: f32) {
+    assert!(w.len() == g.len() && w.len() == v.len(), "sgd_momentum: w {}, g {}, v {}", w.len(), g.len(), v.len());
     let isa = simd::isa();
     let chunk = crate::par_chunk_len(w.len(), 8);
     w.par_chunks_mut(chunk).zip(v.par_chunks_mut(chunk)).zip(g.par_chunks(chunk)).for_each(|((w, v), g)| {
@@ -36,7 +36,7 @@ pub fn max_norm_columns(rows: usize, cols: usize, w: &mut [f32], max_norm: f32) 
 
 /// AdamW: Adam with bias correction and decoupled weight decay; `step` counts from 1.
 #[allow(clippy::too_many_arguments)]
-pub fn adam_update(
+pub fn adam(
     w: &mut [f32],
     g: &[f32],
     m: &mut [f32],
@@ -50,13 +50,13 @@ pub fn adam_update(
 ) {
     assert!(
         w.len() == g.len() && w.len() == m.len() && w.len() == v.len(),
-        "adam_update: w {}, g {}, m {}, v {}",
+        "adam: w {}, g {}, m {}, v {}",
         w.len(),
         g.len(),
         m.len(),
         v.len()
     );
-    assert!(step >= 1, "adam_update: step counts from 1");
+    assert!(step >= 1, "adam: step counts from 1");
     let c1 = 1.0 - beta1.powi(step as i32);
     let c2 = 1.0 - beta2.powi(step as i32);
     let isa = simd::isa();
@@ -91,14 +91,14 @@ mod tests {
                     let (mut w, mut v) = (w0.clone(), v0.clone());
                     let (mut wr, mut vr) = (f64s(&w0), f64s(&v0));
                     for _ in 0..3 {
-                        sgd_momentum_update(&mut w, &g, &mut v, 0.05, 0.9, 1e-4);
+                        sgd_momentum(&mut w, &g, &mut v, 0.05, 0.9, 1e-4);
                         reference::sgd_momentum(&mut wr, &f64s(&g), &mut vr, 0.05, 0.9, 1e-4);
                     }
                     assert_close(&format!("sgd {isa:?} n={n}"), &w, &wr, Tolerance::FORWARD);
                     let (mut w, mut m, mut v) = (w0.clone(), vec![0.0; n], vec![0.0; n]);
                     let (mut wr, mut mr, mut vr) = (f64s(&w0), vec![0.0; n], vec![0.0; n]);
                     for step in 1..=3 {
-                        adam_update(&mut w, &g, &mut m, &mut v, 1e-3, 0.9, 0.999, 1e-8, step, 1e-2);
+                        adam(&mut w, &g, &mut m, &mut v, 1e-3, 0.9, 0.999, 1e-8, step, 1e-2);
                         reference::adam(&mut wr, &f64s(&g), &mut mr, &mut vr, 1e-3, 0.9, 0.999, 1e-8, step, 1e-2);
                     }
                     assert_close(&format!("adam {isa:?} n={n}"), &w, &wr, Tolerance::FORWARD);

@@ -48,12 +48,12 @@ pub fn dropout(x: &[f64], p: f32, seed: u64) -> Vec<f64> {
 }
 
 /// Row-wise `softmax(x / t)`.
-pub fn softmax_t(rows: usize, cols: usize, x: &[f64], t: f64) -> Vec<f64> {
-    log_softmax_t(rows, cols, x, t).into_iter().map(f64::exp).collect()
+pub fn softmax(rows: usize, cols: usize, x: &[f64], t: f64) -> Vec<f64> {
+    log_softmax(rows, cols, x, t).into_iter().map(f64::exp).collect()
 }
 
 /// Row-wise `log_softmax(x / t)`, through the max-shifted log-sum-exp.
-pub fn log_softmax_t(rows: usize, cols: usize, x: &[f64], t: f64) -> Vec<f64> {
+pub fn log_softmax(rows: usize, cols: usize, x: &[f64], t: f64) -> Vec<f64> {
     let mut y = vec![0.0; rows * cols];
     for i in 0..rows {
         let row = &x[i * cols..(i + 1) * cols];
@@ -69,9 +69,9 @@ pub fn log_softmax_t(rows: usize, cols: usize, x: &[f64], t: f64) -> Vec<f64> {
 /// The distillation loss, batch mean:
 /// `alpha * t^2 * KL(softmax(zt/t) || softmax(zs/t)) + (1 - alpha) * CE(zs, y)`.
 pub fn kd_loss(rows: usize, cols: usize, zs: &[f64], zt: &[f64], labels: &[u32], t: f64, alpha: f64) -> f64 {
-    let ls_t = log_softmax_t(rows, cols, zs, t);
-    let lt_t = log_softmax_t(rows, cols, zt, t);
-    let ls_1 = log_softmax_t(rows, cols, zs, 1.0);
+    let ls_t = log_softmax(rows, cols, zs, t);
+    let lt_t = log_softmax(rows, cols, zt, t);
+    let ls_1 = log_softmax(rows, cols, zs, 1.0);
     let mut total = 0.0;
     for i in 0..rows {
         let mut kl = 0.0;
@@ -89,7 +89,7 @@ pub fn kd_loss(rows: usize, cols: usize, zs: &[f64], zt: &[f64], labels: &[u32],
 
 /// `KL(softmax(p / t) || softmax(q / t))` of one row of logits.
 pub fn kl_t(p: &[f64], q: &[f64], t: f64) -> f64 {
-    let (lp, lq) = (log_softmax_t(1, p.len(), p, t), log_softmax_t(1, q.len(), q, t));
+    let (lp, lq) = (log_softmax(1, p.len(), p, t), log_softmax(1, q.len(), q, t));
     lp.iter().zip(&lq).filter(|(a, _)| a.exp() > 0.0).map(|(a, b)| a.exp() * (a - b)).sum()
 }
 
@@ -98,7 +98,7 @@ pub fn kl_t(p: &[f64], q: &[f64], t: f64) -> f64 {
 /// over the classes other than `y`.
 #[allow(clippy::too_many_arguments)]
 pub fn dkd_loss(rows: usize, cols: usize, zs: &[f64], zt: &[f64], labels: &[u32], t: f64, alpha: f64, beta: f64) -> f64 {
-    let (ps, pt) = (softmax_t(rows, cols, zs, t), softmax_t(rows, cols, zt, t));
+    let (ps, pt) = (softmax(rows, cols, zs, t), softmax(rows, cols, zt, t));
     let kl = |p: &[f64], q: &[f64]| -> f64 { p.iter().zip(q).filter(|(a, _)| **a > 0.0).map(|(a, b)| a * (a / b).ln()).sum() };
     let mut total = 0.0;
     for i in 0..rows {

@@ -6,14 +6,14 @@
 use crate::for_each_row;
 
 /// `out[i, j] = exp(x[i, j] / t) / sum_k exp(x[i, k] / t)`; `x`, `out`: `rows x cols`; `t > 0`.
-pub fn softmax_with_temperature(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
-    check(rows, cols, x, out, t, "softmax_with_temperature");
+pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
+    check(rows, cols, x, out, t, "softmax");
     for_each_row(out, cols, |i, o| softmax_row(&x[i * cols..(i + 1) * cols], t, o));
 }
 
-/// `out[i, j] = x[i, j] / t - log sum_k exp(x[i, k] / t)`; shapes as [`softmax_with_temperature`].
-pub fn log_softmax_with_temperature(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
-    check(rows, cols, x, out, t, "log_softmax_with_temperature");
+/// `out[i, j] = x[i, j] / t - log sum_k exp(x[i, k] / t)`; shapes as [`softmax`].
+pub fn log_softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
+    check(rows, cols, x, out, t, "log_softmax");
     for_each_row(out, cols, |i, o| log_softmax_row(&x[i * cols..(i + 1) * cols], t, o));
 }
 
@@ -100,15 +100,15 @@ mod tests {
                 for scale in [1.0f32, 30.0, 1e4] {
                     let x = rng.vec(r * c, -scale, scale);
                     let (mut y, mut ly) = (vec![0.0; r * c], vec![0.0; r * c]);
-                    softmax_with_temperature(r, c, &x, t, &mut y);
-                    log_softmax_with_temperature(r, c, &x, t, &mut ly);
+                    softmax(r, c, &x, t, &mut y);
+                    log_softmax(r, c, &x, t, &mut ly);
                     let op = format!("softmax {r}x{c} t={t} scale={scale}");
-                    assert_close(&op, &y, &reference::softmax_t(r, c, &f64s(&x), t as f64), Tolerance::FORWARD);
+                    assert_close(&op, &y, &reference::softmax(r, c, &f64s(&x), t as f64), Tolerance::FORWARD);
                     // log-softmax values reach -2e4 / t: a relative tolerance there.
                     assert_close(
                         &format!("log_{op}"),
                         &ly,
-                        &reference::log_softmax_t(r, c, &f64s(&x), t as f64),
+                        &reference::log_softmax(r, c, &f64s(&x), t as f64),
                         Tolerance { abs: 1e-4, rel: 1e-5 },
                     );
                     for row in y.chunks(c) {
@@ -126,7 +126,7 @@ mod tests {
         let logx: Vec<f32> = x.iter().map(|v| v.ln()).collect();
         for t in [0.5f32, 1.0, 2.0] {
             let mut y = [0.0; 4];
-            softmax_with_temperature(1, 4, &logx, t, &mut y);
+            softmax(1, 4, &logx, t, &mut y);
             let p: Vec<f64> = x.iter().map(|&v| (v as f64).powf(1.0 / t as f64)).collect();
             let s: f64 = p.iter().sum();
             assert_close("softmax power law", &y, &p.iter().map(|v| v / s).collect::<Vec<_>>(), Tolerance::FORWARD);
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn all_equal_rows_are_uniform() {
         let mut y = vec![0.0; 33];
-        softmax_with_temperature(1, 33, &[1e4; 33], 0.5, &mut y);
+        softmax(1, 33, &[1e4; 33], 0.5, &mut y);
         assert!(y.iter().all(|&v| (v - 1.0 / 33.0).abs() < 1e-6));
     }
 
@@ -149,16 +149,16 @@ mod tests {
                 let dy = rng.vec(r * c, -1.0, 1.0);
                 for log in [false, true] {
                     let f = |x: &[f64]| -> f64 {
-                        let y = if log { reference::log_softmax_t(r, c, x, t as f64) } else { reference::softmax_t(r, c, x, t as f64) };
+                        let y = if log { reference::log_softmax(r, c, x, t as f64) } else { reference::softmax(r, c, x, t as f64) };
                         y.iter().zip(&dy).map(|(y, &d)| y * d as f64).sum()
                     };
                     let mut y = vec![0.0; r * c];
                     let mut dx = vec![0.0; r * c];
                     if log {
-                        log_softmax_with_temperature(r, c, &x, t, &mut y);
+                        log_softmax(r, c, &x, t, &mut y);
                         log_softmax_backward(r, c, &y, &dy, t, &mut dx);
                     } else {
-                        softmax_with_temperature(r, c, &x, t, &mut y);
+                        softmax(r, c, &x, t, &mut y);
                         softmax_backward(r, c, &y, &dy, t, &mut dx);
                     }
                     let num = crate::testing::numeric_gradient(&f64s(&x), f);

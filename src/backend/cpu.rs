@@ -74,7 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
-use retort_kernels::{conv, conv2d, dropout, elementwise, gemm, kd_loss, optim, softmax};
+use retort_kernels::{conv, conv2d, dropout, elementwise, matmul, kd_loss, optim, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -103,29 +103,29 @@ impl Backend for CpuBackend {
     fn upload_labels(&self, labels: &[u32]) -> Vec<u32> {
         labels.to_vec()
     }
-    fn gemm(&self, m: usize, k: usize, n: usize, a: &CpuBuf, trans_a: bool, b: &CpuBuf, trans_b: bool, c: &mut CpuBuf, beta: f32) {
-        gemm::gemm(m, k, n, a, trans_a, b, trans_b, c, beta);
+    fn matmul(&self, m: usize, k: usize, n: usize, a: &CpuBuf, trans_a: bool, b: &CpuBuf, trans_b: bool, c: &mut CpuBuf, beta: f32) {
+        matmul::matmul(m, k, n, a, trans_a, b, trans_b, c, beta);
     }
     fn add_bias(&self, rows: usize, cols: usize, x: &CpuBuf, bias: &CpuBuf, relu: bool, out: &mut CpuBuf) {
         elementwise::add_bias(rows, cols, x, bias, relu, out);
     }
     fn relu(&self, x: &CpuBuf, out: &mut CpuBuf) {
-        elementwise::relu_forward(x, out);
+        elementwise::relu(x, out);
     }
     fn relu_backward(&self, y: &CpuBuf, dy: &CpuBuf, dx: &mut CpuBuf) {
         elementwise::relu_backward(y, dy, dx);
     }
     fn dropout(&self, x: &CpuBuf, p: f32, seed: u64, out: &mut CpuBuf) {
-        dropout::dropout_forward(x, p, seed, out);
+        dropout::dropout(x, p, seed, out);
     }
     fn col_sums(&self, rows: usize, cols: usize, x: &CpuBuf, beta: f32, out: &mut CpuBuf) {
         elementwise::col_sums(rows, cols, x, beta, out);
     }
     fn softmax(&self, rows: usize, cols: usize, x: &CpuBuf, t: f32, log: bool, out: &mut CpuBuf) {
         if log {
-            softmax::log_softmax_with_temperature(rows, cols, x, t, out)
+            softmax::log_softmax(rows, cols, x, t, out)
         } else {
-            softmax::softmax_with_temperature(rows, cols, x, t, out)
+            softmax::softmax(rows, cols, x, t, out)
         }
     }
     fn softmax_backward(&self, rows: usize, cols: usize, y: &CpuBuf, dy: &CpuBuf, t: f32, log: bool, dx: &mut CpuBuf) {
@@ -133,10 +133,10 @@ impl Backend for CpuBackend {
     }
     fn kd_loss(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, out: &mut CpuBuf) {
         let mut per_row = vec![0.0; rows];
-        kd_loss::kd_loss_forward(rows, cols, zs, zt, labels, t, alpha, &mut per_row);
+        kd_loss::kd_loss(rows, cols, zs, zt, labels, t, alpha, &mut per_row);
         out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
     }
-    fn kd_ce_backward(
+    fn kd_loss_backward(
         &self,
         rows: usize,
         cols: usize,
@@ -148,7 +148,7 @@ impl Backend for CpuBackend {
         dloss: &CpuBuf,
         dzs: &mut CpuBuf,
     ) {
-        kd_loss::kd_ce_backward(rows, cols, zs, zt, labels, t, alpha, dloss[0] / rows as f32, dzs);
+        kd_loss::kd_loss_backward(rows, cols, zs, zt, labels, t, alpha, dloss[0] / rows as f32, dzs);
     }
     fn add(&self, a: &CpuBuf, b: &CpuBuf, out: &mut CpuBuf) {
         elementwise::add(a, b, out);
@@ -166,7 +166,7 @@ impl Backend for CpuBackend {
         out[0] = elementwise::sum(x);
     }
     fn sgd_momentum(&self, w: &mut CpuBuf, g: &CpuBuf, v: &mut CpuBuf, lr: f32, momentum: f32, weight_decay: f32) {
-        optim::sgd_momentum_update(w, g, v, lr, momentum, weight_decay);
+        optim::sgd_momentum(w, g, v, lr, momentum, weight_decay);
     }
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut CpuBuf, max_norm: f32) {
         optim::max_norm_columns(rows, cols, w, max_norm);
@@ -184,7 +184,7 @@ impl Backend for CpuBackend {
         step: u32,
         weight_decay: f32,
     ) {
-        optim::adam_update(w, g, m, v, lr, beta1, beta2, eps, step, weight_decay);
+        optim::adam(w, g, m, v, lr, beta1, beta2, eps, step, weight_decay);
     }
     fn count_correct(&self, rows: usize, cols: usize, logits: &CpuBuf, labels: &Vec<u32>, count: &mut CpuBuf) {
         let mut pred = vec![0u32; rows];
@@ -193,7 +193,7 @@ impl Backend for CpuBackend {
     }
     fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &CpuBuf, w: &CpuBuf, bias: &CpuBuf, relu: bool, y: &mut CpuBuf) {
         let mut scratch = CpuBuf::recycled(conv2d::conv2d_scratch_len(&geom, out_channels));
-        conv2d::conv2d_forward(&geom, out_channels, x, w, bias, relu, y, &mut scratch);
+        conv2d::conv2d(&geom, out_channels, x, w, bias, relu, y, &mut scratch);
     }
     fn conv2d_backward(
         &self,
@@ -212,7 +212,7 @@ impl Backend for CpuBackend {
         conv2d::conv2d_backward(&geom, out_channels, x, w, y, dy, relu, dx.map(|d| &mut d[..]), dw, dbias, &mut scratch);
     }
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &mut CpuBuf) {
-        conv::max_pool2d_forward(&geom, x, y);
+        conv::max_pool2d(&geom, x, y);
     }
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &CpuBuf, dy: &CpuBuf, dx: &mut CpuBuf) {
         conv::max_pool2d_backward(&geom, x, y, dy, dx);

@@ -28,7 +28,7 @@ pub trait Backend {
     fn upload_labels(&self, labels: &[u32]) -> Self::Labels;
 
     /// `c = op(a) op(b) + beta c` with `op(a)` `m x k`, `op(b)` `k x n`.
-    fn gemm(&self, m: usize, k: usize, n: usize, a: &Self::Buf, trans_a: bool, b: &Self::Buf, trans_b: bool, c: &mut Self::Buf, beta: f32);
+    fn matmul(&self, m: usize, k: usize, n: usize, a: &Self::Buf, trans_a: bool, b: &Self::Buf, trans_b: bool, c: &mut Self::Buf, beta: f32);
     /// `out = x + bias` over rows, then ReLU if `relu`.
     fn add_bias(&self, rows: usize, cols: usize, x: &Self::Buf, bias: &Self::Buf, relu: bool, out: &mut Self::Buf);
     fn relu(&self, x: &Self::Buf, out: &mut Self::Buf);
@@ -53,7 +53,7 @@ pub trait Backend {
         out: &mut Self::Buf,
     );
     /// The fused KD gradient, times the one-element upstream gradient `dloss`, over `rows`.
-    fn kd_ce_backward(
+    fn kd_loss_backward(
         &self,
         rows: usize,
         cols: usize,
@@ -306,7 +306,7 @@ macro_rules! dispatch {
 }
 
 dispatch! {
-    fn gemm(m: [usize], k: [usize], n: [usize], a: [&Storage], trans_a: [bool], b: [&Storage], trans_b: [bool], c: [&mut Storage], beta: [f32]);
+    fn matmul(m: [usize], k: [usize], n: [usize], a: [&Storage], trans_a: [bool], b: [&Storage], trans_b: [bool], c: [&mut Storage], beta: [f32]);
     fn add_bias(rows: [usize], cols: [usize], x: [&Storage], bias: [&Storage], relu: [bool], out: [&mut Storage]);
     fn relu(x: [&Storage], out: [&mut Storage]);
     fn relu_backward(y: [&Storage], dy: [&Storage], dx: [&mut Storage]);
@@ -315,7 +315,7 @@ dispatch! {
     fn softmax(rows: [usize], cols: [usize], x: [&Storage], t: [f32], log: [bool], out: [&mut Storage]);
     fn softmax_backward(rows: [usize], cols: [usize], y: [&Storage], dy: [&Storage], t: [f32], log: [bool], dx: [&mut Storage]);
     fn kd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], out: [&mut Storage]);
-    fn kd_ce_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], dloss: [&Storage], dzs: [&mut Storage]);
+    fn kd_loss_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], dloss: [&Storage], dzs: [&mut Storage]);
     fn add(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn mul(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn scale(x: [&Storage], s: [f32], scalar: [Option<&Storage>], out: [&mut Storage]);

@@ -1,7 +1,7 @@
 //! ReLU and inverted dropout. ReLU's backward reads its output (`y > 0`); dropout's
 //! regenerates its counter-based mask from the seed, so no mask is stored.
 
-use crate::autograd::{Grads, Graph, Op, Var};
+use crate::autograd::{Gradients, Graph, Op, Var};
 use crate::tensor::Tensor;
 
 impl Graph {
@@ -27,11 +27,11 @@ impl Graph {
     }
 }
 
-pub(crate) fn relu_backward(g: &Graph, x: Var, y: &Tensor, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn relu_backward(g: &Graph, x: Var, y: &Tensor, dy: &Tensor, grads: &mut Gradients) {
     grads.write(g, x, |dx| g.device.relu_backward(y.storage(), dy.storage(), dx));
 }
 
-pub(crate) fn dropout_backward(g: &Graph, x: Var, p: f32, seed: u64, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn dropout_backward(g: &Graph, x: Var, p: f32, seed: u64, dy: &Tensor, grads: &mut Gradients) {
     grads.write(g, x, |dx| g.device.dropout(dy.storage(), p, seed, dx));
 }
 

@@ -1,7 +1,7 @@
 //! Elementwise add, multiply, scale, and the sum to a scalar: the primitives that compose the
 //! decomposed twin of the fused KD loss.
 
-use crate::autograd::{Grads, Graph, Op, Var};
+use crate::autograd::{Gradients, Graph, Op, Var};
 use crate::tensor::Tensor;
 
 impl Graph {
@@ -54,21 +54,21 @@ impl Graph {
     }
 }
 
-pub(crate) fn add_backward(g: &Graph, a: Var, b: Var, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn add_backward(g: &Graph, a: Var, b: Var, dy: &Tensor, grads: &mut Gradients) {
     grads.accumulate(g, a, dy.clone());
     grads.accumulate(g, b, dy.clone());
 }
 
-pub(crate) fn mul_backward(g: &Graph, a: Var, b: Var, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn mul_backward(g: &Graph, a: Var, b: Var, dy: &Tensor, grads: &mut Gradients) {
     grads.write(g, a, |da| g.device.mul(dy.storage(), g.value(b).storage(), da));
     grads.write(g, b, |db| g.device.mul(dy.storage(), g.value(a).storage(), db));
 }
 
-pub(crate) fn scale_backward(g: &Graph, x: Var, s: f32, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn scale_backward(g: &Graph, x: Var, s: f32, dy: &Tensor, grads: &mut Gradients) {
     grads.write(g, x, |dx| g.device.scale(dy.storage(), s, None, dx));
 }
 
-pub(crate) fn sum_backward(g: &Graph, x: Var, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn sum_backward(g: &Graph, x: Var, dy: &Tensor, grads: &mut Gradients) {
     let ones = Tensor::from_slice(&g.device, g.shape(x), &vec![1.0; g.value(x).len()]);
     grads.write(g, x, |dx| g.device.scale(ones.storage(), 1.0, Some(dy.storage()), dx));
 }

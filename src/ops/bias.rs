@@ -1,7 +1,7 @@
 //! Row-broadcast bias add, optionally fused with ReLU: `y = max(x + b, 0)`.
 //! Backward: `dpre = dy * (y > 0)` (or `dy`), `dx = dpre`, `db = column sums of dpre`.
 
-use crate::autograd::{Grads, Graph, Op, Var};
+use crate::autograd::{Gradients, Graph, Op, Var};
 use crate::tensor::Tensor;
 
 impl Graph {
@@ -16,7 +16,7 @@ impl Graph {
     }
 }
 
-pub(crate) fn backward(g: &Graph, x: Var, bias: Var, relu: bool, y: &Tensor, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn backward(g: &Graph, x: Var, bias: Var, relu: bool, y: &Tensor, dy: &Tensor, grads: &mut Gradients) {
     let (rows, cols) = y.rows_cols();
     let dpre = if relu {
         let mut d = Tensor::empty(&g.device, y.shape());

@@ -3,7 +3,7 @@
 //! keeping it (see `retort_kernels::conv2d`); `max_pool2d`'s backward routes each window's
 //! gradient to its first maximum.
 
-use crate::autograd::{Grads, Graph, Op, Var};
+use crate::autograd::{Gradients, Graph, Op, Var};
 use crate::backend::Conv2dGeometry;
 use crate::tensor::Tensor;
 
@@ -70,7 +70,7 @@ pub(crate) fn conv2d_backward(
     relu: bool,
     y: &Tensor,
     dy: &Tensor,
-    grads: &mut Grads,
+    grads: &mut Gradients,
 ) {
     let out_channels = g.shape(w)[1];
     let mut dx = g.needs_grad(x).then(|| Tensor::empty(&g.device, g.shape(x)));
@@ -94,7 +94,7 @@ pub(crate) fn conv2d_backward(
     grads.accumulate(g, bias, dbias);
 }
 
-pub(crate) fn max_pool2d_backward(g: &Graph, x: Var, geom: Conv2dGeometry, y: &Tensor, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn max_pool2d_backward(g: &Graph, x: Var, geom: Conv2dGeometry, y: &Tensor, dy: &Tensor, grads: &mut Gradients) {
     grads.write(g, x, |dx| g.device.max_pool2d_backward(geom, g.value(x).storage(), y.storage(), dy.storage(), dx));
 }
 

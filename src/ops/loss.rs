@@ -4,7 +4,7 @@
 //! `L = 1/B sum_rows [alpha t^2 KL(softmax(zt/t) || softmax(zs/t)) + (1 - alpha) CE(zs, y)]`.
 //! Batch mean: the sum over classes is not averaged (a known trap elsewhere).
 
-use crate::autograd::{Grads, Graph, Op, Var};
+use crate::autograd::{Gradients, Graph, Op, Var};
 use crate::tensor::{Labels, Tensor};
 
 impl Graph {
@@ -52,10 +52,10 @@ impl Graph {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward(g: &Graph, zs: Var, zt: Var, labels: &Labels, t: f32, alpha: f32, dloss: &Tensor, grads: &mut Grads) {
+pub(crate) fn backward(g: &Graph, zs: Var, zt: Var, labels: &Labels, t: f32, alpha: f32, dloss: &Tensor, grads: &mut Gradients) {
     let (rows, cols) = g.value(zs).rows_cols();
     let (zsv, ztv) = (g.value(zs).storage(), g.value(zt).storage());
-    grads.write(g, zs, |dzs| g.device.kd_ce_backward(rows, cols, zsv, ztv, labels.storage(), t, alpha, dloss.storage(), dzs));
+    grads.write(g, zs, |dzs| g.device.kd_loss_backward(rows, cols, zsv, ztv, labels.storage(), t, alpha, dloss.storage(), dzs));
 }
 
 /// `rows x classes` one-hot rows of `labels`, for the composed loss.

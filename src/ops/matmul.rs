@@ -1,7 +1,7 @@
 //! Matrix product with transpose flags. Forward `C = op(A) op(B)`; backward
 //! `d op(A) = dC op(B)^T`, `d op(B) = op(A)^T dC`, each one GEMM accumulating with `beta = 1`.
 
-use crate::autograd::{Grads, Graph, Op, Var};
+use crate::autograd::{Gradients, Graph, Op, Var};
 use crate::tensor::Tensor;
 
 impl Graph {
@@ -18,29 +18,29 @@ impl Graph {
         let (k2, n) = if trans_b { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
         assert_eq!(k, k2, "matmul: inner dimensions differ: {sa:?} (trans {trans_a}) x {sb:?} (trans {trans_b})");
         let mut out = Tensor::empty(&self.device, &[m, n]);
-        self.device.gemm(m, k, n, self.value(a).storage(), trans_a, self.value(b).storage(), trans_b, out.storage_mut(), 0.0);
+        self.device.matmul(m, k, n, self.value(a).storage(), trans_a, self.value(b).storage(), trans_b, out.storage_mut(), 0.0);
         let needs = self.needs_grad(a) || self.needs_grad(b);
         self.push(out, Op::Matmul { a, b, trans_a, trans_b }, needs)
     }
 }
 
-pub(crate) fn backward(g: &Graph, a: Var, b: Var, ta: bool, tb: bool, dc: &Tensor, grads: &mut Grads) {
+pub(crate) fn backward(g: &Graph, a: Var, b: Var, ta: bool, tb: bool, dc: &Tensor, grads: &mut Gradients) {
     let (m, n) = (dc.shape()[0], dc.shape()[1]);
     let k = if ta { g.shape(a)[0] } else { g.shape(a)[1] };
     let (av, bv, dcs) = (g.value(a).storage(), g.value(b).storage(), dc.storage());
     let dev = &g.device;
     grads.write_accumulating(g, a, |da, beta| {
         if ta {
-            dev.gemm(k, n, m, bv, tb, dcs, true, da, beta) // dA (k x m) = op(B) dC^T
+            dev.matmul(k, n, m, bv, tb, dcs, true, da, beta) // dA (k x m) = op(B) dC^T
         } else {
-            dev.gemm(m, n, k, dcs, false, bv, !tb, da, beta) // dA (m x k) = dC op(B)^T
+            dev.matmul(m, n, k, dcs, false, bv, !tb, da, beta) // dA (m x k) = dC op(B)^T
         }
     });
     grads.write_accumulating(g, b, |db, beta| {
         if tb {
-            dev.gemm(n, m, k, dcs, true, av, ta, db, beta) // dB (n x k) = dC^T op(A)
+            dev.matmul(n, m, k, dcs, true, av, ta, db, beta) // dB (n x k) = dC^T op(A)
         } else {
-            dev.gemm(k, m, n, av, !ta, dcs, false, db, beta) // dB (k x n) = op(A)^T dC
+            dev.matmul(k, m, n, av, !ta, dcs, false, db, beta) // dB (k x n) = op(A)^T dC
         }
     });
 }

@@ -1,7 +1,7 @@
 //! Softmax and log-softmax with temperature, row-wise over the last dimension.
 //! Backward: `dx = y (dy - sum dy y) / t`, and for log-softmax `dx = (dy - exp(y) sum dy) / t`.
 
-use crate::autograd::{Grads, Graph, Op, Var};
+use crate::autograd::{Gradients, Graph, Op, Var};
 use crate::tensor::Tensor;
 
 impl Graph {
@@ -25,7 +25,7 @@ impl Graph {
     }
 }
 
-pub(crate) fn backward(g: &Graph, x: Var, t: f32, log: bool, y: &Tensor, dy: &Tensor, grads: &mut Grads) {
+pub(crate) fn backward(g: &Graph, x: Var, t: f32, log: bool, y: &Tensor, dy: &Tensor, grads: &mut Gradients) {
     let (rows, cols) = y.rows_cols();
     grads.write(g, x, |dx| g.device.softmax_backward(rows, cols, y.storage(), dy.storage(), t, log, dx));
 }
@@ -46,13 +46,13 @@ mod tests {
                     &format!("softmax {r}x{c} t={t}"),
                     &[(vec![r, c], x.clone())],
                     |g, v| g.softmax(v[0], t),
-                    |x| reference::softmax_t(r, c, &x[0], t as f64),
+                    |x| reference::softmax(r, c, &x[0], t as f64),
                 );
                 gradcheck(
                     &format!("log_softmax {r}x{c} t={t}"),
                     &[(vec![r, c], x)],
                     |g, v| g.log_softmax(v[0], t),
-                    |x| reference::log_softmax_t(r, c, &x[0], t as f64),
+                    |x| reference::log_softmax(r, c, &x[0], t as f64),
                 );
             }
         }

@@ -15,12 +15,12 @@ use std::sync::Arc;
 /// Invocations per workgroup of the one-thread-per-element kernels (`ELEMENTWISE_WG` in shaders/common.wgsl).
 const ELEMENTWISE_WG: usize = 256;
 
-const GEMM: Kernel = Kernel { shader: Shader::Gemm, entry: "gemm", overrides: &["TRANS_A", "TRANS_B"] };
-const GEMM_LARGE: Kernel = Kernel { shader: Shader::Gemm, entry: "gemm_large", overrides: &["TRANS_A", "TRANS_B"] };
+const GEMM: Kernel = Kernel { shader: Shader::Matmul, entry: "matmul", overrides: &["TRANS_A", "TRANS_B"] };
+const MATMUL_LARGE: Kernel = Kernel { shader: Shader::Matmul, entry: "matmul_large", overrides: &["TRANS_A", "TRANS_B"] };
 
-/// 128 x 128 blocks of c from which `gemm_large` pays: enough to give every multiprocessor of a
+/// 128 x 128 blocks of c from which `matmul_large` pays: enough to give every multiprocessor of a
 /// large GPU (132 on an H100) two. Below, the 64 x 64 kernel keeps more of them busy.
-const LARGE_GEMM_MIN_BLOCKS: usize = 264;
+const LARGE_MATMUL_MIN_BLOCKS: usize = 264;
 const ADD_BIAS: Kernel = Kernel::new(Shader::Elementwise, "add_bias");
 const RELU: Kernel = Kernel::new(Shader::Elementwise, "relu");
 const RELU_BACKWARD: Kernel = Kernel::new(Shader::Elementwise, "relu_backward");
@@ -35,8 +35,8 @@ const COL_SUMS: Kernel = Kernel::new(Shader::Reduce, "col_sums");
 const COUNT_CORRECT: Kernel = Kernel::new(Shader::Reduce, "count_correct");
 const SOFTMAX: Kernel = Kernel::new(Shader::Softmax, "softmax");
 const SOFTMAX_BACKWARD: Kernel = Kernel::new(Shader::Softmax, "softmax_backward");
-const KD_LOSS_ROWS: Kernel = Kernel::new(Shader::KdLoss, "kd_loss_rows");
-const KD_CE_BACKWARD: Kernel = Kernel::new(Shader::KdLoss, "kd_ce_backward");
+const KD_LOSS: Kernel = Kernel::new(Shader::KdLoss, "kd_loss");
+const KD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::KdLoss, "kd_loss_backward");
 const SGD_MOMENTUM: Kernel = Kernel::new(Shader::Optim, "sgd_momentum");
 const ADAM: Kernel = Kernel::new(Shader::Optim, "adam");
 const MAX_NORM_COLUMNS: Kernel = Kernel::new(Shader::Optim, "max_norm_columns");
@@ -50,7 +50,7 @@ const MAX_POOL2D_BACKWARD: Kernel = Kernel::new(Shader::Conv, "max_pool2d_backwa
 pub struct GpuBackend {
     ctx: Arc<Context>,
     /// Blocks from which GEMM takes the 128 x 128 kernel (lowered in tests to cover it).
-    large_gemm_min_blocks: usize,
+    large_matmul_min_blocks: usize,
 }
 
 fn u(v: usize) -> u32 {
@@ -64,7 +64,7 @@ fn f(v: f32) -> u32 {
 impl GpuBackend {
     /// Opens the first adapter wgpu ranks; an error that says how to get one when there is none.
     pub fn open() -> Result<Self> {
-        Ok(GpuBackend { ctx: Arc::new(Context::open()?), large_gemm_min_blocks: LARGE_GEMM_MIN_BLOCKS })
+        Ok(GpuBackend { ctx: Arc::new(Context::open()?), large_matmul_min_blocks: LARGE_MATMUL_MIN_BLOCKS })
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -83,8 +83,8 @@ impl GpuBackend {
 
     /// This backend with GEMM choosing its 128 x 128 kernel from `blocks` output blocks up.
     #[cfg(test)]
-    pub(crate) fn with_large_gemm_from(&self, blocks: usize) -> Self {
-        GpuBackend { ctx: self.ctx.clone(), large_gemm_min_blocks: blocks }
+    pub(crate) fn with_large_matmul_from(&self, blocks: usize) -> Self {
+        GpuBackend { ctx: self.ctx.clone(), large_matmul_min_blocks: blocks }
     }
 
     /// Submits what is recorded without waiting: the end of a training step.
@@ -165,10 +165,10 @@ impl Backend for GpuBackend {
         buf
     }
 
-    fn gemm(&self, m: usize, k: usize, n: usize, a: &GpuBuf, trans_a: bool, b: &GpuBuf, trans_b: bool, c: &mut GpuBuf, beta: f32) {
+    fn matmul(&self, m: usize, k: usize, n: usize, a: &GpuBuf, trans_a: bool, b: &GpuBuf, trans_b: bool, c: &mut GpuBuf, beta: f32) {
         assert!(
             a.len() == m * k && b.len() == k * n && c.len() == m * n,
-            "gemm: {m}x{k}x{n} with a {}, b {}, c {}",
+            "matmul: {m}x{k}x{n} with a {}, b {}, c {}",
             a.len(),
             b.len(),
             c.len()
@@ -184,8 +184,8 @@ impl Backend for GpuBackend {
             return;
         }
         let variant = trans_a as u32 | (trans_b as u32) << 1;
-        let large = m.div_ceil(128) * n.div_ceil(128) >= self.large_gemm_min_blocks;
-        let (kernel, tile) = if large { (GEMM_LARGE, 128) } else { (GEMM, 64) };
+        let large = m.div_ceil(128) * n.div_ceil(128) >= self.large_matmul_min_blocks;
+        let (kernel, tile) = if large { (MATMUL_LARGE, 128) } else { (GEMM, 64) };
         let groups = [u(n.div_ceil(tile)), u(m.div_ceil(tile)), 1];
         self.ctx.dispatch(kernel, variant, &[u(m), u(k), u(n), f(beta)], &[(1, a.raw()), (2, b.raw()), (3, c.raw())], groups);
     }
@@ -246,7 +246,7 @@ impl Backend for GpuBackend {
         let row_loss = GpuBuf::new(&self.ctx, rows);
         let params = [u(rows), u(cols), f(t), f(alpha)];
         self.ctx.dispatch(
-            KD_LOSS_ROWS,
+            KD_LOSS,
             0,
             &params,
             &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())],
@@ -254,7 +254,7 @@ impl Backend for GpuBackend {
         );
         self.ctx.dispatch(SUM, 0, &[u(rows), 0, f(1.0 / rows as f32)], &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
     }
-    fn kd_ce_backward(
+    fn kd_loss_backward(
         &self,
         rows: usize,
         cols: usize,
@@ -268,11 +268,11 @@ impl Backend for GpuBackend {
     ) {
         assert!(
             zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows,
-            "kd_ce_backward: {rows}x{cols}: lengths"
+            "kd_loss_backward: {rows}x{cols}: lengths"
         );
         let params = [u(rows), u(cols), f(t), f(alpha)];
         self.ctx.dispatch(
-            KD_CE_BACKWARD,
+            KD_LOSS_BACKWARD,
             0,
             &params,
             &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())],
@@ -350,7 +350,7 @@ impl Backend for GpuBackend {
         let mut cols = self.empty(rows * width);
         self.im2col(geom, x, &mut cols);
         let mut z = self.empty(rows * out_channels);
-        self.gemm(rows, width, out_channels, &cols, false, w, false, &mut z, 0.0);
+        self.matmul(rows, width, out_channels, &cols, false, w, false, &mut z, 0.0);
         self.add_bias(rows, out_channels, &z, bias, relu, y);
     }
     fn conv2d_backward(
@@ -381,9 +381,9 @@ impl Backend for GpuBackend {
         // The column matrix again, rather than kept from the forward pass.
         let mut cols = self.empty(rows * width);
         self.im2col(geom, x, &mut cols);
-        self.gemm(width, rows, out_channels, &cols, true, dz, false, dw, 0.0);
+        self.matmul(width, rows, out_channels, &cols, true, dz, false, dw, 0.0);
         if let Some(dx) = dx {
-            self.gemm(rows, out_channels, width, dz, false, w, true, &mut cols, 0.0);
+            self.matmul(rows, out_channels, width, dz, false, w, true, &mut cols, 0.0);
             self.col2im(geom, &cols, dx);
         }
     }

@@ -4,29 +4,40 @@
 /// One WGSL module of `shaders/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
-    Gemm,
+    Matmul,
     Elementwise,
     Dropout,
     Reduce,
     Softmax,
     KdLoss,
+    DkdLoss,
     Optim,
     Conv,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 8] =
-        [Shader::Gemm, Shader::Elementwise, Shader::Dropout, Shader::Reduce, Shader::Softmax, Shader::KdLoss, Shader::Optim, Shader::Conv];
+    pub const ALL: [Shader; 9] = [
+        Shader::Matmul,
+        Shader::Elementwise,
+        Shader::Dropout,
+        Shader::Reduce,
+        Shader::Softmax,
+        Shader::KdLoss,
+        Shader::DkdLoss,
+        Shader::Optim,
+        Shader::Conv,
+    ];
 
     /// The file name in `shaders/`.
     pub fn file(self) -> &'static str {
         match self {
-            Shader::Gemm => "gemm.wgsl",
+            Shader::Matmul => "matmul.wgsl",
             Shader::Elementwise => "elementwise.wgsl",
             Shader::Dropout => "dropout.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Softmax => "softmax.wgsl",
             Shader::KdLoss => "kd_loss.wgsl",
+            Shader::DkdLoss => "dkd_loss.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::Conv => "conv.wgsl",
         }
@@ -40,12 +51,13 @@ impl Shader {
             };
         }
         match self {
-            Shader::Gemm => module!("gemm.wgsl"),
+            Shader::Matmul => module!("matmul.wgsl"),
             Shader::Elementwise => module!("elementwise.wgsl"),
             Shader::Dropout => module!("dropout.wgsl"),
             Shader::Reduce => module!("reduce.wgsl"),
             Shader::Softmax => module!("softmax.wgsl"),
             Shader::KdLoss => module!("kd_loss.wgsl"),
+            Shader::DkdLoss => module!("dkd_loss.wgsl"),
             Shader::Optim => module!("optim.wgsl"),
             Shader::Conv => module!("conv.wgsl"),
         }

@@ -51,15 +51,15 @@ fn upload_download_zeros_and_copies() {
 }
 
 #[test]
-fn gemm_matches_reference_on_odd_shapes_all_transposes() {
+fn matmul_matches_reference_on_odd_shapes_all_transposes() {
     let Some(g) = gpu() else { return };
     // Both kernels: the 64 x 64 one, and the 128 x 128 one (taken here from one block up).
-    for g in [g.with_large_gemm_from(usize::MAX), g.with_large_gemm_from(1)] {
-        gemm_on_odd_shapes(&g);
+    for g in [g.with_large_matmul_from(usize::MAX), g.with_large_matmul_from(1)] {
+        matmul_on_odd_shapes(&g);
     }
 }
 
-fn gemm_on_odd_shapes(g: &GpuBackend) {
+fn matmul_on_odd_shapes(g: &GpuBackend) {
     let mut rng = Rng::new(2);
     let shapes =
         [(1usize, 1usize, 1usize), (7, 7, 7), (33, 65, 257), (65, 33, 7), (1, 1000, 7), (257, 3, 65), (130, 200, 70), (129, 9, 257)];
@@ -68,20 +68,20 @@ fn gemm_on_odd_shapes(g: &GpuBackend) {
             for beta in [0.0f32, 1.0, 0.5] {
                 let (a, b, c0) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0), rng.vec(m * n, -1.0, 1.0));
                 let mut c = if beta == 0.0 { nans(g, m * n) } else { g.upload(&c0) };
-                g.gemm(m, k, n, &g.upload(&a), ta, &g.upload(&b), tb, &mut c, beta);
+                g.matmul(m, k, n, &g.upload(&a), ta, &g.upload(&b), tb, &mut c, beta);
                 let mut want = reference::matmul(m, k, n, &f64s(&a), ta, &f64s(&b), tb);
                 want.iter_mut().zip(&c0).for_each(|(w, &c)| *w += beta as f64 * c as f64);
-                assert_close(&format!("gemm {m}x{k}x{n} ta={ta} tb={tb} beta={beta}"), &down(g, &c), &want, Tolerance::dot(k));
+                assert_close(&format!("matmul {m}x{k}x{n} ta={ta} tb={tb} beta={beta}"), &down(g, &c), &want, Tolerance::dot(k));
             }
         }
     }
 }
 
 #[test]
-fn gemm_with_empty_inner_dimension_scales_c() {
+fn matmul_with_empty_inner_dimension_scales_c() {
     let Some(g) = gpu() else { return };
     let mut c = g.upload(&[1.0, 2.0, 3.0]);
-    g.gemm(3, 0, 1, &g.zeros(0), false, &g.zeros(0), false, &mut c, 0.5);
+    g.matmul(3, 0, 1, &g.zeros(0), false, &g.zeros(0), false, &mut c, 0.5);
     assert_eq!(down(g, &c), vec![0.5, 1.0, 1.5]);
 }
 
@@ -163,7 +163,7 @@ fn dropout_draws_the_cpu_mask_bit_for_bit() {
             for seed in [0u64, 42, 0xdead_beef_0000_0001, u64::MAX] {
                 let x = rng.vec(n, -2.0, 2.0);
                 let mut want = vec![0.0; n];
-                dropout::dropout_forward(&x, p, seed, &mut want);
+                dropout::dropout(&x, p, seed, &mut want);
                 let mut out = nans(g, n);
                 g.dropout(&g.upload(&x), p, seed, &mut out);
                 let got = down(g, &out);
@@ -238,8 +238,8 @@ fn softmax_forward_and_backward_match_reference() {
         let (x, dy) = (rng.vec(r * c, -scale, scale), rng.vec(r * c, -1.0, 1.0));
         let (xb, dyb) = (g.upload(&x), g.upload(&dy));
         let case = format!("{r}x{c} t={t} scale={scale}");
-        let p = reference::softmax_t(r, c, &f64s(&x), t as f64);
-        let lp = reference::log_softmax_t(r, c, &f64s(&x), t as f64);
+        let p = reference::softmax(r, c, &f64s(&x), t as f64);
+        let lp = reference::log_softmax(r, c, &f64s(&x), t as f64);
         let mut y = nans(g, r * c);
         g.softmax(r, c, &xb, t, false, &mut y);
         assert_close(&format!("softmax {case}"), &down(g, &y), &p, Tolerance::FORWARD);
@@ -294,10 +294,10 @@ fn kd_ce_backward_matches_finite_differences() {
             for &alpha in &[0.0f32, 0.7, 1.0] {
                 let (zs, zt, y) = (rng.vec(r * c, -3.0, 3.0), rng.vec(r * c, -3.0, 3.0), rng.labels(r, c));
                 let mut d = nans(g, r * c);
-                g.kd_ce_backward(r, c, &g.upload(&zs), &g.upload(&zt), &g.upload_labels(&y), t, alpha, &g.upload(&[1.0]), &mut d);
+                g.kd_loss_backward(r, c, &g.upload(&zs), &g.upload(&zt), &g.upload_labels(&y), t, alpha, &g.upload(&[1.0]), &mut d);
                 let ztd = f64s(&zt);
                 let num = numeric_gradient(&f64s(&zs), |zs| reference::kd_loss(r, c, zs, &ztd, &y, t as f64, alpha as f64));
-                assert_close(&format!("kd_ce_backward {r}x{c} t={t} alpha={alpha}"), &down(g, &d), &num, Tolerance::GRADIENT);
+                assert_close(&format!("kd_loss_backward {r}x{c} t={t} alpha={alpha}"), &down(g, &d), &num, Tolerance::GRADIENT);
             }
         }
     }
@@ -310,14 +310,14 @@ fn kd_ce_backward_is_finite_on_extreme_logits_and_matches_the_cpu_kernel() {
     for (r, c, t, scale) in softmax_cases() {
         let (zs, zt, y) = (rng.vec(r * c, -scale, scale), rng.vec(r * c, -scale, scale), rng.labels(r, c));
         let mut d = nans(g, r * c);
-        g.kd_ce_backward(r, c, &g.upload(&zs), &g.upload(&zt), &g.upload_labels(&y), t, 0.9, &g.upload(&[2.0]), &mut d);
+        g.kd_loss_backward(r, c, &g.upload(&zs), &g.upload(&zt), &g.upload_labels(&y), t, 0.9, &g.upload(&[2.0]), &mut d);
         let got = down(g, &d);
         let mut want = vec![0.0; r * c];
-        retort_kernels::kd_loss::kd_ce_backward(r, c, &zs, &zt, &y, t, 0.9, 2.0 / r as f32, &mut want);
-        assert_close(&format!("kd_ce_backward {r}x{c} t={t} scale={scale}"), &got, &f64s(&want), Tolerance::FORWARD);
+        retort_kernels::kd_loss::kd_loss_backward(r, c, &zs, &zt, &y, t, 0.9, 2.0 / r as f32, &mut want);
+        assert_close(&format!("kd_loss_backward {r}x{c} t={t} scale={scale}"), &got, &f64s(&want), Tolerance::FORWARD);
         // Each row sums to zero: both softmaxes and the one-hot sum to one.
         for row in got.chunks(c) {
-            assert!(row.iter().sum::<f32>().abs() < 1e-4, "kd_ce_backward {r}x{c} t={t}: a row sums to {}", row.iter().sum::<f32>());
+            assert!(row.iter().sum::<f32>().abs() < 1e-4, "kd_loss_backward {r}x{c} t={t}: a row sums to {}", row.iter().sum::<f32>());
         }
     }
 }
@@ -403,7 +403,7 @@ fn conv_and_pooling_kernels_match_the_cpu_kernels() {
         let x: Vec<f32> = (0..c.input_len()).map(|_| rng.below(5) as f32).collect();
         let n_out = c.col_rows() * c.channels;
         let mut want = vec![0.0; n_out];
-        conv::max_pool2d_forward(&c, &x, &mut want);
+        conv::max_pool2d(&c, &x, &mut want);
         let (xb, mut y) = (g.upload(&x), nans(g, n_out));
         g.max_pool2d(c, &xb, &mut y);
         assert_eq!(down(g, &y), want, "max_pool2d {c:?}");
@@ -443,7 +443,7 @@ fn conv2d_layer_matches_the_cpu_kernel() {
         let n_out = c.col_rows() * out_channels;
         let mut scratch = vec![0.0; conv2d::conv2d_scratch_len(&c, out_channels)];
         let mut want_y = vec![0.0; n_out];
-        conv2d::conv2d_forward(&c, out_channels, &x, &w, &b, relu, &mut want_y, &mut scratch);
+        conv2d::conv2d(&c, out_channels, &x, &w, &b, relu, &mut want_y, &mut scratch);
         let (xb, wb) = (g.upload(&x), g.upload(&w));
         let mut y = nans(g, n_out);
         g.conv2d(c, out_channels, &xb, &wb, &g.upload(&b), relu, &mut y);

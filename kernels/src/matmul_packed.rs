@@ -13,7 +13,7 @@
 //! Edges need no scratch tile: a short tile is a narrower instantiation, and a narrow one
 //! stores its last 8 lanes with a mask.
 
-use crate::gemm::View;
+use crate::matmul::View;
 use std::cell::RefCell;
 
 pub(crate) const MR: usize = 6;
@@ -33,7 +33,7 @@ thread_local! {
 /// SAFETY: the views address valid `m x k` and `k x n` matrices and `c` a writable `m x n` one;
 /// the CPU has AVX2 and FMA (the caller checked `simd::detected()`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_packed(m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+pub(crate) unsafe fn matmul_packed(m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
     if k == 0 {
         // Nothing to multiply: C = beta C, where beta = 0 must not read C.
         for i in 0..m {

@@ -1,38 +1,38 @@
 //! Single-precision GEMM: `C = op(A) op(B) + beta C`, row-major, with transpose flags.
 //!
-//! Two kernels behind one front: our packed AVX2/FMA micro-kernel ([`GemmKernel::Packed`], the
-//! default on a CPU with AVX2 and FMA) and matrixmultiply ([`GemmKernel::MatrixMultiply`], the
-//! portable fallback, the bar ours must clear, and `RETORT_GEMM=matrixmultiply` to compare).
+//! Two kernels behind one front: our packed AVX2/FMA micro-kernel ([`MatmulKernel::Packed`], the
+//! default on a CPU with AVX2 and FMA) and matrixmultiply ([`MatmulKernel::MatrixMultiply`], the
+//! portable fallback, the bar ours must clear, and `RETORT_MATMUL=matrixmultiply` to compare).
 //! Transposes cost nothing: both read `A` and `B` through strides. `beta = 1` accumulates
 //! gradients in place; `beta = 0` never reads `C`, so it may hold anything. Threads come from
 //! rayon alone: the output is cut into one block per thread along its longer side (or, for a
 //! small output over a long `k`, `k` is), and each block runs a single-threaded kernel.
 
-use crate::gemm_packed;
+use crate::matmul_packed;
 use crate::simd::{self, Isa};
 
 /// Which single-threaded kernel a GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GemmKernel {
+pub enum MatmulKernel {
     /// Ours: packed panels, a 6x16 AVX2/FMA register tile. Needs [`Isa::Avx2Fma`].
     Packed,
     /// The matrixmultiply crate, portable.
     MatrixMultiply,
 }
 
-impl GemmKernel {
-    /// The kernel [`gemm`] uses on this thread now: ours where AVX2/FMA is there, unless
-    /// `RETORT_GEMM=matrixmultiply`. Measured in the whole training step (2026-11-24, 2 cores,
+impl MatmulKernel {
+    /// The kernel [`matmul`] uses on this thread now: ours where AVX2/FMA is there, unless
+    /// `RETORT_MATMUL=matrixmultiply`. Measured in the whole training step (2026-11-24, 2 cores,
     /// `bench train`, alternating runs): equal on the MLPs, 6-8% faster on the CNNs.
     pub fn current() -> Self {
         static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let forced = *FORCED.get_or_init(|| std::env::var("RETORT_GEMM").is_ok_and(|v| v == "matrixmultiply"));
+        let forced = *FORCED.get_or_init(|| std::env::var("RETORT_MATMUL").is_ok_and(|v| v == "matrixmultiply"));
         Self::choose(forced, simd::isa())
     }
 
     /// Ours unless matrixmultiply is forced or the instruction set lacks AVX2/FMA.
     fn choose(matrixmultiply_forced: bool, isa: Isa) -> Self {
-        if !matrixmultiply_forced && isa == Isa::Avx2Fma { GemmKernel::Packed } else { GemmKernel::MatrixMultiply }
+        if !matrixmultiply_forced && isa == Isa::Avx2Fma { MatmulKernel::Packed } else { MatmulKernel::MatrixMultiply }
     }
 }
 
@@ -54,14 +54,14 @@ impl View {
 /// `C (m x n) = op(A) (m x k) * op(B) (k x n) + beta * C`.
 /// `a` holds `m x k`, or `k x m` with `trans_a`; `b` holds `k x n`, or `n x k` with `trans_b`.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], beta: f32) {
-    gemm_with(GemmKernel::current(), m, k, n, a, trans_a, b, trans_b, c, beta)
+pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], beta: f32) {
+    matmul_with(MatmulKernel::current(), m, k, n, a, trans_a, b, trans_b, c, beta)
 }
 
-/// [`gemm`] with the kernel named: for tests and benchmarks of each one.
+/// [`matmul`] with the kernel named: for tests and benchmarks of each one.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_with(
-    kernel: GemmKernel,
+pub fn matmul_with(
+    kernel: MatmulKernel,
     m: usize,
     k: usize,
     n: usize,
@@ -74,7 +74,7 @@ pub fn gemm_with(
 ) {
     assert!(
         a.len() == m * k && b.len() == k * n && c.len() == m * n,
-        "gemm: {m}x{k} * {k}x{n} needs a {}, b {}, c {} values; got {}, {}, {}",
+        "matmul: {m}x{k} * {k}x{n} needs a {}, b {}, c {} values; got {}, {}, {}",
         m * k,
         k * n,
         m * n,
@@ -82,7 +82,7 @@ pub fn gemm_with(
         b.len(),
         c.len()
     );
-    let kernel = if kernel == GemmKernel::Packed && simd::detected() != Isa::Avx2Fma { GemmKernel::MatrixMultiply } else { kernel };
+    let kernel = if kernel == MatmulKernel::Packed && simd::detected() != Isa::Avx2Fma { MatmulKernel::MatrixMultiply } else { kernel };
     if m == 0 || n == 0 {
         return;
     }
@@ -119,7 +119,7 @@ pub fn gemm_with(
             c.iter_mut().zip(part).for_each(|(c, s)| *c += s);
         }
     } else if n >= m {
-        let step = n.div_ceil(pieces).div_ceil(gemm_packed::NR) * gemm_packed::NR;
+        let step = n.div_ceil(pieces).div_ceil(matmul_packed::NR) * matmul_packed::NR;
         rayon::scope(|s| {
             for j0 in (0..n).step_by(step) {
                 let nb = step.min(n - j0);
@@ -130,7 +130,7 @@ pub fn gemm_with(
             }
         });
     } else {
-        let step = m.div_ceil(pieces).div_ceil(gemm_packed::MR) * gemm_packed::MR;
+        let step = m.div_ceil(pieces).div_ceil(matmul_packed::MR) * matmul_packed::MR;
         rayon::scope(|s| {
             for i0 in (0..m).step_by(step) {
                 let mb = step.min(m - i0);
@@ -143,7 +143,7 @@ pub fn gemm_with(
     }
 }
 
-/// k at least this many times C's longer side: the threads split k, not C (see [`gemm_with`]).
+/// k at least this many times C's longer side: the threads split k, not C (see [`matmul_with`]).
 const SPLIT_K_RATIO: usize = 8;
 
 /// A raw output pointer that crosses to rayon's threads; each thread writes its own block.
@@ -159,10 +159,10 @@ unsafe impl Sync for View {}
 /// One single-threaded GEMM on views; `c` has row stride `rsc` and unit column stride.
 /// SAFETY: `a`, `b` and `c` must address valid `m x k`, `k x n` and `m x n` matrices.
 #[allow(clippy::too_many_arguments)]
-unsafe fn serial(kernel: GemmKernel, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+unsafe fn serial(kernel: MatmulKernel, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
     match kernel {
-        GemmKernel::Packed => unsafe { gemm_packed::gemm_packed(m, k, n, a, b, c, rsc, beta) },
-        GemmKernel::MatrixMultiply => unsafe {
+        MatmulKernel::Packed => unsafe { matmul_packed::matmul_packed(m, k, n, a, b, c, rsc, beta) },
+        MatmulKernel::MatrixMultiply => unsafe {
             matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, beta, c, rsc as isize, 1)
         },
     }
@@ -194,7 +194,7 @@ mod tests {
         (150, 300, 140),
     ];
 
-    fn check(kernel: GemmKernel) {
+    fn check(kernel: MatmulKernel) {
         let mut rng = Rng::new(1);
         for &(m, k, n) in SHAPES {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -203,13 +203,13 @@ mod tests {
                 let want = reference::matmul(m, k, n, &f64s(&a), ta, &f64s(&b), tb);
                 // beta = 0 must not read C: poison it.
                 let mut c = vec![f32::NAN; m * n];
-                gemm_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 0.0);
-                let op = format!("gemm {kernel:?} {m}x{k}x{n} ta={ta} tb={tb}");
+                matmul_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 0.0);
+                let op = format!("matmul {kernel:?} {m}x{k}x{n} ta={ta} tb={tb}");
                 assert_close(&op, &c, &want, Tolerance::dot(k));
                 // beta = 1 accumulates: C + AB.
                 let c0 = rng.vec(m * n, -1.0, 1.0);
                 let mut c = c0.clone();
-                gemm_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 1.0);
+                matmul_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 1.0);
                 let want: Vec<f64> = want.iter().zip(&c0).map(|(w, &c)| w + c as f64).collect();
                 assert_close(&format!("{op} beta=1"), &c, &want, Tolerance::dot(k));
             }
@@ -218,20 +218,20 @@ mod tests {
 
     #[test]
     fn packed_matches_reference() {
-        check(GemmKernel::Packed);
+        check(MatmulKernel::Packed);
     }
 
     #[test]
     fn matrixmultiply_fallback_matches_reference() {
-        check(GemmKernel::MatrixMultiply);
+        check(MatmulKernel::MatrixMultiply);
     }
 
     #[test]
     fn packed_runs_where_avx2_is_there_unless_matrixmultiply_is_forced() {
-        assert_eq!(GemmKernel::choose(false, Isa::Avx2Fma), GemmKernel::Packed);
-        assert_eq!(GemmKernel::choose(false, Isa::Scalar), GemmKernel::MatrixMultiply);
-        assert_eq!(GemmKernel::choose(true, Isa::Avx2Fma), GemmKernel::MatrixMultiply);
-        crate::simd::with_isa(Isa::Scalar, || assert_eq!(GemmKernel::current(), GemmKernel::MatrixMultiply));
+        assert_eq!(MatmulKernel::choose(false, Isa::Avx2Fma), MatmulKernel::Packed);
+        assert_eq!(MatmulKernel::choose(false, Isa::Scalar), MatmulKernel::MatrixMultiply);
+        assert_eq!(MatmulKernel::choose(true, Isa::Avx2Fma), MatmulKernel::MatrixMultiply);
+        crate::simd::with_isa(Isa::Scalar, || assert_eq!(MatmulKernel::current(), MatmulKernel::MatrixMultiply));
     }
 
     #[test]
@@ -241,7 +241,7 @@ mod tests {
         let mut rng = Rng::new(2);
         let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
         let mut c = vec![0.0; m * n];
-        gemm_with(GemmKernel::Packed, m, k, n, &a, false, &b, false, &mut c, 0.0);
-        assert_close("gemm packed 9x600x2100", &c, &reference::matmul(m, k, n, &f64s(&a), false, &f64s(&b), false), Tolerance::dot(k));
+        matmul_with(MatmulKernel::Packed, m, k, n, &a, false, &b, false, &mut c, 0.0);
+        assert_close("matmul packed 9x600x2100", &c, &reference::matmul(m, k, n, &f64s(&a), false, &f64s(&b), false), Tolerance::dot(k));
     }
 }

@@ -1,5 +1,5 @@
 // c = op(a) op(b) + beta c, with op(a) m x k and op(b) k x n, all row-major; the WGSL twin of
-// kernels/src/gemm.rs. The transposes the backward pass needs are pipeline constants, so each
+// kernels/src/matmul.rs. The transposes the backward pass needs are pipeline constants, so each
 // variant compiles to straight loads.
 //
 // Tiling: a workgroup of 16 x 16 invocations owns a 64 x 64 block of c and walks k in steps of
@@ -72,7 +72,7 @@ fn store4(i: u32, j: u32, stride: u32, v: vec4<f32>) {
 }
 
 @compute @workgroup_size(16, 16)
-fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row0 = wid.y * TM;
     let col0 = wid.x * TN;
     let tx = lid3.x;
@@ -134,7 +134,7 @@ var<workgroup> large_a: array<f32, 1024>;   // [LK][LM]
 var<workgroup> large_b: array<f32, 1024>;   // [LK][LN]
 
 @compute @workgroup_size(16, 16)
-fn gemm_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row0 = wid.y * LM;
     let col0 = wid.x * LN;
     let r0 = lid3.y * 8u;

@@ -1,9 +1,9 @@
 //! GEMM on the shapes a distillation step runs (784-1200-1200-10 teacher, 784-800-800-10
 //! student, batch 128), our packed kernel against matrixmultiply, and the f64 reference on one.
-//! `cargo bench --bench gemm`; throughput is reported in FLOP (2 per multiply-add).
+//! `cargo bench --bench matmul`; throughput is reported in FLOP (2 per multiply-add).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use retort_kernels::gemm::{GemmKernel, gemm_with};
+use retort_kernels::matmul::{MatmulKernel, matmul_with};
 use retort_kernels::reference;
 use retort_kernels::testing::Rng;
 use std::hint::black_box;
@@ -18,16 +18,16 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("square 1024", 1024, 1024, 1024, false, false),
 ];
 
-fn gemm(c: &mut Criterion) {
+fn matmul(c: &mut Criterion) {
     let mut rng = Rng::new(1);
-    let mut group = c.benchmark_group("gemm");
+    let mut group = c.benchmark_group("matmul");
     for &(name, m, k, n, ta, tb) in SHAPES {
         let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
         let mut out = vec![0.0; m * n];
         group.throughput(Throughput::Elements((2 * m * k * n) as u64));
-        for kernel in [GemmKernel::Packed, GemmKernel::MatrixMultiply] {
+        for kernel in [MatmulKernel::Packed, MatmulKernel::MatrixMultiply] {
             group.bench_function(format!("{name} {kernel:?}"), |bench| {
-                bench.iter(|| gemm_with(kernel, m, k, n, black_box(&a), ta, black_box(&b), tb, &mut out, 0.0))
+                bench.iter(|| matmul_with(kernel, m, k, n, black_box(&a), ta, black_box(&b), tb, &mut out, 0.0))
             });
         }
     }
@@ -43,5 +43,5 @@ fn gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gemm);
+criterion_group!(benches, matmul);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! Our packed GEMM against matrixmultiply on every product the benchmarked models run at batch
 //! 128, alternating the two so that this VM's drift hits both alike. Median microseconds and
-//! GFLOP/s of each, and the ratio. `cargo run --release -p retort-kernels --example gemm_race`
-use retort_kernels::gemm::{GemmKernel, gemm_with};
+//! GFLOP/s of each, and the ratio. `cargo run --release -p retort-kernels --example matmul_race`
+use retort_kernels::matmul::{MatmulKernel, matmul_with};
 use retort_kernels::testing::Rng;
 use std::time::Instant;
 
@@ -40,9 +40,9 @@ fn main() {
         let mut c = vec![0.0; m * n];
         let mut times = [Vec::new(), Vec::new()];
         for _ in 0..reps {
-            for (t, kernel) in times.iter_mut().zip([GemmKernel::MatrixMultiply, GemmKernel::Packed]) {
+            for (t, kernel) in times.iter_mut().zip([MatmulKernel::MatrixMultiply, MatmulKernel::Packed]) {
                 let start = Instant::now();
-                gemm_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 0.0);
+                matmul_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 0.0);
                 t.push(start.elapsed().as_secs_f64());
             }
         }
