@@ -16,9 +16,7 @@ fn losses(c: &mut Criterion) {
     for &(rows, cols) in &[(128usize, 10usize), (128, 1000)] {
         let (zs, zt, y) = (rng.vec(rows * cols, -5.0, 5.0), rng.vec(rows * cols, -5.0, 5.0), rng.labels(rows, cols));
         let mut out = vec![0.0; rows * cols];
-        group.bench_function(format!("softmax {rows}x{cols}"), |b| {
-            b.iter(|| softmax::softmax(rows, cols, black_box(&zs), 20.0, &mut out))
-        });
+        group.bench_function(format!("softmax {rows}x{cols}"), |b| b.iter(|| softmax::softmax(rows, cols, black_box(&zs), 20.0, &mut out)));
         group.bench_function(format!("kd_loss_backward fused {rows}x{cols}"), |b| {
             b.iter(|| kd_loss::kd_loss_backward(rows, cols, black_box(&zs), &zt, &y, 20.0, 0.9, 1.0 / rows as f32, &mut out))
         });

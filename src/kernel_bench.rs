@@ -83,14 +83,8 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
 
 #[allow(clippy::too_many_arguments)]
 fn unfused_kd_backward(
-    device: &Device,
-    rows: usize,
-    cols: usize,
-    [zs, zt, onehot]: [&Storage; 3],
-    t: f32,
-    [k_soft, k_hard]: [f32; 2],
-    [ps, pt, p1]: [&mut Storage; 3],
-    dzs: &mut Storage,
+    device: &Device, rows: usize, cols: usize, [zs, zt, onehot]: [&Storage; 3], t: f32, [k_soft, k_hard]: [f32; 2],
+    [ps, pt, p1]: [&mut Storage; 3], dzs: &mut Storage,
 ) {
     device.softmax(rows, cols, zs, t, false, ps);
     device.softmax(rows, cols, zt, t, false, pt);

@@ -55,30 +55,14 @@ fn chunks(g: &Conv2dGeometry, per_chunk: usize) -> impl Iterator<Item = (usize, 
 
 /// `y[(n, oy, ox), o] = relu?(sum_{ky, kx, c} x[n, oy s + ky - p, ox s + kx - p, c] w[(ky, kx, c), o] + bias[o])`.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d(
-    g: &Conv2dGeometry,
-    out_channels: usize,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    relu: bool,
-    y: &mut [f32],
-    scratch: &mut [f32],
-) {
+pub fn conv2d(g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: &mut [f32], scratch: &mut [f32]) {
     check(g, out_channels, x.len(), w.len(), bias.len(), y.len(), scratch.len(), "conv2d");
     forward_chunked(g, out_channels, x, w, bias, relu, y, scratch, images_per_chunk(g));
 }
 
 #[allow(clippy::too_many_arguments)]
 fn forward_chunked(
-    g: &Conv2dGeometry,
-    out_channels: usize,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    relu: bool,
-    y: &mut [f32],
-    scratch: &mut [f32],
+    g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: &mut [f32], scratch: &mut [f32],
     per_chunk: usize,
 ) {
     let (image_len, image_rows, width) = (g.height * g.width * g.channels, g.out_height() * g.out_width(), g.col_width());
@@ -96,17 +80,8 @@ fn forward_chunked(
 /// asked for: not for a network's input), `dw` and `dbias`, each overwritten.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
-    g: &Conv2dGeometry,
-    out_channels: usize,
-    x: &[f32],
-    w: &[f32],
-    y: &[f32],
-    dy: &[f32],
-    relu: bool,
-    dx: Option<&mut [f32]>,
-    dw: &mut [f32],
-    dbias: &mut [f32],
-    scratch: &mut [f32],
+    g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], y: &[f32], dy: &[f32], relu: bool, dx: Option<&mut [f32]>,
+    dw: &mut [f32], dbias: &mut [f32], scratch: &mut [f32],
 ) {
     check(g, out_channels, x.len(), w.len(), dbias.len(), y.len(), scratch.len(), "conv2d_backward");
     assert!(
@@ -118,18 +93,8 @@ pub fn conv2d_backward(
 
 #[allow(clippy::too_many_arguments)]
 fn backward_chunked(
-    g: &Conv2dGeometry,
-    out_channels: usize,
-    x: &[f32],
-    w: &[f32],
-    y: &[f32],
-    dy: &[f32],
-    relu: bool,
-    mut dx: Option<&mut [f32]>,
-    dw: &mut [f32],
-    dbias: &mut [f32],
-    scratch: &mut [f32],
-    per_chunk: usize,
+    g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], y: &[f32], dy: &[f32], relu: bool, mut dx: Option<&mut [f32]>,
+    dw: &mut [f32], dbias: &mut [f32], scratch: &mut [f32], per_chunk: usize,
 ) {
     let (image_len, image_rows, width) = (g.height * g.width * g.channels, g.out_height() * g.out_width(), g.col_width());
     for (i, (n0, images, chunk)) in chunks(g, per_chunk).enumerate() {

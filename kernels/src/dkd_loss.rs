@@ -31,7 +31,9 @@ pub fn dkd_loss(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32]
 /// The gradient `dzs = scale * t * [alpha (ps_y - pt_y)(onehot - ps^) + beta (ps^ - pt^)]`, with
 /// `scale` the upstream gradient over the batch size. Shapes as [`dkd_loss`].
 #[allow(clippy::too_many_arguments)]
-pub fn dkd_loss_backward(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, beta: f32, scale: f32, dzs: &mut [f32]) {
+pub fn dkd_loss_backward(
+    rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, beta: f32, scale: f32, dzs: &mut [f32],
+) {
     check(rows, cols, zs, zt, labels, t, alpha, beta, "dkd_loss_backward");
     assert_eq!(dzs.len(), rows * cols, "dkd_loss_backward: dzs has {} values for {rows}x{cols}", dzs.len());
     let k = scale as f64 * t as f64;
@@ -102,7 +104,8 @@ impl RowStats {
         let (all_max, all_lse) = lse(None);
         let (others_max, others_lse) = lse(Some(y));
         let log_target = (z[y] as f64 - all_max) * inv_t - all_lse;
-        let log_rest = if others_max == f64::NEG_INFINITY { f64::NEG_INFINITY } else { (others_max - all_max) * inv_t + others_lse - all_lse };
+        let log_rest =
+            if others_max == f64::NEG_INFINITY { f64::NEG_INFINITY } else { (others_max - all_max) * inv_t + others_lse - all_lse };
         RowStats { inv_t, log_target, log_rest, others_max, others_lse }
     }
 
@@ -123,7 +126,10 @@ fn check(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f3
     assert!(labels.len() == rows, "{op}: {} labels for {rows} rows", labels.len());
     assert!(cols > 0, "{op}: no classes");
     assert!(t > 0.0 && t.is_finite(), "{op}: temperature {t} must be positive and finite");
-    assert!(alpha >= 0.0 && beta >= 0.0 && alpha.is_finite() && beta.is_finite(), "{op}: alpha {alpha} and beta {beta} must be finite, >= 0");
+    assert!(
+        alpha >= 0.0 && beta >= 0.0 && alpha.is_finite() && beta.is_finite(),
+        "{op}: alpha {alpha} and beta {beta} must be finite, >= 0"
+    );
     if let Some(bad) = labels.iter().find(|&&y| y as usize >= cols) {
         panic!("{op}: label {bad} out of range for {cols} classes");
     }
@@ -150,7 +156,12 @@ mod tests {
                     let (zs, zt, y) = (rng.vec(r * c, -5.0, 5.0), rng.vec(r * c, -5.0, 5.0), rng.labels(r, c));
                     let got = loss(r, c, &zs, &zt, &y, t, alpha, beta);
                     let want = reference::dkd_loss(r, c, &f64s(&zs), &f64s(&zt), &y, t as f64, alpha as f64, beta as f64);
-                    assert_close(&format!("dkd_loss {r}x{c} t={t} alpha={alpha} beta={beta}"), &[got], &[want], Tolerance { abs: 1e-5, rel: 1e-4 });
+                    assert_close(
+                        &format!("dkd_loss {r}x{c} t={t} alpha={alpha} beta={beta}"),
+                        &[got],
+                        &[want],
+                        Tolerance { abs: 1e-5, rel: 1e-4 },
+                    );
                 }
             }
         }
@@ -176,7 +187,10 @@ mod tests {
                     let kl = reference::kl_t(&f64s(&zt), &f64s(&zs), t as f64);
                     let sum = p.tckd + (1.0 - p.teacher_target) * p.nckd;
                     assert!(p.tckd.is_finite() && p.nckd.is_finite(), "c={c} t={t} scale={scale}: {p:?}");
-                    assert!((sum - kl).abs() <= 1e-6 * kl.abs().max(1.0), "c={c} t={t} scale={scale}: tckd + (1 - pt) nckd = {sum}, KL = {kl}");
+                    assert!(
+                        (sum - kl).abs() <= 1e-6 * kl.abs().max(1.0),
+                        "c={c} t={t} scale={scale}: tckd + (1 - pt) nckd = {sum}, KL = {kl}"
+                    );
                 }
             }
         }
@@ -192,7 +206,8 @@ mod tests {
                     let mut d = vec![f32::NAN; r * c];
                     dkd_loss_backward(r, c, &zs, &zt, &y, t, alpha, beta, 1.0 / r as f32, &mut d);
                     let ztd = f64s(&zt);
-                    let num = numeric_gradient(&f64s(&zs), |zs| reference::dkd_loss(r, c, zs, &ztd, &y, t as f64, alpha as f64, beta as f64));
+                    let num =
+                        numeric_gradient(&f64s(&zs), |zs| reference::dkd_loss(r, c, zs, &ztd, &y, t as f64, alpha as f64, beta as f64));
                     assert_close(&format!("dkd_loss_backward {r}x{c} t={t} alpha={alpha} beta={beta}"), &d, &num, Tolerance::GRADIENT);
                 }
             }

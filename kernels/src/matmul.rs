@@ -61,16 +61,7 @@ pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32],
 /// [`matmul`] with the kernel named: for tests and benchmarks of each one.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_with(
-    kernel: MatmulKernel,
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    trans_a: bool,
-    b: &[f32],
-    trans_b: bool,
-    c: &mut [f32],
-    beta: f32,
+    kernel: MatmulKernel, m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], beta: f32,
 ) {
     assert!(
         a.len() == m * k && b.len() == k * n && c.len() == m * n,

@@ -134,16 +134,7 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out:
 /// SAFETY: as [`kernel`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile(
-    rows: usize,
-    cols: usize,
-    kc: usize,
-    a: *const f32,
-    a_rs: isize,
-    a_cs: isize,
-    b: *const f32,
-    c: *mut f32,
-    rsc: usize,
-    beta: f32,
+    rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
 ) {
     macro_rules! by_rows {
         ($v:literal) => {
@@ -170,15 +161,7 @@ unsafe fn tile(
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn kernel<const R: usize, const V: usize>(
-    kc: usize,
-    a: *const f32,
-    a_rs: isize,
-    a_cs: isize,
-    b: *const f32,
-    c: *mut f32,
-    rsc: usize,
-    cols: usize,
-    beta: f32,
+    kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32,
 ) {
     use std::arch::x86_64::*;
     // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
@@ -224,15 +207,7 @@ unsafe fn kernel<const R: usize, const V: usize>(
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
 unsafe fn kernel<const R: usize, const V: usize>(
-    _: usize,
-    _: *const f32,
-    _: isize,
-    _: isize,
-    _: *const f32,
-    _: *mut f32,
-    _: usize,
-    _: usize,
-    _: f32,
+    _: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32,
 ) {
     unreachable!("the packed kernel is only chosen on x86-64 with AVX2/FMA")
 }

@@ -37,16 +37,7 @@ pub fn max_norm_columns(rows: usize, cols: usize, w: &mut [f32], max_norm: f32) 
 /// AdamW: Adam with bias correction and decoupled weight decay; `step` counts from 1.
 #[allow(clippy::too_many_arguments)]
 pub fn adam(
-    w: &mut [f32],
-    g: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    step: u32,
-    weight_decay: f32,
+    w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32, weight_decay: f32,
 ) {
     assert!(
         w.len() == g.len() && w.len() == m.len() && w.len() == v.len(),

@@ -140,16 +140,7 @@ pub fn max_norm_columns(rows: usize, cols: usize, w: &mut [f64], max_norm: f64) 
 /// One AdamW step (decoupled weight decay), bias-corrected, `step` counted from 1.
 #[allow(clippy::too_many_arguments)]
 pub fn adam(
-    w: &mut [f64],
-    g: &[f64],
-    m: &mut [f64],
-    v: &mut [f64],
-    lr: f64,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
-    step: u32,
-    weight_decay: f64,
+    w: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], lr: f64, beta1: f64, beta2: f64, eps: f64, step: u32, weight_decay: f64,
 ) {
     let c1 = 1.0 - beta1.powi(step as i32);
     let c2 = 1.0 - beta2.powi(step as i32);

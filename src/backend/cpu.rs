@@ -74,7 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
-use retort_kernels::{conv, conv2d, dropout, elementwise, matmul, kd_loss, optim, softmax};
+use retort_kernels::{conv, conv2d, dropout, elementwise, kd_loss, matmul, optim, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -122,11 +122,7 @@ impl Backend for CpuBackend {
         elementwise::col_sums(rows, cols, x, beta, out);
     }
     fn softmax(&self, rows: usize, cols: usize, x: &CpuBuf, t: f32, log: bool, out: &mut CpuBuf) {
-        if log {
-            softmax::log_softmax(rows, cols, x, t, out)
-        } else {
-            softmax::softmax(rows, cols, x, t, out)
-        }
+        if log { softmax::log_softmax(rows, cols, x, t, out) } else { softmax::softmax(rows, cols, x, t, out) }
     }
     fn softmax_backward(&self, rows: usize, cols: usize, y: &CpuBuf, dy: &CpuBuf, t: f32, log: bool, dx: &mut CpuBuf) {
         if log { softmax::log_softmax_backward(rows, cols, y, dy, t, dx) } else { softmax::softmax_backward(rows, cols, y, dy, t, dx) }
@@ -137,16 +133,7 @@ impl Backend for CpuBackend {
         out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
     }
     fn kd_loss_backward(
-        &self,
-        rows: usize,
-        cols: usize,
-        zs: &CpuBuf,
-        zt: &CpuBuf,
-        labels: &Vec<u32>,
-        t: f32,
-        alpha: f32,
-        dloss: &CpuBuf,
-        dzs: &mut CpuBuf,
+        &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, dloss: &CpuBuf, dzs: &mut CpuBuf,
     ) {
         kd_loss::kd_loss_backward(rows, cols, zs, zt, labels, t, alpha, dloss[0] / rows as f32, dzs);
     }
@@ -172,16 +159,7 @@ impl Backend for CpuBackend {
         optim::max_norm_columns(rows, cols, w, max_norm);
     }
     fn adam(
-        &self,
-        w: &mut CpuBuf,
-        g: &CpuBuf,
-        m: &mut CpuBuf,
-        v: &mut CpuBuf,
-        lr: f32,
-        beta1: f32,
-        beta2: f32,
-        eps: f32,
-        step: u32,
+        &self, w: &mut CpuBuf, g: &CpuBuf, m: &mut CpuBuf, v: &mut CpuBuf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32,
         weight_decay: f32,
     ) {
         optim::adam(w, g, m, v, lr, beta1, beta2, eps, step, weight_decay);
@@ -196,17 +174,8 @@ impl Backend for CpuBackend {
         conv2d::conv2d(&geom, out_channels, x, w, bias, relu, y, &mut scratch);
     }
     fn conv2d_backward(
-        &self,
-        geom: Conv2dGeometry,
-        out_channels: usize,
-        x: &CpuBuf,
-        w: &CpuBuf,
-        y: &CpuBuf,
-        dy: &CpuBuf,
-        relu: bool,
-        dx: Option<&mut CpuBuf>,
-        dw: &mut CpuBuf,
-        dbias: &mut CpuBuf,
+        &self, geom: Conv2dGeometry, out_channels: usize, x: &CpuBuf, w: &CpuBuf, y: &CpuBuf, dy: &CpuBuf, relu: bool,
+        dx: Option<&mut CpuBuf>, dw: &mut CpuBuf, dbias: &mut CpuBuf,
     ) {
         let mut scratch = CpuBuf::recycled(conv2d::conv2d_scratch_len(&geom, out_channels));
         conv2d::conv2d_backward(&geom, out_channels, x, w, y, dy, relu, dx.map(|d| &mut d[..]), dw, dbias, &mut scratch);

@@ -28,7 +28,9 @@ pub trait Backend {
     fn upload_labels(&self, labels: &[u32]) -> Self::Labels;
 
     /// `c = op(a) op(b) + beta c` with `op(a)` `m x k`, `op(b)` `k x n`.
-    fn matmul(&self, m: usize, k: usize, n: usize, a: &Self::Buf, trans_a: bool, b: &Self::Buf, trans_b: bool, c: &mut Self::Buf, beta: f32);
+    fn matmul(
+        &self, m: usize, k: usize, n: usize, a: &Self::Buf, trans_a: bool, b: &Self::Buf, trans_b: bool, c: &mut Self::Buf, beta: f32,
+    );
     /// `out = x + bias` over rows, then ReLU if `relu`.
     fn add_bias(&self, rows: usize, cols: usize, x: &Self::Buf, bias: &Self::Buf, relu: bool, out: &mut Self::Buf);
     fn relu(&self, x: &Self::Buf, out: &mut Self::Buf);
@@ -42,27 +44,11 @@ pub trait Backend {
     fn softmax_backward(&self, rows: usize, cols: usize, y: &Self::Buf, dy: &Self::Buf, t: f32, log: bool, dx: &mut Self::Buf);
     /// The KD loss, batch mean, into the one-element `out`.
     fn kd_loss(
-        &self,
-        rows: usize,
-        cols: usize,
-        zs: &Self::Buf,
-        zt: &Self::Buf,
-        labels: &Self::Labels,
-        t: f32,
-        alpha: f32,
-        out: &mut Self::Buf,
+        &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, out: &mut Self::Buf,
     );
     /// The fused KD gradient, times the one-element upstream gradient `dloss`, over `rows`.
     fn kd_loss_backward(
-        &self,
-        rows: usize,
-        cols: usize,
-        zs: &Self::Buf,
-        zt: &Self::Buf,
-        labels: &Self::Labels,
-        t: f32,
-        alpha: f32,
-        dloss: &Self::Buf,
+        &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, dloss: &Self::Buf,
         dzs: &mut Self::Buf,
     );
     fn add(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
@@ -76,44 +62,19 @@ pub trait Backend {
     fn sgd_momentum(&self, w: &mut Self::Buf, g: &Self::Buf, v: &mut Self::Buf, lr: f32, momentum: f32, weight_decay: f32);
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut Self::Buf, max_norm: f32);
     fn adam(
-        &self,
-        w: &mut Self::Buf,
-        g: &Self::Buf,
-        m: &mut Self::Buf,
-        v: &mut Self::Buf,
-        lr: f32,
-        beta1: f32,
-        beta2: f32,
-        eps: f32,
-        step: u32,
-        weight_decay: f32,
+        &self, w: &mut Self::Buf, g: &Self::Buf, m: &mut Self::Buf, v: &mut Self::Buf, lr: f32, beta1: f32, beta2: f32, eps: f32,
+        step: u32, weight_decay: f32,
     );
     /// A convolution layer over NHWC images: `y = conv(x, w) + bias`, then ReLU if `relu`, with
     /// `w` `[k * k * in_channels, out_channels]` (see `retort_kernels::conv2d`).
     fn conv2d(
-        &self,
-        geom: Conv2dGeometry,
-        out_channels: usize,
-        x: &Self::Buf,
-        w: &Self::Buf,
-        bias: &Self::Buf,
-        relu: bool,
-        y: &mut Self::Buf,
+        &self, geom: Conv2dGeometry, out_channels: usize, x: &Self::Buf, w: &Self::Buf, bias: &Self::Buf, relu: bool, y: &mut Self::Buf,
     );
     /// The layer's gradients from `dy` and its output `y`: `dx` when asked for, `dw` and
     /// `dbias`, each overwritten.
     fn conv2d_backward(
-        &self,
-        geom: Conv2dGeometry,
-        out_channels: usize,
-        x: &Self::Buf,
-        w: &Self::Buf,
-        y: &Self::Buf,
-        dy: &Self::Buf,
-        relu: bool,
-        dx: Option<&mut Self::Buf>,
-        dw: &mut Self::Buf,
-        dbias: &mut Self::Buf,
+        &self, geom: Conv2dGeometry, out_channels: usize, x: &Self::Buf, w: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, relu: bool,
+        dx: Option<&mut Self::Buf>, dw: &mut Self::Buf, dbias: &mut Self::Buf,
     );
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &mut Self::Buf);
     /// Each window's gradient to its first maximum.

@@ -27,13 +27,7 @@ pub struct BenchResult {
 /// (its forward pass counted in the step). Median over steps run for about `seconds`; then, if
 /// `profile`, as many steps again with each op timed ([`crate::profile`]).
 pub fn bench_step(
-    device: &Device,
-    teacher: Option<&ModelSpec>,
-    student: &ModelSpec,
-    batch: usize,
-    dropout: Dropout,
-    seconds: f64,
-    profile: bool,
+    device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, seconds: f64, profile: bool,
 ) -> Result<BenchResult> {
     if let Some(t) = teacher.filter(|t| t.input_len() != student.input_len() || t.classes() != student.classes()) {
         return Err(Error::Spec { spec: t.to_string(), reason: format!("teacher and student {student} differ in inputs or classes") });

@@ -133,10 +133,7 @@ impl Trainer {
     /// One pass over `data`, with the KD loss against `teacher` when given, else cross-entropy.
     /// `on_batch(done, total, loss)` reports progress.
     pub fn train_epoch(
-        &mut self,
-        data: &Dataset,
-        teacher: Option<&Teacher>,
-        mut on_batch: impl FnMut(usize, usize, f32),
+        &mut self, data: &Dataset, teacher: Option<&Teacher>, mut on_batch: impl FnMut(usize, usize, f32),
     ) -> Result<EpochStats> {
         let device = self.model.params[0].device().clone();
         check_fits(&self.model.spec, data)?;
@@ -229,9 +226,7 @@ pub fn evaluate(model: &Model, data: &Dataset, batch: usize) -> Result<EvalResul
 /// `data`'s examples in order, `batch` at a time (the last batch may be short), each with its
 /// range of examples and its images uploaded to `device`: evaluation and teacher passes.
 fn batches_in_order<'a>(
-    data: &'a Dataset,
-    device: &'a Device,
-    batch: usize,
+    data: &'a Dataset, device: &'a Device, batch: usize,
 ) -> impl Iterator<Item = (std::ops::Range<usize>, Tensor)> + 'a {
     let (d, batch) = (data.example_len(), batch.max(1));
     (0..data.len()).step_by(batch).map(move |start| {

@@ -41,11 +41,7 @@ impl<'a> Teacher<'a> {
     /// `batch` (`on_batch(done, total)` reports progress), and read from then on for batches of
     /// `data`'s unshifted images. Batches with jitter still run the forward pass.
     pub fn precomputed(
-        model: &'a Model,
-        kd: KdConfig,
-        data: &Dataset,
-        batch: usize,
-        mut on_batch: impl FnMut(usize, usize),
+        model: &'a Model, kd: KdConfig, data: &Dataset, batch: usize, mut on_batch: impl FnMut(usize, usize),
     ) -> Result<Self> {
         super::check_fits(&model.spec, data)?;
         let device = model.params[0].device().clone();

@@ -39,10 +39,7 @@ impl Graph {
     }
 
     fn binary(
-        &mut self,
-        a: Var,
-        b: Var,
-        op: &str,
+        &mut self, a: Var, b: Var, op: &str,
         f: impl Fn(&Graph, &crate::backend::Storage, &crate::backend::Storage, &mut crate::backend::Storage),
         node: impl Fn(Var, Var) -> Op,
     ) -> Var {

@@ -62,15 +62,7 @@ impl Graph {
 /// its slot is empty and the fresh gradient moves in.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv2d_backward(
-    g: &Graph,
-    x: Var,
-    w: Var,
-    bias: Var,
-    geom: Conv2dGeometry,
-    relu: bool,
-    y: &Tensor,
-    dy: &Tensor,
-    grads: &mut Gradients,
+    g: &Graph, x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool, y: &Tensor, dy: &Tensor, grads: &mut Gradients,
 ) {
     let out_channels = g.shape(w)[1];
     let mut dx = g.needs_grad(x).then(|| Tensor::empty(&g.device, g.shape(x)));

@@ -9,10 +9,7 @@ use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradie
 /// Checks the gradient of every input of `build` (a tape op) against `reference` (its f64 spec).
 /// `inputs`: shapes and values; the output is projected on random weights to a scalar.
 pub fn gradcheck(
-    op: &str,
-    inputs: &[(Vec<usize>, Vec<f32>)],
-    build: impl Fn(&mut Graph, &[Var]) -> Var,
-    reference: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+    op: &str, inputs: &[(Vec<usize>, Vec<f32>)], build: impl Fn(&mut Graph, &[Var]) -> Var, reference: impl Fn(&[Vec<f64>]) -> Vec<f64>,
 ) {
     let device = Device::cpu();
     let mut g = Graph::new(&device, true, 7);

@@ -255,16 +255,7 @@ impl Backend for GpuBackend {
         self.ctx.dispatch(SUM, 0, &[u(rows), 0, f(1.0 / rows as f32)], &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
     }
     fn kd_loss_backward(
-        &self,
-        rows: usize,
-        cols: usize,
-        zs: &GpuBuf,
-        zt: &GpuBuf,
-        labels: &GpuBuf,
-        t: f32,
-        alpha: f32,
-        dloss: &GpuBuf,
-        dzs: &mut GpuBuf,
+        &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, dloss: &GpuBuf, dzs: &mut GpuBuf,
     ) {
         assert!(
             zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows,
@@ -316,16 +307,7 @@ impl Backend for GpuBackend {
         self.elementwise(MAX_NORM_COLUMNS, cols, &[u(rows), u(cols), 0, 0, 0, 0, 0, 0, 0, f(max_norm)], &[(1, w.raw())]);
     }
     fn adam(
-        &self,
-        w: &mut GpuBuf,
-        g: &GpuBuf,
-        m: &mut GpuBuf,
-        v: &mut GpuBuf,
-        lr: f32,
-        beta1: f32,
-        beta2: f32,
-        eps: f32,
-        step: u32,
+        &self, w: &mut GpuBuf, g: &GpuBuf, m: &mut GpuBuf, v: &mut GpuBuf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32,
         weight_decay: f32,
     ) {
         assert!(w.len() == g.len() && w.len() == m.len() && w.len() == v.len(), "adam: lengths");
@@ -354,17 +336,8 @@ impl Backend for GpuBackend {
         self.add_bias(rows, out_channels, &z, bias, relu, y);
     }
     fn conv2d_backward(
-        &self,
-        geom: Conv2dGeometry,
-        out_channels: usize,
-        x: &GpuBuf,
-        w: &GpuBuf,
-        y: &GpuBuf,
-        dy: &GpuBuf,
-        relu: bool,
-        dx: Option<&mut GpuBuf>,
-        dw: &mut GpuBuf,
-        dbias: &mut GpuBuf,
+        &self, geom: Conv2dGeometry, out_channels: usize, x: &GpuBuf, w: &GpuBuf, y: &GpuBuf, dy: &GpuBuf, relu: bool,
+        dx: Option<&mut GpuBuf>, dw: &mut GpuBuf, dbias: &mut GpuBuf,
     ) {
         let (rows, width) = (geom.col_rows(), geom.col_width());
         assert!(

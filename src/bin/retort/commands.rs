@@ -72,12 +72,7 @@ fn trainer_for(spec: ModelSpec, device: &Device, h: &Hyper, out: &Path) -> Resul
 /// Runs the remaining epochs: a progress bar per epoch, test errors after each, metrics to the
 /// JSONL log and a checkpoint written atomically after each.
 fn fit(
-    trainer: &mut Trainer,
-    splits: &Splits,
-    teacher: Option<&Teacher>,
-    out: Option<(&Path, &Path)>,
-    label: &str,
-    quiet: bool,
+    trainer: &mut Trainer, splits: &Splits, teacher: Option<&Teacher>, out: Option<(&Path, &Path)>, label: &str, quiet: bool,
 ) -> Result<EvalResult> {
     let mut result = None;
     while trainer.epoch < trainer.config.epochs {
