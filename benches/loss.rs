@@ -3,7 +3,7 @@
 //! `cargo bench --bench loss`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use retort::ops::loss::one_hot;
+use retort::ops::kd_loss::one_hot;
 use retort::{Device, Graph, Labels, Tensor};
 use retort_kernels::testing::Rng;
 use retort_kernels::{kd_loss, reference, softmax};

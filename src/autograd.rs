@@ -20,6 +20,7 @@ pub(crate) enum Op {
     Dropout { x: Var, p: f32, seed: u64 },
     Softmax { x: Var, t: f32, log: bool },
     KdLoss { zs: Var, zt: Var, labels: Labels, t: f32, alpha: f32 },
+    DkdLoss { zs: Var, zt: Var, labels: Labels, t: f32, alpha: f32, beta: f32 },
     Add { a: Var, b: Var },
     Mul { a: Var, b: Var },
     Scale { x: Var, s: f32 },
@@ -42,6 +43,7 @@ impl Op {
             Op::Softmax { log: false, .. } => "softmax",
             Op::Softmax { log: true, .. } => "log_softmax",
             Op::KdLoss { .. } => "kd_loss",
+            Op::DkdLoss { .. } => "dkd_loss",
             Op::Add { .. } => "add",
             Op::Mul { .. } => "mul",
             Op::Scale { .. } => "scale",
@@ -151,7 +153,10 @@ impl Graph {
                 Op::Relu { x } => ops::activation::relu_backward(self, x, y, &dy, &mut grads),
                 Op::Dropout { x, p, seed } => ops::activation::dropout_backward(self, x, p, seed, &dy, &mut grads),
                 Op::Softmax { x, t, log } => ops::softmax::backward(self, x, t, log, y, &dy, &mut grads),
-                Op::KdLoss { zs, zt, ref labels, t, alpha } => ops::loss::backward(self, zs, zt, labels, t, alpha, &dy, &mut grads),
+                Op::KdLoss { zs, zt, ref labels, t, alpha } => ops::kd_loss::backward(self, zs, zt, labels, t, alpha, &dy, &mut grads),
+                Op::DkdLoss { zs, zt, ref labels, t, alpha, beta } => {
+                    ops::dkd_loss::backward(self, zs, zt, labels, t, alpha, beta, &dy, &mut grads)
+                }
                 Op::Add { a, b } => ops::arith::add_backward(self, a, b, &dy, &mut grads),
                 Op::Mul { a, b } => ops::arith::mul_backward(self, a, b, &dy, &mut grads),
                 Op::Scale { x, s } => ops::arith::scale_backward(self, x, s, &dy, &mut grads),

@@ -16,6 +16,9 @@ pub mod ops;
 pub mod optim;
 pub mod profile;
 pub mod tensor;
+#[cfg(test)]
+#[macro_use]
+pub(crate) mod test_devices;
 
 pub use autograd::{Gradients, Graph, Var};
 pub use backend::{Device, DeviceChoice};

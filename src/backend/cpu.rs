@@ -74,7 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
-use retort_kernels::{conv, conv2d, dropout, elementwise, kd_loss, matmul, optim, softmax};
+use retort_kernels::{conv, conv2d, dkd_loss, dropout, elementwise, kd_loss, matmul, optim, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -136,6 +136,19 @@ impl Backend for CpuBackend {
         &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, dloss: &CpuBuf, dzs: &mut CpuBuf,
     ) {
         kd_loss::kd_loss_backward(rows, cols, zs, zt, labels, t, alpha, dloss[0] / rows as f32, dzs);
+    }
+    fn dkd_loss(
+        &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, beta: f32, out: &mut CpuBuf,
+    ) {
+        let mut per_row = vec![0.0; rows];
+        dkd_loss::dkd_loss(rows, cols, zs, zt, labels, t, alpha, beta, &mut per_row);
+        out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
+    }
+    fn dkd_loss_backward(
+        &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, beta: f32, dloss: &CpuBuf,
+        dzs: &mut CpuBuf,
+    ) {
+        dkd_loss::dkd_loss_backward(rows, cols, zs, zt, labels, t, alpha, beta, dloss[0] / rows as f32, dzs);
     }
     fn add(&self, a: &CpuBuf, b: &CpuBuf, out: &mut CpuBuf) {
         elementwise::add(a, b, out);

@@ -51,6 +51,16 @@ pub trait Backend {
         &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, dloss: &Self::Buf,
         dzs: &mut Self::Buf,
     );
+    /// Decoupled KD, `t^2 (alpha TCKD + beta NCKD)`, batch mean, into the one-element `out`.
+    fn dkd_loss(
+        &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, beta: f32,
+        out: &mut Self::Buf,
+    );
+    /// Its gradient, times the one-element upstream gradient `dloss`, over `rows`.
+    fn dkd_loss_backward(
+        &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, beta: f32,
+        dloss: &Self::Buf, dzs: &mut Self::Buf,
+    );
     fn add(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     fn mul(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     /// `out = s x`, or `out = s * scalar[0] * x` with `scalar` a one-element buffer.
@@ -277,6 +287,8 @@ dispatch! {
     fn softmax_backward(rows: [usize], cols: [usize], y: [&Storage], dy: [&Storage], t: [f32], log: [bool], dx: [&mut Storage]);
     fn kd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], out: [&mut Storage]);
     fn kd_loss_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], dloss: [&Storage], dzs: [&mut Storage]);
+    fn dkd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], beta: [f32], out: [&mut Storage]);
+    fn dkd_loss_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], beta: [f32], dloss: [&Storage], dzs: [&mut Storage]);
     fn add(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn mul(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn scale(x: [&Storage], s: [f32], scalar: [Option<&Storage>], out: [&mut Storage]);

@@ -6,12 +6,20 @@ use crate::backend::Device;
 use crate::tensor::Tensor;
 use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
 
-/// Checks the gradient of every input of `build` (a tape op) against `reference` (its f64 spec).
-/// `inputs`: shapes and values; the output is projected on random weights to a scalar.
+/// Checks the gradient of every input of `build` (a tape op) against `reference` (its f64 spec),
+/// on the CPU. `inputs`: shapes and values; the output is projected on random weights to a scalar.
 pub fn gradcheck(
     op: &str, inputs: &[(Vec<usize>, Vec<f32>)], build: impl Fn(&mut Graph, &[Var]) -> Var, reference: impl Fn(&[Vec<f64>]) -> Vec<f64>,
 ) {
-    let device = Device::cpu();
+    gradcheck_on(&Device::cpu(), op, inputs, build, reference)
+}
+
+/// [`gradcheck`] on `device`.
+pub fn gradcheck_on(
+    device: &Device, op: &str, inputs: &[(Vec<usize>, Vec<f32>)], build: impl Fn(&mut Graph, &[Var]) -> Var,
+    reference: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+) {
+    let device = device.clone();
     let mut g = Graph::new(&device, true, 7);
     let vars: Vec<Var> = inputs.iter().map(|(s, v)| g.param(&Tensor::from_slice(&device, s, v))).collect();
     let out = build(&mut g, &vars);
@@ -32,6 +40,6 @@ pub fn gradcheck(
             reference(&all).iter().zip(&r64).map(|(a, b)| a * b).sum()
         });
         let analytic = grads.get(*v).map(|t| t.to_vec()).unwrap_or_else(|| vec![0.0; values[i].len()]);
-        assert_close(&format!("{op}: d/dinput{i}"), &analytic, &numeric, Tolerance::GRADIENT);
+        assert_close(&format!("{op} on {}: d/dinput{i}", device.kind()), &analytic, &numeric, Tolerance::GRADIENT);
     }
 }

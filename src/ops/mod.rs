@@ -5,7 +5,8 @@ pub mod activation;
 pub mod arith;
 pub mod bias;
 pub mod conv;
-pub mod loss;
+pub mod dkd_loss;
+pub mod kd_loss;
 pub mod matmul;
 pub mod softmax;
 

@@ -37,6 +37,8 @@ const SOFTMAX: Kernel = Kernel::new(Shader::Softmax, "softmax");
 const SOFTMAX_BACKWARD: Kernel = Kernel::new(Shader::Softmax, "softmax_backward");
 const KD_LOSS: Kernel = Kernel::new(Shader::KdLoss, "kd_loss");
 const KD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::KdLoss, "kd_loss_backward");
+const DKD_LOSS: Kernel = Kernel::new(Shader::DkdLoss, "dkd_loss");
+const DKD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::DkdLoss, "dkd_loss_backward");
 const SGD_MOMENTUM: Kernel = Kernel::new(Shader::Optim, "sgd_momentum");
 const ADAM: Kernel = Kernel::new(Shader::Optim, "adam");
 const MAX_NORM_COLUMNS: Kernel = Kernel::new(Shader::Optim, "max_norm_columns");
@@ -269,6 +271,33 @@ impl Backend for GpuBackend {
             &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())],
             self.ctx.grid(rows),
         );
+    }
+    fn dkd_loss(
+        &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, beta: f32, out: &mut GpuBuf,
+    ) {
+        assert!(zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && rows > 0, "dkd_loss: {rows}x{cols}: lengths");
+        let row_loss = GpuBuf::new(&self.ctx, rows);
+        let params = [u(rows), u(cols), f(t), f(alpha), f(beta)];
+        self.ctx.dispatch(
+            DKD_LOSS,
+            0,
+            &params,
+            &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())],
+            self.ctx.grid(rows),
+        );
+        self.ctx.dispatch(SUM, 0, &[u(rows), 0, f(1.0 / rows as f32)], &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
+    }
+    fn dkd_loss_backward(
+        &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, beta: f32, dloss: &GpuBuf,
+        dzs: &mut GpuBuf,
+    ) {
+        assert!(
+            zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows,
+            "dkd_loss_backward: {rows}x{cols}: lengths"
+        );
+        let params = [u(rows), u(cols), f(t), f(alpha), f(beta)];
+        let buffers = [(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())];
+        self.ctx.dispatch(DKD_LOSS_BACKWARD, 0, &params, &buffers, self.ctx.grid(rows));
     }
     fn add(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
         assert!(a.len() == b.len() && a.len() == out.len(), "add: lengths");

@@ -5,20 +5,9 @@ use super::{GpuBackend, GpuBuf};
 use crate::backend::Backend;
 use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
 use retort_kernels::{dropout, reference};
-use std::sync::OnceLock;
 
-/// The adapter every GPU test shares. No adapter fails the test, with how to get one; outside CI,
-/// `RETORT_SKIP_GPU=1` skips instead (and says so), for machines without a Vulkan driver.
-pub(crate) fn gpu() -> Option<&'static GpuBackend> {
-    static GPU: OnceLock<std::result::Result<GpuBackend, String>> = OnceLock::new();
-    match GPU.get_or_init(|| GpuBackend::open().map_err(|e| e.to_string())) {
-        Ok(be) => Some(be),
-        Err(e) if std::env::var_os("RETORT_SKIP_GPU").is_some() && std::env::var_os("CI").is_none() => {
-            eprintln!("RETORT_SKIP_GPU: skipping a GPU test: {e}");
-            None
-        }
-        Err(e) => panic!("{e}\n(GPU tests need an adapter; outside CI, RETORT_SKIP_GPU=1 skips them)"),
-    }
+fn gpu() -> Option<&'static GpuBackend> {
+    crate::test_devices::gpu_backend()
 }
 
 fn down(g: &GpuBackend, b: &GpuBuf) -> Vec<f32> {
