@@ -14,23 +14,24 @@ use std::path::Path;
 const SPEC_KEY: &str = "retort.spec";
 const STATE_PREFIX: &str = "optimizer.state.";
 
-/// A loaded checkpoint: the model, optimizer state tensors (empty if none) and metadata.
+/// A loaded checkpoint: the model, the other named tensors (a method's parameters), optimizer
+/// state tensors (empty if none) and metadata.
 pub struct Checkpoint {
     pub model: Model,
+    pub extra: Vec<(String, Tensor)>,
     pub optimizer_state: Vec<Tensor>,
     pub metadata: HashMap<String, String>,
 }
 
-/// Saves `model`, `optimizer_state` and `metadata` (plus the spec) to `path`, atomically.
-pub fn save(path: &Path, model: &Model, optimizer_state: &[Tensor], metadata: &HashMap<String, String>) -> Result<()> {
-    let names: Vec<String> = model
-        .spec
-        .param_shapes()
-        .into_iter()
-        .map(|(n, _)| n)
-        .chain((0..optimizer_state.len()).map(|i| format!("{STATE_PREFIX}{i}")))
-        .collect();
-    let tensors: Vec<&Tensor> = model.params.iter().chain(optimizer_state).collect();
+/// Saves a model of `spec` as the named tensors `params` (its own first, in
+/// [`ModelSpec::param_shapes`] order, then any others), `optimizer_state` and `metadata` (plus
+/// the spec) to `path`, atomically.
+pub fn save(
+    path: &Path, spec: &ModelSpec, params: &[(String, &Tensor)], optimizer_state: &[Tensor], metadata: &HashMap<String, String>,
+) -> Result<()> {
+    let names: Vec<String> =
+        params.iter().map(|(n, _)| n.clone()).chain((0..optimizer_state.len()).map(|i| format!("{STATE_PREFIX}{i}"))).collect();
+    let tensors: Vec<&Tensor> = params.iter().map(|(_, t)| *t).chain(optimizer_state).collect();
     let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views = names
         .iter()
@@ -38,7 +39,7 @@ pub fn save(path: &Path, model: &Model, optimizer_state: &[Tensor], metadata: &H
         .zip(&bytes)
         .map(|((n, t), b)| (n.clone(), TensorView::new(Dtype::F32, t.shape().to_vec(), b).expect("shape matches data")));
     let mut meta = metadata.clone();
-    meta.insert(SPEC_KEY.into(), model.spec.to_string());
+    meta.insert(SPEC_KEY.into(), spec.to_string());
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
     let data = safetensors::tensor::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
     write_atomic(path, &data)
@@ -84,12 +85,20 @@ pub fn load(path: &Path, device: &Device, expect: Option<&ModelSpec>) -> Result<
         let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         Ok(Tensor::from_slice(device, view.shape(), &values))
     };
-    let params = spec.param_shapes().iter().map(|(n, s)| read(n, Some(s))).collect::<Result<Vec<_>>>()?;
+    let shapes = spec.param_shapes();
+    let params = shapes.iter().map(|(n, s)| read(n, Some(s))).collect::<Result<Vec<_>>>()?;
+    let mut extra = Vec::new();
+    let mut others: Vec<&str> =
+        st.names().into_iter().filter(|n| !n.starts_with(STATE_PREFIX) && !shapes.iter().any(|(m, _)| m == n)).collect();
+    others.sort();
+    for name in others {
+        extra.push((name.to_string(), read(name, None)?));
+    }
     let mut optimizer_state = Vec::new();
     while st.names().contains(&format!("{STATE_PREFIX}{}", optimizer_state.len()).as_str()) {
         optimizer_state.push(read(&format!("{STATE_PREFIX}{}", optimizer_state.len()), None)?);
     }
-    Ok(Checkpoint { model: Model { spec, params }, optimizer_state, metadata })
+    Ok(Checkpoint { model: Model { spec, params }, extra, optimizer_state, metadata })
 }
 
 #[cfg(test)]
@@ -105,7 +114,8 @@ mod tests {
         let model = Model::new(ModelSpec::parse("mlp:6-5-3").unwrap(), &dev, 1);
         let state = vec![Tensor::from_slice(&dev, &[2], &[1.0, 2.0])];
         let meta = HashMap::from([("retort.epoch".to_string(), "4".to_string())]);
-        save(&path, &model, &state, &meta).unwrap();
+        let named: Vec<(String, &Tensor)> = model.spec.param_shapes().into_iter().map(|(n, _)| n).zip(&model.params).collect();
+        save(&path, &model.spec, &named, &state, &meta).unwrap();
         let ck = load(&path, &dev, Some(&model.spec)).unwrap();
         assert_eq!(ck.metadata["retort.epoch"], "4");
         assert_eq!(ck.optimizer_state[0].to_vec(), vec![1.0, 2.0]);

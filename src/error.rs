@@ -17,6 +17,8 @@ pub enum Error {
     Checkpoint { path: PathBuf, reason: String },
     #[error("{name} = {value}: {reason}")]
     Setting { name: &'static str, value: String, reason: String },
+    #[error("{path}, line {line}: not a record of this log: {reason}")]
+    Log { path: PathBuf, line: usize, reason: String },
     #[error("device: {0}")]
     Device(String),
 }

@@ -3,11 +3,11 @@
 
 use crate::backend::{Device, Storage};
 use crate::error::Result;
-use retort_kernels::testing::Rng;
+use retort_kernels::rng::Rng;
 use std::time::Instant;
 
 /// One kernel's timing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct KernelTiming {
     pub kernel: String,
     pub shape: String,
@@ -16,6 +16,15 @@ pub struct KernelTiming {
     pub gflops: Option<f64>,
     /// Bytes the kernel must move over its time, for memory-bound ones.
     pub gbps: Option<f64>,
+}
+
+/// A run of `bench kernels`: the device, how it was timed, and each kernel's timing.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct KernelBenchRecord {
+    pub device: String,
+    pub device_name: String,
+    pub timer: String,
+    pub kernels: Vec<KernelTiming>,
 }
 
 /// The kernels `bench kernels` times, with square matmuls up to `max_dim` (1024 and 4096 by default).

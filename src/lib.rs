@@ -2,20 +2,23 @@
 //!
 //! Layers, top to bottom: `retort-kernels` (slices in, slices out) -> [`backend`] (device
 //! buffers, one trait, CPU and GPU) -> [`tensor`] and [`autograd`] (the tape) -> [`ops`] ->
-//! [`nn`], [`optim`], losses -> [`distill`] (trainers, evaluation) -> the `retort` CLI.
+//! [`nn`], [`optim`] -> [`kd`] (distillation methods) -> [`train`] (the loop, evaluation, records)
+//! -> the `retort` CLI.
 
 pub mod autograd;
 pub mod backend;
 pub mod checkpoint;
 pub mod data;
-pub mod distill;
+pub mod demo;
 pub mod error;
+pub mod kd;
 pub mod kernel_bench;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod profile;
 pub mod tensor;
+pub mod train;
 #[cfg(test)]
 #[macro_use]
 pub(crate) mod test_devices;

@@ -86,8 +86,28 @@ fn bad_settings_and_architectures_get_a_clear_error() {
         ("--temperature", "-2", "temperature"),
         ("--alpha", "1.5", "alpha"),
         ("--alpha", "-0.1", "alpha"),
+        ("--beta", "2", "not a setting of --method hinton"),
+        ("--method", "fitnets", "expected ce, hinton or dkd"),
     ] {
         fails_with(&["distill", "--teacher", s(&ck), "--student", "mlp:784-8-10", flag, value, "--epochs", "1", "--out", s(&out)], needle);
+    }
+    for (flag, value, needle) in [("--beta", "-1", "beta"), ("--alpha", "nan", "alpha"), ("--temperature", "0", "temperature")] {
+        let args = [
+            "distill",
+            "--method",
+            "dkd",
+            "--teacher",
+            s(&ck),
+            "--student",
+            "mlp:784-8-10",
+            flag,
+            value,
+            "--epochs",
+            "1",
+            "--out",
+            s(&out),
+        ];
+        fails_with(&args, needle);
     }
     // A checkpoint of another architecture, resumed as this one.
     fails_with(
@@ -217,7 +237,39 @@ fn cnn_teacher_distils_into_an_mlp_student() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["teacher_errors", "student_errors", "distilled_errors"] {
-        assert!(v[key].as_u64().unwrap() < 1000, "{key}: one epoch should beat chance: {v}");
+    for key in ["teacher", "student", "distilled"] {
+        assert!(v[key]["errors"].as_u64().unwrap() < 1000, "{key}: one epoch should beat chance: {v}");
+    }
+}
+
+/// `distill --method dkd` trains on the embedded subset, prints its settings, and logs its
+/// epochs with the method's name.
+#[test]
+fn distill_by_dkd_on_the_embedded_subset() {
+    let dir = temp_dir("dkd");
+    let (teacher, student) = (dir.join("t.safetensors"), dir.join("s.safetensors"));
+    assert!(retort(&["train", "--model", "mlp:784-64-10", "--epochs", "2", "--out", s(&teacher)]).status.success());
+    let out = retort(&[
+        "distill",
+        "--method",
+        "dkd",
+        "--teacher",
+        s(&teacher),
+        "--student",
+        "mlp:784-16-10",
+        "--epochs",
+        "2",
+        "--out",
+        s(&student),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("by dkd (temperature = 4, alpha = 1, beta = 8)"), "{err}");
+    let log = std::fs::read_to_string(dir.join("s.safetensors.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r["method"], "dkd");
+        assert!(r["test_errors"].as_u64().unwrap() < 1000, "two epochs should beat chance: {r}");
     }
 }

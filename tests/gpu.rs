@@ -2,9 +2,10 @@
 //! agree with the CPU's, checkpoints move between devices, and the CLI runs on `--device gpu`.
 //! No adapter fails these tests; outside CI, `RETORT_SKIP_GPU=1` skips them.
 
-use retort::distill::{KdConfig, TrainConfig, Trainer};
+use retort::kd::{self, MethodSettings, TeacherOutputs};
 use retort::nn::{Dropout, Model, ModelSpec};
 use retort::optim::{OptimizerKind, Schedule};
+use retort::train::{TrainConfig, Trainer};
 use retort::{Device, DeviceChoice, Labels, Tensor};
 use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s};
 use std::process::Command;
@@ -23,7 +24,7 @@ fn gpu() -> Option<Device> {
 /// Runs 3 distillation steps of `student` from `teacher` on the CPU and on the GPU from the same
 /// weights and batch, and asserts the weights after them agree to f32 rounding (dropout masks
 /// are drawn bit for bit alike on both).
-fn assert_steps_agree(gpu: &Device, teacher: &str, student: &str, config: TrainConfig, kd: KdConfig, seed: u64) {
+fn assert_steps_agree(gpu: &Device, teacher: &str, student: &str, config: TrainConfig, method: (&str, MethodSettings), seed: u64) {
     let cpu = Device::cpu();
     let (teacher_spec, student_spec) = (ModelSpec::parse(teacher).unwrap(), ModelSpec::parse(student).unwrap());
     let (rows, inputs) = (config.batch, student_spec.input_len());
@@ -32,11 +33,13 @@ fn assert_steps_agree(gpu: &Device, teacher: &str, student: &str, config: TrainC
     let teacher = Model::new(teacher_spec, &cpu, 1);
     let mut params = Vec::new();
     for device in [&cpu, gpu] {
-        let mut t = Trainer::new(Model::new(student_spec.clone(), &cpu, 2).to_device(device), config.clone()).unwrap();
+        let method = kd::method(method.0, method.1).unwrap();
+        let mut t = Trainer::new(Model::new(student_spec.clone(), &cpu, 2).to_device(device), method, config.clone()).unwrap();
         let teacher = teacher.to_device(device);
         let (xt, yt) = (Tensor::from_slice(device, &[rows, inputs], &x), Labels::from_slice(device, &y));
         for step in 0..3 {
-            let loss = t.step(&xt, &yt, Some((teacher.logits(&xt), kd)), config.lr, step).item();
+            let served = TeacherOutputs { logits: teacher.logits(&xt), activations: Vec::new() };
+            let loss = t.step(&xt, &yt, Some(&served), config.lr, step).item();
             assert!(loss.is_finite(), "{student} on {}: loss {loss}", device.kind());
         }
         params.push(t.model.params.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
@@ -55,7 +58,7 @@ fn config(batch: usize, optimizer: OptimizerKind, dropout: Dropout) -> TrainConf
     TrainConfig { epochs: 1, batch, lr: 0.05, schedule: Schedule::Constant, optimizer, dropout, jitter: 0, seed: 9 }
 }
 
-/// MLP distillation steps with dropout, under Adam and under SGD with max-norm.
+/// MLP distillation steps with dropout, Hinton's and DKD, under Adam and under SGD with max-norm.
 #[test]
 fn training_steps_agree_between_cpu_and_gpu() {
     let Some(gpu) = gpu() else { return };
@@ -64,7 +67,9 @@ fn training_steps_agree_between_cpu_and_gpu() {
         OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 },
         OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4, max_norm: Some(1.0) },
     ] {
-        assert_steps_agree(&gpu, "mlp:20-33-7", "mlp:20-17-9-7", config(13, optimizer, dropout), KdConfig::new(4.0, 0.7).unwrap(), 3);
+        let hinton = MethodSettings { temperature: Some(4.0), alpha: Some(0.7), beta: None };
+        assert_steps_agree(&gpu, "mlp:20-33-7", "mlp:20-17-9-7", config(13, optimizer, dropout), ("hinton", hinton), 3);
+        assert_steps_agree(&gpu, "mlp:20-33-7", "mlp:20-17-9-7", config(13, optimizer, dropout), ("dkd", MethodSettings::default()), 5);
     }
 }
 
@@ -79,7 +84,7 @@ fn cnn_training_steps_agree_between_cpu_and_gpu() {
         "mlp:108-20-5",
         "cnn:3x6x6-c4k3p1-pool2-c5k2p1s2-fc7-5",
         config(9, sgd, Dropout { input: 0.0, hidden: 0.3 }),
-        KdConfig::new(3.0, 0.6).unwrap(),
+        ("hinton", MethodSettings { temperature: Some(3.0), alpha: Some(0.6), beta: None }),
         4,
     );
 }
@@ -149,7 +154,7 @@ fn demo_on_gpu_matches_cpu_band() {
             .0,
         );
         assert_eq!(v["device"], device);
-        ["teacher_errors", "student_errors", "distilled_errors"].map(|k| v[k].as_u64().unwrap())
+        ["teacher", "student", "distilled"].map(|k| v[k]["errors"].as_u64().unwrap())
     };
     let (cpu, gpu) = (run("cpu"), run("gpu"));
     for (name, (c, g)) in ["teacher", "student", "distilled"].iter().zip(cpu.iter().zip(&gpu)) {

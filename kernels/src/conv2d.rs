@@ -8,8 +8,9 @@
 //! NHWC images, weights `[k * k * in_channels, out_channels]`, as in [`crate::conv`].
 
 use crate::conv::{Conv2dGeometry, col2im, im2col};
-use crate::elementwise::{add_bias, col_sums, relu_backward};
+use crate::elementwise::{add_bias, relu_backward};
 use crate::matmul::matmul;
+use crate::reduce::col_sums;
 
 /// Column-matrix values per chunk: 4 MiB, so a chunk and its gradient stay in L3. Measured on
 /// the CNN student and teacher (2026-11-24, 2 cores, 32 MiB L3): 1 MiB and 16 MiB both slower.

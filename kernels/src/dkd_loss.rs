@@ -141,6 +141,7 @@ mod tests {
     use crate::reference;
     use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
 
+    #[allow(clippy::too_many_arguments)]
     fn loss(rows: usize, cols: usize, zs: &[f32], zt: &[f32], y: &[u32], t: f32, alpha: f32, beta: f32) -> f32 {
         let mut per_row = vec![0.0; rows];
         dkd_loss(rows, cols, zs, zt, y, t, alpha, beta, &mut per_row);

@@ -74,7 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
-use retort_kernels::{conv, conv2d, dkd_loss, dropout, elementwise, kd_loss, matmul, optim, softmax};
+use retort_kernels::{conv, conv2d, dkd_loss, dropout, elementwise, kd_loss, matmul, optim, reduce, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -119,7 +119,7 @@ impl Backend for CpuBackend {
         dropout::dropout(x, p, seed, out);
     }
     fn col_sums(&self, rows: usize, cols: usize, x: &CpuBuf, beta: f32, out: &mut CpuBuf) {
-        elementwise::col_sums(rows, cols, x, beta, out);
+        reduce::col_sums(rows, cols, x, beta, out);
     }
     fn softmax(&self, rows: usize, cols: usize, x: &CpuBuf, t: f32, log: bool, out: &mut CpuBuf) {
         if log { softmax::log_softmax(rows, cols, x, t, out) } else { softmax::softmax(rows, cols, x, t, out) }
@@ -163,7 +163,7 @@ impl Backend for CpuBackend {
         elementwise::axpy(s, x, y);
     }
     fn sum(&self, x: &CpuBuf, out: &mut CpuBuf) {
-        out[0] = elementwise::sum(x);
+        out[0] = reduce::sum(x);
     }
     fn sgd_momentum(&self, w: &mut CpuBuf, g: &CpuBuf, v: &mut CpuBuf, lr: f32, momentum: f32, weight_decay: f32) {
         optim::sgd_momentum(w, g, v, lr, momentum, weight_decay);
@@ -179,7 +179,7 @@ impl Backend for CpuBackend {
     }
     fn count_correct(&self, rows: usize, cols: usize, logits: &CpuBuf, labels: &Vec<u32>, count: &mut CpuBuf) {
         let mut pred = vec![0u32; rows];
-        elementwise::argmax_rows(rows, cols, logits, &mut pred);
+        reduce::argmax_rows(rows, cols, logits, &mut pred);
         count[0] += pred.iter().zip(labels).filter(|(p, y)| p == y).count() as f32;
     }
     fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &CpuBuf, w: &CpuBuf, bias: &CpuBuf, relu: bool, y: &mut CpuBuf) {

@@ -5,7 +5,7 @@ pub mod idx;
 
 use crate::error::{Error, Result};
 use idx::{IdxArray, parse_idx, read_idx};
-use retort_kernels::testing::Rng;
+use retort_kernels::rng::Rng;
 use std::path::Path;
 
 /// Examples scaled to [0, 1] and their labels.

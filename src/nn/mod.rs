@@ -3,5 +3,5 @@
 pub mod model;
 pub mod spec;
 
-pub use model::{Dropout, Model};
+pub use model::{Dropout, Model, Outputs, init_params};
 pub use spec::{CnnLayer, ModelSpec, PlannedLayer};

@@ -123,6 +123,24 @@ impl ModelSpec {
         }
     }
 
+    /// Each layer's name, in order: `convN`, `poolN` and `fcN` (from 0), the last `fcN` the
+    /// logits. A method asks for hidden activations by these names.
+    pub fn layer_names(&self) -> Vec<String> {
+        let (mut convs, mut pools, mut fcs) = (0, 0, 0);
+        let next = |counter: &mut usize, kind: &str| {
+            *counter += 1;
+            format!("{kind}{}", *counter - 1)
+        };
+        self.layers()
+            .iter()
+            .map(|layer| match layer {
+                PlannedLayer::Conv { .. } => next(&mut convs, "conv"),
+                PlannedLayer::Pool { .. } => next(&mut pools, "pool"),
+                PlannedLayer::Linear { .. } => next(&mut fcs, "fc"),
+            })
+            .collect()
+    }
+
     /// Parameter tensors: names and shapes, in a fixed order: `convN.weight`
     /// (`[kernel^2 * in_channels, out_channels]`), `convN.bias`, `fcN.weight` (`[in, out]`), `fcN.bias`.
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {

@@ -1,5 +1,7 @@
-//! Command-line arguments.
+//! The command line: the subcommands, and the argument groups they share. Each subcommand's
+//! own arguments live beside it in `cmd/`.
 
+use crate::cmd::{bench::BenchCommand, demo::DemoArgs, distill::DistillArgs, eval::EvalArgs, train::TrainArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -91,123 +93,6 @@ pub struct RunArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub hyper: Hyper,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Args)]
-pub struct TrainArgs {
-    /// Model spec, such as mlp:784-1200-1200-10.
-    #[arg(long)]
-    pub model: String,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-#[derive(Args)]
-pub struct DistillArgs {
-    /// The teacher's checkpoint.
-    #[arg(long)]
-    pub teacher: PathBuf,
-    /// The student's spec, such as mlp:784-800-800-10.
-    #[arg(long)]
-    pub student: String,
-    /// Softmax temperature of the soft targets (> 0).
-    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
-    pub temperature: f32,
-    /// Weight of the soft term, in [0, 1].
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
-    pub alpha: f32,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-#[derive(Args)]
-pub struct EvalArgs {
-    #[arg(long)]
-    pub model: PathBuf,
-    #[command(flatten)]
-    pub data: DataArgs,
-    #[arg(long, default_value_t = 1000)]
-    pub batch: usize,
-    /// One JSON object instead of the table.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// One distillation step: teacher forward; student forward, backward, update.
-    Step {
-        #[arg(long, default_value = "mlp:784-1200-1200-10")]
-        teacher: String,
-        #[arg(long, default_value = "mlp:784-800-800-10")]
-        student: String,
-        #[command(flatten)]
-        bench: BenchArgs,
-    },
-    /// One training step on labels: forward, backward, update.
-    Train {
-        #[arg(long, default_value = "mlp:784-1200-1200-10")]
-        model: String,
-        /// Hidden dropout during the step.
-        #[arg(long, default_value_t = 0.0)]
-        dropout: f32,
-        #[command(flatten)]
-        bench: BenchArgs,
-    },
-    /// Each kernel alone: matmul (the MLP's shapes, 1024^3, 4096^3), softmax with temperature,
-    /// the fused KD backward and its unfused twin; median time and GFLOP/s or GB/s.
-    Kernels {
-        /// Largest square matmul to time (1024 and 4096 are timed when at most this).
-        #[arg(long, default_value_t = 4096)]
-        max_dim: usize,
-        /// Seconds to time each kernel for.
-        #[arg(long, default_value_t = 1.0)]
-        seconds: f64,
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        common: Common,
-    },
-}
-
-#[derive(Args)]
-pub struct BenchArgs {
-    #[arg(long, default_value_t = 128)]
-    pub batch: usize,
-    /// Seconds to time for.
-    #[arg(long, default_value_t = 3.0)]
-    pub seconds: f64,
-    #[arg(long)]
-    pub json: bool,
-    /// Then as many steps again with each op timed: where the step's time goes.
-    #[arg(long)]
-    pub profile: bool,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Args)]
-pub struct DemoArgs {
-    /// The teacher's architecture.
-    #[arg(long, default_value = "mlp:784-1200-1200-10")]
-    pub teacher: String,
-    /// The students' architecture.
-    #[arg(long, default_value = "mlp:784-800-800-10")]
-    pub student: String,
-    /// Epochs for each student.
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    /// Epochs for the teacher (dropout and jitter make it learn slower and generalise better).
-    #[arg(long, default_value_t = 30)]
-    pub teacher_epochs: usize,
-    #[command(flatten)]
-    pub data: DataArgs,
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub common: Common,
 }

@@ -1,15 +1,15 @@
 //! The `retort` CLI: train, distill, eval, bench, demo. Errors print as one line and exit 1.
 
 mod args;
-mod commands;
-mod report;
+mod cmd;
+mod output;
 
 use clap::Parser;
 
 fn main() {
     keep_freed_memory();
     let cli = args::Cli::parse();
-    if let Err(e) = commands::run(cli) {
+    if let Err(e) = cmd::run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -6,16 +6,18 @@
 //! most of a distillation step when the teacher is larger than the student. Jittered images are
 //! new each epoch and need the forward pass.
 
-use super::KdConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::kd::TeacherOutputs;
 use crate::nn::Model;
 use crate::tensor::Tensor;
 
-/// A trained model that gives soft targets, and the settings it is distilled at.
+/// A trained model that serves its outputs for each batch: logits, and the hidden activations a
+/// method asked for. It knows nothing of the loss they feed.
 pub struct Teacher<'a> {
     pub model: &'a Model,
-    pub kd: KdConfig,
+    /// Layers whose activations each batch needs.
+    taps: Vec<String>,
     table: Option<LogitTable>,
 }
 
@@ -32,17 +34,17 @@ impl LogitTable {
 }
 
 impl<'a> Teacher<'a> {
-    /// A teacher that runs its forward pass on every batch.
-    pub fn live(model: &'a Model, kd: KdConfig) -> Self {
-        Teacher { model, kd, table: None }
+    /// A teacher that runs its forward pass on every batch, keeping the activations of the
+    /// layers named in `taps`.
+    pub fn live(model: &'a Model, taps: &[String]) -> Result<Self> {
+        model.check_taps(taps)?;
+        Ok(Teacher { model, taps: taps.to_vec(), table: None })
     }
 
     /// A teacher whose logits for every example of `data` are computed now, in batches of
     /// `batch` (`on_batch(done, total)` reports progress), and read from then on for batches of
     /// `data`'s unshifted images. Batches with jitter still run the forward pass.
-    pub fn precomputed(
-        model: &'a Model, kd: KdConfig, data: &Dataset, batch: usize, mut on_batch: impl FnMut(usize, usize),
-    ) -> Result<Self> {
+    pub fn precomputed(model: &'a Model, data: &Dataset, batch: usize, mut on_batch: impl FnMut(usize, usize)) -> Result<Self> {
         super::check_fits(&model.spec, data)?;
         let device = model.params[0].device().clone();
         let batch = batch.max(1);
@@ -50,11 +52,11 @@ impl<'a> Teacher<'a> {
         let classes = model.spec.classes();
         let mut logits = Vec::with_capacity(data.len() * classes);
         let total = data.len().div_ceil(batch);
-        for (b, (_, x)) in super::batches_in_order(data, &device, batch).enumerate() {
+        for (b, (_, x)) in super::eval::batches_in_order(data, &device, batch).enumerate() {
             logits.extend_from_slice(&model.logits(&x).to_vec());
             on_batch(b + 1, total);
         }
-        Ok(Teacher { model, kd, table: Some(LogitTable { classes, logits }) })
+        Ok(Teacher { model, taps: Vec::new(), table: Some(LogitTable { classes, logits }) })
     }
 
     /// Refuses a table computed on a data set of another size than `data`.
@@ -69,18 +71,21 @@ impl<'a> Teacher<'a> {
         }
     }
 
-    /// The teacher's logits for the batch `x` of examples `indices` of the data set the table
+    /// The teacher's outputs for the batch `x` of examples `indices` of the data set the table
     /// was computed on; `shifted`: whether `x`'s images were jittered, so the table cannot serve.
-    pub(crate) fn logits(&self, x: &Tensor, indices: &[usize], shifted: bool) -> Tensor {
+    pub fn outputs(&self, x: &Tensor, indices: &[usize], shifted: bool) -> TeacherOutputs {
         match &self.table {
             Some(t) if !shifted => {
                 let mut rows = Vec::with_capacity(indices.len() * t.classes);
                 for &i in indices {
                     rows.extend_from_slice(&t.logits[i * t.classes..(i + 1) * t.classes]);
                 }
-                Tensor::from_slice(x.device(), &[indices.len(), t.classes], &rows)
+                TeacherOutputs { logits: Tensor::from_slice(x.device(), &[indices.len(), t.classes], &rows), activations: Vec::new() }
             }
-            _ => self.model.logits(x),
+            _ => {
+                let (logits, activations) = self.model.outputs(x, &self.taps);
+                TeacherOutputs { logits, activations }
+            }
         }
     }
 }
@@ -97,29 +102,33 @@ mod tests {
         Dataset { images: rng.vec(n * 16, 0.0, 1.0), labels: rng.labels(n, 3), example_dims: vec![4, 4] }
     }
 
-    /// A teacher model on the CPU for 4x4 images of 3 classes, its KD settings, and `n` examples.
-    fn setup(n: usize) -> (Device, Model, KdConfig, Dataset) {
+    /// A teacher model on the CPU for 4x4 images of 3 classes, and `n` examples.
+    fn setup(n: usize) -> (Device, Model, Dataset) {
         let device = Device::cpu();
         let model = Model::new(ModelSpec::parse("mlp:16-12-3").unwrap(), &device, 1);
-        (device, model, KdConfig::new(3.0, 0.8).unwrap(), data(n))
+        (device, model, data(n))
     }
 
     #[test]
     fn table_rows_are_the_forward_pass_of_their_examples() {
-        let (device, model, kd, data) = setup(23);
+        let (device, model, data) = setup(23);
         // A table in batches of 5 (the last one short), read back in a shuffled batch.
         let mut reported = Vec::new();
-        let teacher = Teacher::precomputed(&model, kd, &data, 5, |done, total| reported.push((done, total))).unwrap();
+        let teacher = Teacher::precomputed(&model, &data, 5, |done, total| reported.push((done, total))).unwrap();
         assert_eq!(reported.last(), Some(&(5, 5)));
         let indices = [22, 0, 7, 7, 13];
         let (mut images, mut labels) = (Vec::new(), Vec::new());
         data.gather(&indices, 0, &mut Rng::new(0), &mut images, &mut labels);
         let x = Tensor::from_slice(&device, &[indices.len(), 16], &images);
         let want = model.logits(&x).to_vec();
-        assert_close("table logits", &teacher.logits(&x, &indices, false).to_vec(), &f64s(&want), Tolerance::FORWARD);
+        assert_close("table logits", &teacher.outputs(&x, &indices, false).logits.to_vec(), &f64s(&want), Tolerance::FORWARD);
         // Shifted images bypass the table: logits of these (here: different) images.
         let other = Tensor::from_slice(&device, &[indices.len(), 16], &vec![0.5; indices.len() * 16]);
-        assert_eq!(teacher.logits(&other, &indices, true).to_vec(), model.logits(&other).to_vec(), "a shifted batch runs the teacher");
+        assert_eq!(
+            teacher.outputs(&other, &indices, true).logits.to_vec(),
+            model.logits(&other).to_vec(),
+            "a shifted batch runs the teacher"
+        );
         assert!(teacher.check_table(&data).is_ok());
         let err = teacher.check_table(&self::data(24)).unwrap_err().to_string();
         assert!(err.contains("23 examples") && err.contains("24 examples"), "{err}");
@@ -129,10 +138,11 @@ mod tests {
     /// with and without jitter (where the table must step aside).
     #[test]
     fn epochs_with_the_table_train_like_epochs_with_the_live_teacher() {
-        use crate::distill::{TrainConfig, Trainer};
+        use crate::kd::Hinton;
         use crate::nn::Dropout;
         use crate::optim::{OptimizerKind, Schedule};
-        let (device, teacher, kd, data) = setup(37);
+        use crate::train::{TrainConfig, Trainer};
+        let (device, teacher, data) = setup(37);
         for jitter in [0, 1] {
             let config = TrainConfig {
                 epochs: 2,
@@ -145,14 +155,15 @@ mod tests {
                 seed: 5,
             };
             let train = |t: &Teacher| {
-                let mut trainer = Trainer::new(Model::new(ModelSpec::parse("mlp:16-5-3").unwrap(), &device, 2), config.clone()).unwrap();
+                let student = Model::new(ModelSpec::parse("mlp:16-5-3").unwrap(), &device, 2);
+                let mut trainer = Trainer::new(student, Box::new(Hinton::new(3.0, 0.8).unwrap()), config.clone()).unwrap();
                 for _ in 0..2 {
                     trainer.train_epoch(&data, Some(t), |_, _, _| {}).unwrap();
                 }
                 trainer.model.params.iter().flat_map(|p| p.to_vec()).collect::<Vec<f32>>()
             };
-            let live = train(&Teacher::live(&teacher, kd));
-            let table = train(&Teacher::precomputed(&teacher, kd, &data, 7, |_, _| {}).unwrap());
+            let live = train(&Teacher::live(&teacher, &[]).unwrap());
+            let table = train(&Teacher::precomputed(&teacher, &data, 7, |_, _| {}).unwrap());
             assert_close(
                 &format!("student after 2 epochs, jitter {jitter}: table against live"),
                 &table,

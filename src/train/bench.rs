@@ -1,13 +1,15 @@
 //! Step benchmarks: samples/s of training or distillation steps on synthetic data.
 
-use super::{KdConfig, TrainConfig, Trainer, check_device_fits};
+use super::{TrainConfig, Trainer, check_device_fits};
 use crate::backend::Device;
 use crate::error::{Error, Result};
+use crate::kd::{self, CrossEntropy, Hinton, Method, TeacherOutputs};
 use crate::nn::{Dropout, Model, ModelSpec};
 use crate::optim::{OptimizerKind, Schedule};
 use crate::profile;
 use crate::tensor::{Labels, Tensor};
-use retort_kernels::testing::Rng;
+use crate::train::records::{BenchRecord, OpRecord, ProfileRecord};
+use retort_kernels::rng::Rng;
 use std::time::Instant;
 
 /// A step benchmark's result.
@@ -45,17 +47,20 @@ pub fn bench_step(
         jitter: 0,
         seed: 1,
     };
-    let mut trainer = Trainer::new(Model::new(student.clone(), device, 1), config)?;
+    let method: Box<dyn Method> = match teacher {
+        Some(_) => Box::new(Hinton::new(kd::defaults::HINTON_TEMPERATURE, kd::defaults::HINTON_ALPHA)?),
+        None => Box::new(CrossEntropy),
+    };
+    let mut trainer = Trainer::new(Model::new(student.clone(), device, 1), method, config)?;
     let teacher_model = teacher.map(|t| Model::new(t.clone(), device, 2));
-    let kd = KdConfig::new(20.0, 0.9)?;
     let mut rng = Rng::new(3);
     let x = Tensor::from_slice(device, &[batch, student.input_len()], &rng.vec(batch * student.input_len(), 0.0, 1.0));
     let labels = Labels::from_slice(device, &rng.labels(batch, student.classes()));
     // One step as the benchmark defines it: the teacher's forward pass on the batch
     // (never a precomputed table), then the student's training step.
     let mut distill_step = |seed: u64| {
-        let teacher_logits = teacher_model.as_ref().map(|t| (t.logits(&x), kd));
-        trainer.step(&x, &labels, teacher_logits, 0.01, seed);
+        let served = teacher_model.as_ref().map(|t| TeacherOutputs { logits: t.logits(&x), activations: Vec::new() });
+        trainer.step(&x, &labels, served.as_ref(), 0.01, seed);
     };
     // Steps are timed in groups that end in a device sync, so a GPU's queued work is counted
     // and the host is not made to wait after every step.
@@ -107,4 +112,33 @@ pub fn bench_step(
         steps: times.len() * GROUP,
         profile,
     })
+}
+
+impl BenchResult {
+    /// The result as a record: `bench` is `train step` or `distill step`.
+    pub fn record(
+        &self, bench: &str, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: f32, device: &Device,
+    ) -> BenchRecord {
+        let profile = self.profile.as_ref().map(|(rows, step_ms)| ProfileRecord {
+            step_ms: *step_ms,
+            ops: rows
+                .iter()
+                .map(|o| OpRecord { op: o.op.clone(), calls: o.calls, forward_ms: o.forward_s * 1e3, backward_ms: o.backward_s * 1e3 })
+                .collect(),
+        });
+        BenchRecord {
+            bench: bench.into(),
+            teacher: teacher.map(|t| t.to_string()),
+            student: student.to_string(),
+            batch,
+            dropout,
+            samples_per_s: self.samples_per_s,
+            gflops: self.gflops,
+            median_step_ms: self.median_step_ms,
+            steps: self.steps,
+            device: device.kind().into(),
+            device_name: device.describe(),
+            profile,
+        }
+    }
 }

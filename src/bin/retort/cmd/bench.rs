@@ -1,0 +1,136 @@
+//! `retort bench`: step and kernel throughput on synthetic data.
+
+use super::open_device;
+use crate::args::Common;
+use crate::output::print_table;
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use retort::kernel_bench::{KernelBenchRecord, bench_kernels};
+use retort::nn::{Dropout, ModelSpec};
+use retort::train::bench_step;
+use retort::train::records::ProfileRecord;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// One distillation step: teacher forward; student forward, backward, update.
+    Step {
+        #[arg(long, default_value = "mlp:784-1200-1200-10")]
+        teacher: String,
+        #[arg(long, default_value = "mlp:784-800-800-10")]
+        student: String,
+        #[command(flatten)]
+        bench: BenchArgs,
+    },
+    /// One training step on labels: forward, backward, update.
+    Train {
+        #[arg(long, default_value = "mlp:784-1200-1200-10")]
+        model: String,
+        /// Hidden dropout during the step.
+        #[arg(long, default_value_t = 0.0)]
+        dropout: f32,
+        #[command(flatten)]
+        bench: BenchArgs,
+    },
+    /// Each kernel alone: matmul (the MLP's shapes, 1024^3, 4096^3), softmax with temperature,
+    /// the fused KD backward and its unfused twin; median time and GFLOP/s or GB/s.
+    Kernels {
+        /// Largest square matmul to time (1024 and 4096 are timed when at most this).
+        #[arg(long, default_value_t = 4096)]
+        max_dim: usize,
+        /// Seconds to time each kernel for.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Seconds to time for.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    #[arg(long)]
+    pub json: bool,
+    /// Then as many steps again with each op timed: where the step's time goes.
+    #[arg(long)]
+    pub profile: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn run(b: BenchCommand) -> Result<()> {
+    let (teacher, student, dropout, args, what) = match b {
+        BenchCommand::Kernels { max_dim, seconds, json, common } => return kernels(max_dim, seconds, json, &common),
+        BenchCommand::Step { teacher, student, bench } => {
+            (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step")
+        }
+        BenchCommand::Train { model, dropout, bench } => (None, ModelSpec::parse(&model)?, dropout, bench, "train step"),
+    };
+    if !(0.0..1.0).contains(&dropout) {
+        bail!("dropout = {dropout}: must be in [0, 1)");
+    }
+    let device = open_device(&args.common, args.json)?;
+    let r =
+        bench_step(&device, teacher.as_ref(), &student, args.batch, Dropout { input: 0.0, hidden: dropout }, args.seconds, args.profile)?;
+    let record = r.record(what, teacher.as_ref(), &student, args.batch, dropout, &device);
+    if args.json {
+        println!("{}", serde_json::to_string(&record)?);
+        return Ok(());
+    }
+    let name = match &record.teacher {
+        Some(t) => format!("{t} -> {student}"),
+        None => student.to_string(),
+    };
+    println!(
+        "{what} {name}, batch {}: {:.0} samples/s, {:.1} GFLOP/s, median step {:.2} ms over {} steps on {}",
+        args.batch, record.samples_per_s, record.gflops, record.median_step_ms, record.steps, record.device_name
+    );
+    if let Some(profile) = &record.profile {
+        print_profile(profile);
+    }
+    Ok(())
+}
+
+/// The per-step op times, the most expensive first, with what the tape does not see.
+fn print_profile(p: &ProfileRecord) {
+    println!("\nper step, {:.2} ms with each op timed:", p.step_ms);
+    let ms = |v: f64| format!("{v:.3}");
+    let share = |v: f64| format!("{:.1}%", 100.0 * v / p.step_ms);
+    let mut table = vec![["op [output shape]", "calls", "forward ms", "backward ms", "share"].map(String::from).to_vec()];
+    table.extend(
+        p.ops
+            .iter()
+            .map(|o| vec![o.op.clone(), o.calls.to_string(), ms(o.forward_ms), ms(o.backward_ms), share(o.forward_ms + o.backward_ms)]),
+    );
+    let other = p.step_ms - p.ops.iter().map(|o| o.forward_ms + o.backward_ms).sum::<f64>();
+    table.push(vec!["(outside the ops)".into(), String::new(), ms(other), String::new(), share(other)]);
+    print_table(&table);
+}
+
+fn kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> Result<()> {
+    let device = open_device(common, json)?;
+    let timings = bench_kernels(&device, max_dim, seconds)?;
+    let record =
+        KernelBenchRecord { device: device.kind().into(), device_name: device.describe(), timer: device.timer().into(), kernels: timings };
+    if json {
+        println!("{}", serde_json::to_string(&record)?);
+        return Ok(());
+    }
+    let mut rows = vec![vec!["kernel".to_string(), "shape".into(), "median".into(), "rate".into()]];
+    for k in &record.kernels {
+        let rate = match (k.gflops, k.gbps) {
+            (Some(g), _) => format!("{g:.1} GFLOP/s"),
+            (_, Some(b)) => format!("{b:.1} GB/s"),
+            _ => String::new(),
+        };
+        rows.push(vec![k.kernel.clone(), k.shape.clone(), format!("{:.1} us", k.median_us), rate]);
+    }
+    print_table(&rows);
+    println!("on {}, timed by {}", record.device_name, record.timer);
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! One file per subcommand: each parses its settings, calls the library, and prints.
+
+pub mod bench;
+pub mod demo;
+pub mod distill;
+pub mod eval;
+pub mod train;
+
+use crate::args::{Cli, Command, Common, DataArgs, Hyper};
+use crate::output::Terminal;
+use anyhow::Result;
+use retort::checkpoint;
+use retort::data::{self, Splits};
+use retort::kd::Method;
+use retort::nn::{Dropout, Model, ModelSpec};
+use retort::optim::{OptimizerKind, Schedule};
+use retort::train::{Progress, RunFiles, TrainConfig, Trainer};
+use retort::{Device, DeviceChoice};
+use std::path::{Path, PathBuf};
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Distill(a) => distill::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Bench(b) => bench::run(b),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+/// Opens the chosen device and says which it is on stderr.
+fn open_device(common: &Common, quiet: bool) -> Result<Device> {
+    let (device, note) = Device::open(common.device.parse::<DeviceChoice>()?)?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    if !quiet {
+        eprintln!("device: {}", device.describe());
+    }
+    Ok(device)
+}
+
+fn load_data(args: &DataArgs) -> Result<Splits> {
+    Ok(match &args.data {
+        Some(dir) => data::load_dir(dir)?,
+        None => data::embedded(),
+    })
+}
+
+fn train_config(h: &Hyper) -> Result<TrainConfig> {
+    let config = TrainConfig {
+        epochs: h.epochs,
+        batch: h.batch,
+        lr: h.lr,
+        schedule: Schedule::parse(&h.schedule)?,
+        optimizer: OptimizerKind::parse(&h.optimizer, h.momentum, h.weight_decay, h.max_norm)?,
+        dropout: Dropout { input: h.dropout_input, hidden: h.dropout },
+        jitter: h.jitter,
+        seed: h.seed,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// A fresh trainer of `spec` under `method`, or with `--resume` the one saved at `out`.
+fn trainer_for(
+    spec: ModelSpec, method: Box<dyn Method>, device: &Device, h: &Hyper, out: &Path, progress: &mut Terminal,
+) -> Result<Trainer> {
+    let config = train_config(h)?;
+    if h.resume && out.exists() {
+        let ck = checkpoint::load(out, device, Some(&spec))?;
+        let t = Trainer::resume(ck, method, config)?;
+        progress.note(&format!("resuming {} from epoch {}", out.display(), t.epoch));
+        return Ok(t);
+    }
+    Ok(Trainer::new(Model::new(spec, device, h.seed), method, config)?)
+}
+
+/// The checkpoint at `out` and its log (`--log`, or the checkpoint's path + `.jsonl`).
+fn run_files(h: &Hyper, out: &Path) -> RunFiles {
+    let log = h.log.clone().unwrap_or_else(|| PathBuf::from(format!("{}.jsonl", out.display())));
+    RunFiles { checkpoint: out.to_path_buf(), log }
+}
+
+/// The closing line of a training run.
+fn print_result(trainer: &Trainer, test: &retort::train::Predictions, seconds: f64, out: &Path) {
+    println!(
+        "{}: {} test errors of {} ({:.2}%), {seconds:.1}s; saved {}",
+        trainer.model.spec,
+        test.errors,
+        test.len(),
+        100.0 * (1.0 - test.accuracy()),
+        out.display()
+    );
+}

@@ -1,0 +1,101 @@
+//! Evaluation: a model's logits and predicted classes on a data set, in batches on its device.
+
+use super::{check_device_fits, check_fits};
+use crate::backend::Device;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::nn::Model;
+use crate::tensor::{Labels, Tensor};
+use retort_kernels::reduce::argmax_rows;
+
+/// A model's predictions on every example of a data set, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    pub classes: usize,
+    /// `examples x classes`, row-major.
+    pub logits: Vec<f32>,
+    /// The arg-max class of each example (the first on ties).
+    pub predicted: Vec<u32>,
+    /// Examples whose predicted class is not their label.
+    pub errors: usize,
+}
+
+impl Predictions {
+    /// Examples predicted.
+    pub fn len(&self) -> usize {
+        self.predicted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.predicted.is_empty()
+    }
+
+    /// The share predicted right.
+    pub fn accuracy(&self) -> f64 {
+        1.0 - self.errors as f64 / self.len().max(1) as f64
+    }
+
+    /// The logits of example `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.logits[i * self.classes..(i + 1) * self.classes]
+    }
+}
+
+/// `model`'s predictions on `data`, in batches of `batch`, on the model's device.
+pub fn evaluate(model: &Model, data: &Dataset, batch: usize) -> Result<Predictions> {
+    check_fits(&model.spec, data)?;
+    let device = model.params[0].device().clone();
+    check_device_fits(&model.spec, &device, batch)?;
+    let classes = model.spec.classes();
+    let mut logits = Vec::with_capacity(data.len() * classes);
+    // Errors are counted on the device as the batches go; the logits come back for the study tools.
+    let mut correct = device.zeros(1);
+    for (rows, x) in batches_in_order(data, &device, batch) {
+        let z = model.logits(&x);
+        let labels = Labels::from_slice(&device, &data.labels[rows.clone()]);
+        device.count_correct(rows.len(), classes, z.storage(), labels.storage(), &mut correct);
+        logits.extend_from_slice(&z.to_vec());
+    }
+    let mut predicted = vec![0; data.len()];
+    argmax_rows(data.len(), classes, &logits, &mut predicted);
+    let errors = data.len() - device.download(&correct)[0] as usize;
+    Ok(Predictions { classes, logits, predicted, errors })
+}
+
+/// `data`'s examples in order, `batch` at a time (the last batch may be short), each with its
+/// range of examples and its images uploaded to `device`: evaluation and teacher passes.
+pub(crate) fn batches_in_order<'a>(
+    data: &'a Dataset, device: &'a Device, batch: usize,
+) -> impl Iterator<Item = (std::ops::Range<usize>, Tensor)> + 'a {
+    let (d, batch) = (data.example_len(), batch.max(1));
+    (0..data.len()).step_by(batch).map(move |start| {
+        let rows = start..(start + batch).min(data.len());
+        let x = Tensor::from_slice(device, &[rows.len(), d], &data.images[rows.start * d..rows.end * d]);
+        (rows, x)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ModelSpec;
+    use retort_kernels::rng::Rng;
+
+    #[test]
+    fn predictions_are_the_argmax_of_each_batch_logits() {
+        let device = Device::cpu();
+        let mut rng = Rng::new(3);
+        let data = Dataset { images: rng.vec(23 * 16, 0.0, 1.0), labels: rng.labels(23, 3), example_dims: vec![4, 4] };
+        let model = Model::new(ModelSpec::parse("mlp:16-8-3").unwrap(), &device, 1);
+        let p = evaluate(&model, &data, 5).unwrap();
+        let whole = model.logits(&Tensor::from_slice(&device, &[23, 16], &data.images)).to_vec();
+        assert_eq!(p.len(), 23);
+        for i in 0..23 {
+            let row = &whole[i * 3..(i + 1) * 3];
+            let best = (0..3).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+            assert_eq!(p.predicted[i] as usize, best, "example {i}");
+            assert!(p.row(i).iter().zip(row).all(|(a, b)| (a - b).abs() < 1e-5));
+        }
+        assert_eq!(p.errors, (0..23).filter(|&i| p.predicted[i] != data.labels[i]).count());
+    }
+}

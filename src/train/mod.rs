@@ -1,0 +1,437 @@
+//! The training loop, shared by every method: a [`Trainer`] (the student, the method and the
+//! optimizer), epochs over a data set with the teacher's outputs when the method needs them,
+//! evaluation that returns predictions ([`evaluate`]), typed records written as JSONL and read
+//! back ([`records`]), and step benchmarks ([`bench_step`]).
+
+mod bench;
+mod eval;
+pub mod records;
+mod teacher;
+
+pub use bench::{BenchResult, bench_step};
+pub use eval::{Predictions, evaluate};
+pub use records::{EpochRecord, EvalRecord, append_jsonl, read_jsonl};
+pub use teacher::Teacher;
+
+use crate::autograd::Graph;
+use crate::backend::Device;
+use crate::checkpoint::{self, Checkpoint};
+use crate::data::{Dataset, Splits, shuffled};
+use crate::error::{Error, Result};
+use crate::kd::{Batch, Method, TeacherOutputs};
+use crate::nn::{Dropout, Model, ModelSpec, init_params};
+use crate::optim::{Optimizer, OptimizerKind, Schedule};
+use crate::tensor::{Labels, Tensor};
+use retort_kernels::rng::Rng;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Training steps between reads of the running loss (each read waits for a GPU).
+const LOSS_READ_EVERY: usize = 16;
+
+/// Examples per evaluation batch.
+const EVAL_BATCH: usize = 1000;
+/// How to train: schedule, optimizer, regularisation, seed.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub schedule: Schedule,
+    pub optimizer: OptimizerKind,
+    pub dropout: Dropout,
+    /// Random shifts of up to this many pixels each way (0: none).
+    pub jitter: usize,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Refuses settings that cannot train.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch == 0 {
+            return Err(Error::setting("batch", self.batch, "must be at least 1"));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::setting("lr", self.lr, "must be positive"));
+        }
+        for (name, p) in [("dropout-input", self.dropout.input), ("dropout", self.dropout.hidden)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::setting(name, p, "must be in [0, 1)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A student being trained: its model, the method whose loss it follows (and the method's own
+/// parameters), the optimizer over both, and how far it got.
+pub struct Trainer {
+    pub model: Model,
+    pub method: Box<dyn Method>,
+    /// The method's parameters, in [`Method::param_shapes`] order.
+    pub method_params: Vec<Tensor>,
+    pub optimizer: Optimizer,
+    pub config: TrainConfig,
+    /// Epochs completed.
+    pub epoch: usize,
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f32,
+    pub lr: f32,
+    pub seconds: f64,
+}
+
+/// Checkpoint names of a method's parameters: `method.<name>`.
+const METHOD_PREFIX: &str = "method.";
+
+impl Trainer {
+    /// A fresh run of `model` under `method`; the method's parameters start from `config.seed`.
+    pub fn new(model: Model, method: Box<dyn Method>, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        model.check_taps(&method.needs().student_activations)?;
+        let device = model.params[0].device().clone();
+        let method_params = init_params(&method.param_shapes(), &device, config.seed ^ 0x6d65_7468);
+        let all: Vec<Tensor> = model.params.iter().chain(&method_params).cloned().collect();
+        let optimizer = Optimizer::new(config.optimizer, &all);
+        Ok(Trainer { model, method, method_params, optimizer, config, epoch: 0 })
+    }
+
+    /// Continues from a checkpoint written after an epoch of this run.
+    pub fn resume(ck: Checkpoint, method: Box<dyn Method>, config: TrainConfig) -> Result<Self> {
+        let mut t = Trainer::new(ck.model, method, config)?;
+        let get = |k: &str| ck.metadata.get(k).and_then(|v| v.parse::<u64>().ok());
+        t.epoch = get("retort.epoch").unwrap_or(0) as usize;
+        for ((name, shape), p) in t.method.param_shapes().iter().zip(&mut t.method_params) {
+            let saved = ck.extra.iter().find(|(n, _)| *n == format!("{METHOD_PREFIX}{name}"));
+            match saved {
+                Some((_, v)) if v.shape() == shape.as_slice() => *p = v.clone(),
+                _ => {
+                    return Err(Error::setting(
+                        "method",
+                        t.method.name(),
+                        format!("its parameter `{name}` {shape:?} is not in the checkpoint"),
+                    ));
+                }
+            }
+        }
+        if !ck.optimizer_state.is_empty() {
+            if ck.metadata.get("retort.optimizer").map(String::as_str) != Some(t.config.optimizer.name())
+                || ck.optimizer_state.len() != t.optimizer.state.len()
+            {
+                return Err(Error::setting(
+                    "optimizer",
+                    t.config.optimizer.name(),
+                    "differs from the checkpoint's; resume with the same optimizer",
+                ));
+            }
+            t.optimizer.state = ck.optimizer_state;
+            t.optimizer.step = get("retort.optimizer.step").unwrap_or(0) as u32;
+        }
+        Ok(t)
+    }
+
+    /// Every trained tensor by name: the model's (`fc0.weight`...), then the method's (`method.*`).
+    pub fn named_params(&self) -> Vec<(String, &Tensor)> {
+        let model = self.model.spec.param_shapes().into_iter().map(|(n, _)| n).zip(&self.model.params);
+        let method = self.method.param_shapes().into_iter().map(|(n, _)| format!("{METHOD_PREFIX}{n}")).zip(&self.method_params);
+        model.chain(method).collect()
+    }
+
+    /// Metadata that lets [`Trainer::resume`] continue this run.
+    pub fn checkpoint_metadata(&self) -> HashMap<String, String> {
+        let mut meta = HashMap::from([
+            ("retort.epoch".into(), self.epoch.to_string()),
+            ("retort.optimizer".into(), self.config.optimizer.name().into()),
+            ("retort.optimizer.step".into(), self.optimizer.step.to_string()),
+            ("retort.seed".into(), self.config.seed.to_string()),
+            ("retort.method".into(), self.method.name().into()),
+        ]);
+        for (k, v) in self.method.settings() {
+            meta.insert(format!("retort.method.{k}"), v.to_string());
+        }
+        meta
+    }
+
+    /// Saves the model, the method's parameters and the optimizer's state to `path`, atomically.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        checkpoint::save(path, &self.model.spec, &self.named_params(), &self.optimizer.state, &self.checkpoint_metadata())
+    }
+
+    /// One pass over `data`, the teacher serving each batch when the method needs it.
+    /// `on_batch(done, total, loss)` reports progress.
+    pub fn train_epoch(
+        &mut self, data: &Dataset, teacher: Option<&Teacher>, mut on_batch: impl FnMut(usize, usize, f32),
+    ) -> Result<EpochStats> {
+        let device = self.model.params[0].device().clone();
+        check_fits(&self.model.spec, data)?;
+        check_device_fits(&self.model.spec, &device, self.config.batch)?;
+        let teacher = match (self.method.needs().teacher_logits, teacher) {
+            (false, _) => None,
+            (true, Some(t)) => {
+                check_fits(&t.model.spec, data)?;
+                check_device_fits(&t.model.spec, &device, self.config.batch)?;
+                t.check_table(data)?;
+                Some(t)
+            }
+            (true, None) => return Err(Error::setting("method", self.method.name(), "needs a teacher")),
+        };
+        let start = Instant::now();
+        let cfg = self.config.clone();
+        let order = shuffled(data.len(), cfg.seed, self.epoch as u64);
+        let batches = data.len().div_ceil(cfg.batch);
+        let mut rng = Rng::new(cfg.seed ^ (self.epoch as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d));
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        // The loss stays on the device, summed there; it is read back every few steps for the
+        // progress report, so a GPU step never waits on the host.
+        let mut loss_sum = Tensor::zeros(&device, &[1]);
+        let (mut mean_loss, mut seen, mut lr) = (0.0f32, 0usize, cfg.lr);
+        for (b, idx) in order.chunks(cfg.batch).enumerate() {
+            lr = cfg.schedule.lr(cfg.lr, self.epoch as f32 + b as f32 / batches as f32, cfg.epochs as f32);
+            data.gather(idx, cfg.jitter, &mut rng, &mut xs, &mut ys);
+            let x = Tensor::from_slice(&device, &[idx.len(), data.example_len()], &xs);
+            let labels = Labels::from_slice(&device, &ys);
+            let step_seed = cfg.seed.wrapping_add((self.optimizer.step as u64 + 1).wrapping_mul(0x9e37_79b9));
+            let served = teacher.map(|t| t.outputs(&x, idx, cfg.jitter > 0));
+            let loss = self.step(&x, &labels, served.as_ref(), lr, step_seed);
+            device.axpy(idx.len() as f32, loss.storage(), loss_sum.storage_mut());
+            seen += idx.len();
+            if (b + 1) % LOSS_READ_EVERY == 0 || b + 1 == batches {
+                mean_loss = loss_sum.item() / seen as f32;
+            }
+            on_batch(b + 1, batches, mean_loss);
+        }
+        self.epoch += 1;
+        Ok(EpochStats { epoch: self.epoch, loss: mean_loss, lr, seconds: start.elapsed().as_secs_f64() })
+    }
+
+    /// One update on a batch: forward, the method's loss (against the teacher's outputs for the
+    /// batch when it needs them), backward, optimizer step, handed to the device without
+    /// waiting. Returns the batch's loss, still on the device.
+    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64) -> Tensor {
+        let mut g = Graph::new(x.device(), true, seed);
+        let xv = g.constant(x.clone());
+        let needs = self.method.needs();
+        let (student, params) = self.model.forward(&mut g, xv, self.config.dropout, &needs.student_activations);
+        let method_params: Vec<_> = self.method_params.iter().map(|p| g.param(p)).collect();
+        let loss = self.method.loss(&mut g, &Batch { student: &student, teacher, labels, params: &method_params });
+        let grads = g.backward(loss);
+        let value = g.value(loss).clone();
+        drop(g);
+        // The model's and the method's parameters, one set for the optimizer.
+        let n = self.model.params.len();
+        let mut all = std::mem::take(&mut self.model.params);
+        all.append(&mut self.method_params);
+        let vars: Vec<_> = params.into_iter().chain(method_params).collect();
+        crate::profile::scope(x.device(), "optimizer update", || self.optimizer.step(&mut all, &vars, &grads, lr));
+        self.method_params = all.split_off(n);
+        self.model.params = all;
+        x.device().flush();
+        value
+    }
+}
+
+/// Where a run writes: a checkpoint after every epoch, and the epochs' records as JSONL.
+#[derive(Clone, Debug)]
+pub struct RunFiles {
+    pub checkpoint: PathBuf,
+    pub log: PathBuf,
+}
+
+/// What the loop reports as it goes; every method does nothing by default.
+pub trait Progress {
+    /// A new stretch of `total` batches, called `label`.
+    fn start(&mut self, _label: &str, _total: usize) {}
+    /// `done` batches of the stretch, the running loss.
+    fn batch(&mut self, _done: usize, _loss: f32) {}
+    /// The stretch is over.
+    fn finish(&mut self) {}
+    /// An epoch ended, evaluated.
+    fn epoch(&mut self, _record: &EpochRecord) {}
+    /// A line worth saying (the teacher's table, a resumed run).
+    fn note(&mut self, _line: &str) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// What [`fit`] did: an epoch record for each epoch it ran, and the final model's predictions
+/// on the test set.
+pub struct Fit {
+    pub records: Vec<EpochRecord>,
+    pub test: Predictions,
+}
+
+/// Runs the trainer's remaining epochs on `splits`: after each, the test set is evaluated, and
+/// with `files` a checkpoint is written atomically and the epoch's record appended to the log.
+pub fn fit(
+    trainer: &mut Trainer, splits: &Splits, teacher: Option<&Teacher>, files: Option<&RunFiles>, label: &str, progress: &mut dyn Progress,
+) -> Result<Fit> {
+    let mut records = Vec::new();
+    let mut test = None;
+    while trainer.epoch < trainer.config.epochs {
+        let batches = splits.train.len().div_ceil(trainer.config.batch);
+        progress.start(&format!("{label} {}/{}", trainer.epoch + 1, trainer.config.epochs), batches);
+        let stats = trainer.train_epoch(&splits.train, teacher, |done, _, loss| progress.batch(done, loss))?;
+        progress.finish();
+        let p = evaluate(&trainer.model, &splits.test, EVAL_BATCH)?;
+        let record = EpochRecord {
+            model: label.into(),
+            spec: trainer.model.spec.to_string(),
+            method: trainer.method.name().into(),
+            epoch: stats.epoch,
+            epochs: trainer.config.epochs,
+            loss: stats.loss,
+            lr: stats.lr,
+            test_errors: p.errors,
+            test_n: p.len(),
+            test_accuracy: p.accuracy(),
+            seconds: stats.seconds,
+        };
+        if let Some(files) = files {
+            // The checkpoint first: a run killed between the two resumes from this epoch and
+            // never logs an epoch twice.
+            trainer.save(&files.checkpoint)?;
+            append_jsonl(&files.log, &record)?;
+        }
+        progress.epoch(&record);
+        records.push(record);
+        test = Some(p);
+    }
+    // A resumed run with no epochs left is only evaluated.
+    let test = match test {
+        Some(p) => p,
+        None => evaluate(&trainer.model, &splits.test, EVAL_BATCH)?,
+    };
+    Ok(Fit { records, test })
+}
+
+/// The teacher `method` reads from `model` during a run of `config`: on unshifted images, when
+/// the method needs only logits, they are computed once for the whole training set and read
+/// each epoch instead of running the teacher on every batch.
+pub fn teacher_for<'a>(
+    model: &'a Model, method: &dyn Method, train: &Dataset, config: &TrainConfig, progress: &mut dyn Progress,
+) -> Result<Teacher<'a>> {
+    let needs = method.needs();
+    if config.jitter > 0 || !needs.teacher_activations.is_empty() {
+        return Teacher::live(model, &needs.teacher_activations);
+    }
+    let start = Instant::now();
+    progress.start("teacher logits", train.len().div_ceil(config.batch));
+    let teacher = Teacher::precomputed(model, train, config.batch, |done, _| progress.batch(done, 0.0))?;
+    progress.finish();
+    progress.note(&format!(
+        "teacher logits of the {} training examples computed once, in {:.1}s",
+        train.len(),
+        start.elapsed().as_secs_f64()
+    ));
+    Ok(teacher)
+}
+
+/// Refuses a model whose weights or activations at `batch` rows exceed what `device` binds in
+/// one buffer: a clear error up front instead of a kernel that cannot run.
+pub fn check_device_fits(spec: &ModelSpec, device: &Device, batch: usize) -> Result<()> {
+    for (name, shape) in spec.param_shapes() {
+        device.check_len(&format!("{spec}: {name} {shape:?}"), shape.iter().product())?;
+    }
+    device.check_len(&format!("{spec}: its largest activation at batch {batch}"), spec.max_activation_len(batch))
+}
+
+/// Refuses a data set whose examples or labels do not fit the model.
+pub fn check_fits(spec: &ModelSpec, data: &Dataset) -> Result<()> {
+    if data.example_len() != spec.input_len() {
+        return Err(Error::Spec {
+            spec: spec.to_string(),
+            reason: format!(
+                "takes inputs of {} values, the data's examples are {:?} = {}",
+                spec.input_len(),
+                data.example_dims,
+                data.example_len()
+            ),
+        });
+    }
+    if data.classes() > spec.classes() {
+        return Err(Error::Spec {
+            spec: spec.to_string(),
+            reason: format!("has {} classes, the data has labels up to {}", spec.classes(), data.classes() - 1),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kd::{CrossEntropy, Dkd};
+    use crate::nn::ModelSpec;
+
+    fn splits() -> Splits {
+        let mut rng = Rng::new(12);
+        let set =
+            |n: usize, rng: &mut Rng| Dataset { images: rng.vec(n * 16, 0.0, 1.0), labels: rng.labels(n, 3), example_dims: vec![4, 4] };
+        Splits { train: set(40, &mut rng), test: set(17, &mut rng), source: "random 4x4 images".into() }
+    }
+
+    fn config() -> TrainConfig {
+        TrainConfig {
+            epochs: 2,
+            batch: 8,
+            lr: 0.1,
+            schedule: Schedule::Cosine { warmup_epochs: 1.0 },
+            optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0, max_norm: None },
+            dropout: Dropout::default(),
+            jitter: 0,
+            seed: 3,
+        }
+    }
+
+    /// Two epochs through the library write a checkpoint and a JSONL log; the library's reader
+    /// gives back exactly the records the loop returned, and the last one matches the model.
+    #[test]
+    fn the_log_reads_back_as_the_records_the_loop_returned() {
+        let device = Device::cpu();
+        let dir = std::env::temp_dir().join(format!("retort-train-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = RunFiles { checkpoint: dir.join("m.safetensors"), log: dir.join("m.jsonl") };
+        let _ = std::fs::remove_file(&files.log);
+        let (splits, teacher_model) = (splits(), Model::new(ModelSpec::parse("mlp:16-12-3").unwrap(), &device, 1));
+        let method = Box::new(Dkd::new(4.0, 1.0, 8.0).unwrap());
+        let mut trainer = Trainer::new(Model::new(ModelSpec::parse("mlp:16-6-3").unwrap(), &device, 2), method, config()).unwrap();
+        let teacher = teacher_for(&teacher_model, trainer.method.as_ref(), &splits.train, &trainer.config, &mut Silent).unwrap();
+        let done = fit(&mut trainer, &splits, Some(&teacher), Some(&files), "distill", &mut Silent).unwrap();
+        let read: Vec<EpochRecord> = read_jsonl(&files.log).unwrap();
+        assert_eq!(read, done.records);
+        assert_eq!(read.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2]);
+        let last = read.last().unwrap();
+        assert_eq!((last.method.as_str(), last.spec.as_str(), last.test_n), ("dkd", "mlp:16-6-3", 17));
+        assert_eq!(last.test_errors, done.test.errors);
+        assert!(read.iter().all(|r| r.loss.is_finite() && r.loss > 0.0 && r.seconds >= 0.0));
+        // The checkpoint holds the final model and resumes at epoch 2 with the same predictions.
+        let ck = checkpoint::load(&files.checkpoint, &device, None).unwrap();
+        assert_eq!(ck.metadata["retort.method"], "dkd");
+        let resumed = Trainer::resume(ck, Box::new(Dkd::new(4.0, 1.0, 8.0).unwrap()), config()).unwrap();
+        assert_eq!(resumed.epoch, 2);
+        assert_eq!(evaluate(&resumed.model, &splits.test, 5).unwrap(), done.test);
+        // A line that is no record is an error naming the file and the line.
+        std::fs::write(&files.log, "{\"model\": 1}\n").unwrap();
+        let e = read_jsonl::<EpochRecord>(&files.log).unwrap_err().to_string();
+        assert!(e.contains("m.jsonl, line 1"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_method_that_needs_a_teacher_refuses_to_train_without_one() {
+        let device = Device::cpu();
+        let student = Model::new(ModelSpec::parse("mlp:16-6-3").unwrap(), &device, 2);
+        let mut trainer = Trainer::new(student, Box::new(Dkd::new(4.0, 1.0, 8.0).unwrap()), config()).unwrap();
+        let e = trainer.train_epoch(&splits().train, None, |_, _, _| {}).err().unwrap().to_string();
+        assert!(e.contains("needs a teacher"), "{e}");
+        let student = Model::new(ModelSpec::parse("mlp:16-6-3").unwrap(), &device, 2);
+        assert!(Trainer::new(student, Box::new(CrossEntropy), config()).unwrap().train_epoch(&splits().train, None, |_, _, _| {}).is_ok());
+    }
+}

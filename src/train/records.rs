@@ -1,0 +1,98 @@
+//! What runs write: typed records, one JSON object a line (JSONL), and the reader that reads
+//! them back. A log is appended to line by line as a run goes.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// One epoch of a training or distillation run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// What was trained: `train`, `distill`, or a demo model's label.
+    pub model: String,
+    pub spec: String,
+    /// The method: `ce`, `hinton`, `dkd`.
+    pub method: String,
+    /// Epochs done, counting this one.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss over the epoch's batches.
+    pub loss: f32,
+    /// The learning rate at the epoch's last batch.
+    pub lr: f32,
+    pub test_errors: usize,
+    pub test_n: usize,
+    pub test_accuracy: f64,
+    /// Training time of the epoch, evaluation excluded.
+    pub seconds: f64,
+}
+
+/// A model evaluated on a test set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub model: String,
+    pub errors: usize,
+    pub n: usize,
+    pub accuracy: f64,
+    pub device: String,
+}
+
+/// One op's share of a profiled step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpRecord {
+    pub op: String,
+    pub calls: usize,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+}
+
+/// Where a profiled step's time went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRecord {
+    pub step_ms: f64,
+    pub ops: Vec<OpRecord>,
+}
+
+/// A step benchmark: samples/s of a training or distillation step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchRecord {
+    /// `train step` or `distill step`.
+    pub bench: String,
+    pub teacher: Option<String>,
+    pub student: String,
+    pub batch: usize,
+    pub dropout: f32,
+    pub samples_per_s: f64,
+    pub gflops: f64,
+    pub median_step_ms: f64,
+    pub steps: usize,
+    pub device: String,
+    pub device_name: String,
+    pub profile: Option<ProfileRecord>,
+}
+
+/// Appends `record` to the JSONL log at `path` as one whole line.
+pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> Result<()> {
+    let mut line = serde_json::to_string(record).expect("records serialize");
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(line.as_bytes()).map_err(|e| Error::io(path, e))
+}
+
+/// Reads every line of the JSONL log at `path` as a `T`; a line that is not one is an error
+/// naming its number.
+pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut records = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record =
+            serde_json::from_str(&line).map_err(|e| Error::Log { path: path.to_path_buf(), line: i + 1, reason: e.to_string() })?;
+        records.push(record);
+    }
+    Ok(records)
+}
