@@ -3,9 +3,10 @@
 //! convolution on one small image. `cargo bench --bench conv`; throughput in bytes moved.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use retort_kernels::conv::{self, Conv2dGeometry};
 use retort_kernels::reference;
 use retort_kernels::testing::Rng;
+use retort_kernels::window::Conv2dGeometry;
+use retort_kernels::{im2col, pool};
 use std::hint::black_box;
 
 fn geometry(height: usize, channels: usize, kernel: usize, stride: usize, padding: usize) -> Conv2dGeometry {
@@ -25,19 +26,19 @@ fn conv_kernels(c: &mut Criterion) {
         let x = rng.vec(g.input_len(), -1.0, 1.0);
         let mut cols = vec![0.0; g.col_rows() * g.col_width()];
         group.throughput(Throughput::Bytes((4 * (cols.len() + x.len())) as u64));
-        group.bench_function(format!("im2col {name}"), |b| b.iter(|| conv::im2col(&g, black_box(&x), &mut cols)));
+        group.bench_function(format!("im2col {name}"), |b| b.iter(|| im2col::im2col(&g, black_box(&x), &mut cols)));
         let mut dx = vec![0.0; x.len()];
-        group.bench_function(format!("col2im {name}"), |b| b.iter(|| conv::col2im(&g, black_box(&cols), &mut dx)));
+        group.bench_function(format!("col2im {name}"), |b| b.iter(|| im2col::col2im(&g, black_box(&cols), &mut dx)));
     }
     for (name, g) in [("student pool1", geometry(28, 8, 2, 2, 0)), ("teacher pool1", geometry(28, 32, 2, 2, 0))] {
         let x = rng.vec(g.input_len(), -1.0, 1.0);
         let mut y = vec![0.0; g.col_rows() * g.channels];
         group.throughput(Throughput::Bytes((4 * (x.len() + y.len())) as u64));
-        group.bench_function(format!("max_pool2d {name}"), |b| b.iter(|| conv::max_pool2d(&g, black_box(&x), &mut y)));
+        group.bench_function(format!("max_pool2d {name}"), |b| b.iter(|| pool::max_pool2d(&g, black_box(&x), &mut y)));
         let (dy, mut dx) = (rng.vec(y.len(), -1.0, 1.0), vec![0.0; x.len()]);
         group.throughput(Throughput::Bytes((4 * (2 * x.len() + 2 * y.len())) as u64));
         group.bench_function(format!("max_pool2d_backward {name}"), |b| {
-            b.iter(|| conv::max_pool2d_backward(&g, black_box(&x), &y, &dy, &mut dx))
+            b.iter(|| pool::max_pool2d_backward(&g, black_box(&x), &y, &dy, &mut dx))
         });
     }
     let g = Conv2dGeometry { batch: 1, ..geometry(14, 8, 5, 1, 2) };

@@ -7,10 +7,11 @@
 //!
 //! NHWC images, weights `[k * k * in_channels, out_channels]`, as in [`crate::conv`].
 
-use crate::conv::{Conv2dGeometry, col2im, im2col};
 use crate::elementwise::{add_bias, relu_backward};
+use crate::im2col::{col2im, im2col};
 use crate::matmul::matmul;
 use crate::reduce::col_sums;
+use crate::window::Conv2dGeometry;
 
 /// Column-matrix values per chunk: 4 MiB, so a chunk and its gradient stay in L3. Measured on
 /// the CNN student and teacher (2026-11-24, 2 cores, 32 MiB L3): 1 MiB and 16 MiB both slower.
@@ -131,15 +132,7 @@ mod tests {
     use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
 
     fn geometries() -> Vec<Conv2dGeometry> {
-        let g = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
-            batch,
-            height,
-            width,
-            channels,
-            kernel,
-            stride,
-            padding,
-        };
+        let g = Conv2dGeometry::new;
         vec![g(1, 1, 1, 1, 1, 1, 0), g(3, 7, 5, 3, 3, 1, 1), g(5, 9, 9, 2, 5, 2, 2), g(2, 4, 4, 1, 5, 1, 2)]
     }
 

@@ -4,21 +4,23 @@
 //! Layout is row-major throughout: a `rows x cols` matrix is `rows` runs of `cols` values.
 //! SIMD paths are chosen at run time by [`simd::isa`]; the scalar fallback is always compiled.
 
-pub mod conv;
 pub mod conv2d;
 pub mod dkd_loss;
 pub mod dropout;
 pub mod elementwise;
+pub mod im2col;
 pub mod kd_loss;
 pub mod matmul;
 mod matmul_packed;
 pub mod optim;
+pub mod pool;
 pub mod reduce;
 pub mod reference;
 pub mod rng;
 pub mod simd;
 pub mod softmax;
 pub mod testing;
+pub mod window;
 
 /// Below this many elements a kernel runs on the calling thread: rayon's fork costs more.
 pub(crate) const PAR_MIN_ELEMS: usize = 1 << 15;

@@ -3,8 +3,8 @@
 //! Fast kernels (SIMD, rayon, WGSL) are tested against these; finite-difference gradient checks
 //! differentiate them in f64. Shapes follow the fast kernels: row-major `rows x cols`.
 
-use crate::conv::Conv2dGeometry;
 use crate::dropout::keep_mask;
+use crate::window::Conv2dGeometry;
 
 /// `op(A) (m x k) * op(B) (k x n)`. With `trans_a`, `a` holds `k x m`; with `trans_b`, `b` holds `n x k`.
 pub fn matmul(m: usize, k: usize, n: usize, a: &[f64], trans_a: bool, b: &[f64], trans_b: bool) -> Vec<f64> {

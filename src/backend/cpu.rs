@@ -74,7 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
-use retort_kernels::{conv, conv2d, dkd_loss, dropout, elementwise, kd_loss, matmul, optim, reduce, softmax};
+use retort_kernels::{conv2d, dkd_loss, dropout, elementwise, kd_loss, matmul, optim, pool, reduce, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -194,9 +194,9 @@ impl Backend for CpuBackend {
         conv2d::conv2d_backward(&geom, out_channels, x, w, y, dy, relu, dx.map(|d| &mut d[..]), dw, dbias, &mut scratch);
     }
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &mut CpuBuf) {
-        conv::max_pool2d(&geom, x, y);
+        pool::max_pool2d(&geom, x, y);
     }
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &CpuBuf, dy: &CpuBuf, dx: &mut CpuBuf) {
-        conv::max_pool2d_backward(&geom, x, y, dy, dx);
+        pool::max_pool2d_backward(&geom, x, y, dy, dx);
     }
 }

@@ -8,7 +8,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::Result;
-pub use retort_kernels::conv::Conv2dGeometry;
+pub use retort_kernels::window::Conv2dGeometry;
 use std::fmt;
 
 /// Every op a device runs, on its own buffers. Shapes are row-major `rows x cols`; buffers are

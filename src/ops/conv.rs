@@ -100,15 +100,7 @@ mod tests {
     #[test]
     fn conv2d_gradients_match_finite_differences() {
         let mut rng = Rng::new(40);
-        let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
-            batch,
-            height,
-            width,
-            channels,
-            kernel,
-            stride,
-            padding,
-        };
+        let geom = Conv2dGeometry::new;
         for (g, out_c) in [(geom(1, 1, 1, 1, 1, 1, 0), 1usize), (geom(2, 5, 4, 3, 3, 1, 1), 4), (geom(1, 7, 7, 2, 5, 2, 2), 3)] {
             let inputs = [
                 (vec![g.batch, g.height * g.width * g.channels], rng.vec(g.input_len(), -1.0, 1.0)),

@@ -346,18 +346,11 @@ fn optimizers_match_reference() {
 
 #[test]
 fn conv_and_pooling_kernels_match_the_cpu_kernels() {
-    use retort_kernels::conv::{self, Conv2dGeometry};
+    use retort_kernels::window::Conv2dGeometry;
+    use retort_kernels::{im2col, pool};
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(11);
-    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
-        batch,
-        height,
-        width,
-        channels,
-        kernel,
-        stride,
-        padding,
-    };
+    let geom = Conv2dGeometry::new;
     for c in [
         geom(1, 1, 1, 1, 1, 1, 0),
         geom(2, 7, 5, 3, 3, 1, 1),
@@ -369,13 +362,13 @@ fn conv_and_pooling_kernels_match_the_cpu_kernels() {
         let x = rng.vec(c.input_len(), -1.0, 1.0);
         let n_cols = c.col_rows() * c.col_width();
         let mut want = vec![0.0; n_cols];
-        conv::im2col(&c, &x, &mut want);
+        im2col::im2col(&c, &x, &mut want);
         let mut cols = nans(g, n_cols);
         g.im2col(c, &g.upload(&x), &mut cols);
         assert_eq!(down(g, &cols), want, "im2col {c:?}");
         let dc = rng.vec(n_cols, -1.0, 1.0);
         let mut want = vec![0.0; x.len()];
-        conv::col2im(&c, &dc, &mut want);
+        im2col::col2im(&c, &dc, &mut want);
         let mut dx = nans(g, x.len());
         g.col2im(c, &g.upload(&dc), &mut dx);
         assert_close(&format!("col2im {c:?}"), &down(g, &dx), &f64s(&want), Tolerance::dot(c.kernel * c.kernel));
@@ -392,13 +385,13 @@ fn conv_and_pooling_kernels_match_the_cpu_kernels() {
         let x: Vec<f32> = (0..c.input_len()).map(|_| rng.below(5) as f32).collect();
         let n_out = c.col_rows() * c.channels;
         let mut want = vec![0.0; n_out];
-        conv::max_pool2d(&c, &x, &mut want);
+        pool::max_pool2d(&c, &x, &mut want);
         let (xb, mut y) = (g.upload(&x), nans(g, n_out));
         g.max_pool2d(c, &xb, &mut y);
         assert_eq!(down(g, &y), want, "max_pool2d {c:?}");
         let d = rng.vec(n_out, -1.0, 1.0);
         let mut want_dx = vec![0.0; x.len()];
-        conv::max_pool2d_backward(&c, &x, &want, &d, &mut want_dx);
+        pool::max_pool2d_backward(&c, &x, &want, &d, &mut want_dx);
         let mut dx = nans(g, x.len());
         g.max_pool2d_backward(c, &xb, &y, &g.upload(&d), &mut dx);
         assert_close(&format!("max_pool2d_backward {c:?}"), &down(g, &dx), &f64s(&want_dx), Tolerance::FORWARD);
@@ -408,19 +401,11 @@ fn conv_and_pooling_kernels_match_the_cpu_kernels() {
 /// The convolution layer, forward and all three gradients, against the chunked CPU kernel.
 #[test]
 fn conv2d_layer_matches_the_cpu_kernel() {
-    use retort_kernels::conv::Conv2dGeometry;
     use retort_kernels::conv2d;
+    use retort_kernels::window::Conv2dGeometry;
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(12);
-    let geom = |batch, height, width, channels, kernel, stride, padding| Conv2dGeometry {
-        batch,
-        height,
-        width,
-        channels,
-        kernel,
-        stride,
-        padding,
-    };
+    let geom = Conv2dGeometry::new;
     for (c, out_channels, relu) in [
         (geom(1, 1, 1, 1, 1, 1, 0), 1, false),
         (geom(3, 7, 5, 3, 3, 1, 1), 7, true),
