@@ -2,6 +2,7 @@
 // reductions in workgroup memory. Twins of kernels/src/dkd_loss.rs, which holds the maths; the
 // CPU kernel works in f64, this one in f32 (WGSL has no portable f64).
 
+// Mirrored by DkdLossParams in src/backend/gpu/params.rs.
 struct Params {
     rows: u32,
     cols: u32,
@@ -11,11 +12,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> zs: array<f32>;
-@group(0) @binding(2) var<storage, read> zt: array<f32>;
-@group(0) @binding(3) var<storage, read> labels: array<u32>;
-@group(0) @binding(4) var<storage, read> dloss: array<f32>;   // backward: the upstream gradient
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+// zs, zt, labels, dloss and dst: from loss.wgsl.
 
 fn logit(which: u32, i: u32) -> f32 {
     return select(zs[i], zt[i], which == 1u);

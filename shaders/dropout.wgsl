@@ -2,6 +2,7 @@
 // the same mask bit for bit (u32 arithmetic wraps in both). The backward pass is the same kernel
 // on the upstream gradient with the same seed.
 
+// Mirrored by DropoutParams in src/backend/gpu/params.rs.
 struct Params {
     n: u32,
     p: f32,       // drop probability, in [0, 1)

@@ -1,9 +1,10 @@
 // Elementwise kernels, one invocation per element: the WGSL twins of kernels/src/elementwise.rs.
 
+// Mirrored by ElementwiseParams in src/backend/gpu/params.rs.
 struct Params {
     n: u32,     // elements
     cols: u32,  // row length, for the bias
-    s: f32,     // scale factor
+    scale: f32, // scale, scale_by, axpy: the factor
     relu: u32,  // add_bias: apply ReLU after the bias
 }
 
@@ -55,7 +56,7 @@ fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
-    dst[i] = p.s * x[i];
+    dst[i] = p.scale * x[i];
 }
 
 // dst = s y[0] x: a scale by a one-element device buffer, read without a round trip to the host.
@@ -63,7 +64,7 @@ fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn scale_by(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
-    dst[i] = (p.s * y[0]) * x[i];
+    dst[i] = (p.scale * y[0]) * x[i];
 }
 
 // dst += s x.
@@ -71,5 +72,5 @@ fn scale_by(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn axpy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
-    dst[i] += p.s * x[i];
+    dst[i] += p.scale * x[i];
 }

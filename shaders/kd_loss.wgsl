@@ -3,6 +3,7 @@
 // memory. Twins of kernels/src/kd_loss.rs; the CPU forward sums the KL in f64, this one in f32
 // (WGSL has no portable f64): at t = 100 the value (not the gradient) carries f32 rounding times t^2.
 
+// Mirrored by KdLossParams in src/backend/gpu/params.rs.
 struct Params {
     rows: u32,
     cols: u32,
@@ -11,11 +12,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> zs: array<f32>;
-@group(0) @binding(2) var<storage, read> zt: array<f32>;
-@group(0) @binding(3) var<storage, read> labels: array<u32>;
-@group(0) @binding(4) var<storage, read> dloss: array<f32>;   // backward: the upstream gradient
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+// zs, zt, labels, dloss and dst: from loss.wgsl.
 
 // The row's maximum of the student's (which = 0) or the teacher's (1) logits.
 fn row_max(which: u32, base: u32, lid: u32) -> f32 {

@@ -8,6 +8,7 @@
 // and columns tx + 16 c, so that neighbouring invocations touch neighbouring columns (coalesced
 // stores, conflict-free workgroup reads). Edges load zeros, so any m, k, n work.
 
+// Mirrored by MatmulParams in src/backend/gpu/params.rs.
 struct Params {
     m: u32,
     k: u32,

@@ -1,12 +1,14 @@
 // Reductions: the sum of a buffer, column sums (the bias gradient), and the count of rows whose
 // argmax is their label (accuracy). Twins of `sum`, `col_sums` and `argmax_rows` in
-// kernels/src/elementwise.rs.
+// kernels/src/reduce.rs.
 
+// Mirrored by ReduceParams in src/backend/gpu/params.rs; each kernel reads only its own fields.
 struct Params {
-    n: u32,     // sum: elements; col_sums and count_correct: rows
-    cols: u32,
-    s: f32,     // sum: scale of the result; col_sums: beta
-    _pad: u32,
+    n: u32,      // sum: elements
+    rows: u32,   // col_sums, count_correct
+    cols: u32,   // col_sums, count_correct
+    scale: f32,  // sum: the factor on the result
+    beta: f32,   // col_sums: the factor on what dst held
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,7 +25,7 @@ fn sum(@builtin(local_invocation_index) lid: u32) {
     }
     let total = workgroup_sum(acc, lid);
     if lid == 0u {
-        dst[0] = p.s * total;
+        dst[0] = p.scale * total;
     }
 }
 
@@ -34,13 +36,13 @@ fn col_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let j = element(wid, nwg, lid);
     if j >= p.cols { return; }
     var acc = 0.0;
-    for (var i = 0u; i < p.n; i++) {
+    for (var i = 0u; i < p.rows; i++) {
         acc += x[i * p.cols + j];
     }
-    if p.s == 0.0 {
+    if p.beta == 0.0 {
         dst[j] = acc;
     } else {
-        dst[j] = p.s * dst[j] + acc;
+        dst[j] = p.beta * dst[j] + acc;
     }
 }
 
@@ -48,7 +50,7 @@ fn col_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(WG)
 fn count_correct(@builtin(local_invocation_index) lid: u32) {
     var correct = 0.0;
-    for (var i = lid; i < p.n; i += WG) {
+    for (var i = lid; i < p.rows; i += WG) {
         let base = i * p.cols;
         var best = 0u;
         for (var j = 1u; j < p.cols; j++) {

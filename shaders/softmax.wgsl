@@ -1,6 +1,7 @@
 // Softmax and log-softmax with a temperature, forward and backward: one workgroup per row,
 // reductions in workgroup memory. Twins of kernels/src/softmax.rs.
 
+// Mirrored by SoftmaxParams in src/backend/gpu/params.rs.
 struct Params {
     rows: u32,
     cols: u32,

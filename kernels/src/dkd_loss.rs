@@ -14,6 +14,7 @@
 //! class holding all the probability give exact zeros, never `0 * log 0 = NaN`.
 
 use crate::for_each_row;
+use crate::kd_loss::check_logits;
 
 /// Per-row DKD loss `t^2 (alpha TCKD + beta NCKD)` into `row_loss (rows)` (not yet divided by
 /// the batch size). `zs`, `zt`: `rows x cols` logits; `labels`: `rows`, each `< cols`.
@@ -117,29 +118,16 @@ impl RowStats {
 
 #[allow(clippy::too_many_arguments)]
 fn check(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, beta: f32, op: &str) {
-    assert!(
-        zs.len() == rows * cols && zt.len() == rows * cols,
-        "{op}: {rows}x{cols} logits expected, got student {} and teacher {} values",
-        zs.len(),
-        zt.len()
-    );
-    assert!(labels.len() == rows, "{op}: {} labels for {rows} rows", labels.len());
-    assert!(cols > 0, "{op}: no classes");
-    assert!(t > 0.0 && t.is_finite(), "{op}: temperature {t} must be positive and finite");
-    assert!(
-        alpha >= 0.0 && beta >= 0.0 && alpha.is_finite() && beta.is_finite(),
-        "{op}: alpha {alpha} and beta {beta} must be finite, >= 0"
-    );
-    if let Some(bad) = labels.iter().find(|&&y| y as usize >= cols) {
-        panic!("{op}: label {bad} out of range for {cols} classes");
-    }
+    check_logits(rows, cols, zs, zt, labels, t, op);
+    let finite = alpha >= 0.0 && beta >= 0.0 && alpha.is_finite() && beta.is_finite();
+    assert!(finite, "{op}: alpha {alpha} and beta {beta} must be finite, >= 0");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reference;
-    use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
+    use crate::testing::{Rng, Tolerance, assert_close, assert_finite_rows_sum_to_zero, f64s, logits_and_labels, numeric_gradient};
 
     #[allow(clippy::too_many_arguments)]
     fn loss(rows: usize, cols: usize, zs: &[f32], zt: &[f32], y: &[u32], t: f32, alpha: f32, beta: f32) -> f32 {
@@ -157,12 +145,8 @@ mod tests {
                     let (zs, zt, y) = (rng.vec(r * c, -5.0, 5.0), rng.vec(r * c, -5.0, 5.0), rng.labels(r, c));
                     let got = loss(r, c, &zs, &zt, &y, t, alpha, beta);
                     let want = reference::dkd_loss(r, c, &f64s(&zs), &f64s(&zt), &y, t as f64, alpha as f64, beta as f64);
-                    assert_close(
-                        &format!("dkd_loss {r}x{c} t={t} alpha={alpha} beta={beta}"),
-                        &[got],
-                        &[want],
-                        Tolerance { abs: 1e-5, rel: 1e-4 },
-                    );
+                    let op = format!("dkd_loss {r}x{c} t={t} alpha={alpha} beta={beta}");
+                    assert_close(&op, &[got], &[want], Tolerance { abs: 1e-5, rel: 1e-4 });
                 }
             }
         }
@@ -198,6 +182,20 @@ mod tests {
     }
 
     #[test]
+    fn extreme_logits_give_finite_loss_and_gradient() {
+        let mut rng = Rng::new(44);
+        for &t in &[0.5f32, 100.0] {
+            let (zs, zt, y) = logits_and_labels(&mut rng, 5, 1000, 1e4);
+            let l = loss(5, 1000, &zs, &zt, &y, t, 1.0, 8.0);
+            assert!(l.is_finite() && l >= 0.0, "t={t}: loss {l}");
+            let mut d = vec![0.0; 5 * 1000];
+            dkd_loss_backward(5, 1000, &zs, &zt, &y, t, 1.0, 8.0, 0.2, &mut d);
+            // Both parts' gradients sum to zero over a row.
+            assert_finite_rows_sum_to_zero(&format!("dkd_loss_backward t={t}"), &d, 1000, 1e-3);
+        }
+    }
+
+    #[test]
     fn backward_matches_finite_differences() {
         let mut rng = Rng::new(43);
         for &(r, c) in &[(1usize, 1usize), (1, 2), (3, 7), (2, 33)] {
@@ -211,23 +209,6 @@ mod tests {
                         numeric_gradient(&f64s(&zs), |zs| reference::dkd_loss(r, c, zs, &ztd, &y, t as f64, alpha as f64, beta as f64));
                     assert_close(&format!("dkd_loss_backward {r}x{c} t={t} alpha={alpha} beta={beta}"), &d, &num, Tolerance::GRADIENT);
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn extreme_logits_give_finite_loss_and_gradient() {
-        let mut rng = Rng::new(44);
-        for &t in &[0.5f32, 100.0] {
-            let (zs, zt, y) = (rng.vec(5 * 1000, -1e4, 1e4), rng.vec(5 * 1000, -1e4, 1e4), rng.labels(5, 1000));
-            let l = loss(5, 1000, &zs, &zt, &y, t, 1.0, 8.0);
-            assert!(l.is_finite() && l >= 0.0, "t={t}: loss {l}");
-            let mut d = vec![0.0; 5 * 1000];
-            dkd_loss_backward(5, 1000, &zs, &zt, &y, t, 1.0, 8.0, 0.2, &mut d);
-            assert!(d.iter().all(|v| v.is_finite()), "t={t}: non-finite gradient");
-            // Both parts' gradients sum to zero over a row.
-            for row in d.chunks(1000) {
-                assert!(row.iter().sum::<f32>().abs() < 1e-3, "t={t}: row sums to {}", row.iter().sum::<f32>());
             }
         }
     }

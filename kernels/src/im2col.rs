@@ -130,7 +130,7 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
+    use crate::testing::{Rng, Tolerance, assert_close, f64s};
     use crate::{matmul, reference};
 
     /// Odd shapes: single pixels, windows larger than the stride, padding wider than the image.

@@ -66,6 +66,12 @@ pub fn kd_loss_backward(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels
 
 #[allow(clippy::too_many_arguments)]
 fn check(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, alpha: f32, op: &str) {
+    check_logits(rows, cols, zs, zt, labels, t, op);
+    assert!((0.0..=1.0).contains(&alpha), "{op}: alpha {alpha} outside [0, 1]");
+}
+
+/// The checks every loss on two logit matrices makes: shapes, labels in range, `t > 0`.
+pub(crate) fn check_logits(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, op: &str) {
     assert!(
         zs.len() == rows * cols && zt.len() == rows * cols,
         "{op}: {rows}x{cols} logits expected, got student {} and teacher {} values",
@@ -75,7 +81,6 @@ fn check(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f3
     assert!(labels.len() == rows, "{op}: {} labels for {rows} rows", labels.len());
     assert!(cols > 0, "{op}: no classes");
     assert!(t > 0.0 && t.is_finite(), "{op}: temperature {t} must be positive and finite");
-    assert!((0.0..=1.0).contains(&alpha), "{op}: alpha {alpha} outside [0, 1]");
     if let Some(bad) = labels.iter().find(|&&y| y as usize >= cols) {
         panic!("{op}: label {bad} out of range for {cols} classes");
     }
@@ -107,7 +112,7 @@ mod tests {
     use super::*;
     use crate::reference;
     use crate::simd::{Isa, with_isa};
-    use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
+    use crate::testing::{Rng, Tolerance, assert_close, assert_finite_rows_sum_to_zero, f64s, logits_and_labels, numeric_gradient};
 
     fn loss(rows: usize, cols: usize, zs: &[f32], zt: &[f32], y: &[u32], t: f32, alpha: f32) -> f32 {
         let mut per_row = vec![0.0; rows];
@@ -174,14 +179,11 @@ mod tests {
     fn backward_is_finite_on_extreme_logits() {
         let mut rng = Rng::new(8);
         for &t in &[0.5f32, 100.0] {
-            let (zs, zt, y) = (rng.vec(5 * 1000, -1e4, 1e4), rng.vec(5 * 1000, -1e4, 1e4), rng.labels(5, 1000));
+            let (zs, zt, y) = logits_and_labels(&mut rng, 5, 1000, 1e4);
             let mut d = vec![0.0; 5 * 1000];
             kd_loss_backward(5, 1000, &zs, &zt, &y, t, 0.9, 0.2, &mut d);
-            assert!(d.iter().all(|v| v.is_finite()), "t={t}: non-finite gradient");
-            // Each row of the gradient sums to zero: both softmaxes and the one-hot sum to one.
-            for row in d.chunks(1000) {
-                assert!(row.iter().sum::<f32>().abs() < 1e-3, "t={t}: row sums to {}", row.iter().sum::<f32>());
-            }
+            // Both softmaxes and the one-hot sum to one.
+            assert_finite_rows_sum_to_zero(&format!("kd_loss_backward t={t}"), &d, 1000, 1e-3);
         }
     }
 }

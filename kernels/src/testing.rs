@@ -71,3 +71,18 @@ pub fn numeric_gradient(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
         })
         .collect()
 }
+
+/// `rows x cols` student and teacher logits uniform in `+-scale`, and labels: a loss kernel's inputs.
+pub fn logits_and_labels(rng: &mut Rng, rows: usize, cols: usize, scale: f32) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    (rng.vec(rows * cols, -scale, scale), rng.vec(rows * cols, -scale, scale), rng.labels(rows, cols))
+}
+
+/// Panics naming `op` unless every value of `grad` is finite and each `cols`-wide row sums to 0
+/// within `tol`: a gradient on logits whose distributions each sum to one.
+pub fn assert_finite_rows_sum_to_zero(op: &str, grad: &[f32], cols: usize, tol: f32) {
+    assert!(grad.iter().all(|v| v.is_finite()), "{op}: non-finite gradient");
+    for (i, row) in grad.chunks(cols).enumerate() {
+        let sum: f32 = row.iter().sum();
+        assert!(sum.abs() < tol, "{op}: row {i} sums to {sum}");
+    }
+}

@@ -6,6 +6,7 @@
 //! still use it; that is safe because whatever reuses it is recorded (or, for an upload,
 //! submitted) after those commands, and the queue runs in order.
 
+use super::params::Params;
 use super::shaders::{Kernel, Shader};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -180,7 +181,8 @@ impl Context {
 
     /// Records one dispatch of `kernel` (variant bits `variant`) with its parameters in binding 0
     /// and `buffers` at their bindings, over `groups` workgroups.
-    pub fn dispatch(&self, kernel: Kernel, variant: u32, params: &[u32], buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) {
+    pub fn dispatch<P: Params>(&self, kernel: Kernel, variant: u32, params: &P, buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) {
+        debug_assert!(P::SHADERS.contains(&kernel.shader), "{}: parameters of another shader", kernel.entry);
         if groups.contains(&0) {
             return;
         }
@@ -191,7 +193,8 @@ impl Context {
         }
         let offset = pending.params.len() as u64;
         let mut slot = [0u8; PARAM_SLOT as usize];
-        slot[..params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
+        let bytes = bytemuck::bytes_of(params);
+        slot[..bytes.len()].copy_from_slice(bytes);
         pending.params.extend_from_slice(&slot);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,

@@ -2,6 +2,7 @@
 //! `shaders/`, recorded into the pending command encoder of the [`Context`].
 
 mod context;
+mod params;
 pub mod shaders;
 
 pub use context::{AdapterSummary, GpuBuf};
@@ -9,13 +10,17 @@ pub use context::{AdapterSummary, GpuBuf};
 use super::{Backend, Conv2dGeometry};
 use crate::error::Result;
 use context::Context;
+use params::{
+    DkdLossParams, DropoutParams, ElementwiseParams, KdLossParams, MatmulParams, OptimParams, Params, ReduceParams, SoftmaxParams,
+    WindowParams,
+};
 use shaders::{Kernel, Shader};
 use std::sync::Arc;
 
 /// Invocations per workgroup of the one-thread-per-element kernels (`ELEMENTWISE_WG` in shaders/common.wgsl).
 const ELEMENTWISE_WG: usize = 256;
 
-const GEMM: Kernel = Kernel { shader: Shader::Matmul, entry: "matmul", overrides: &["TRANS_A", "TRANS_B"] };
+const MATMUL: Kernel = Kernel { shader: Shader::Matmul, entry: "matmul", overrides: &["TRANS_A", "TRANS_B"] };
 const MATMUL_LARGE: Kernel = Kernel { shader: Shader::Matmul, entry: "matmul_large", overrides: &["TRANS_A", "TRANS_B"] };
 
 /// 128 x 128 blocks of c from which `matmul_large` pays: enough to give every multiprocessor of a
@@ -42,10 +47,10 @@ const DKD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::DkdLoss, "dkd_loss_backwar
 const SGD_MOMENTUM: Kernel = Kernel::new(Shader::Optim, "sgd_momentum");
 const ADAM: Kernel = Kernel::new(Shader::Optim, "adam");
 const MAX_NORM_COLUMNS: Kernel = Kernel::new(Shader::Optim, "max_norm_columns");
-const IM2COL: Kernel = Kernel::new(Shader::Conv, "im2col");
-const COL2IM: Kernel = Kernel::new(Shader::Conv, "col2im");
-const MAX_POOL2D: Kernel = Kernel::new(Shader::Conv, "max_pool2d");
-const MAX_POOL2D_BACKWARD: Kernel = Kernel::new(Shader::Conv, "max_pool2d_backward");
+const IM2COL: Kernel = Kernel::new(Shader::Im2col, "im2col");
+const COL2IM: Kernel = Kernel::new(Shader::Im2col, "col2im");
+const MAX_POOL2D: Kernel = Kernel::new(Shader::Pool, "max_pool2d");
+const MAX_POOL2D_BACKWARD: Kernel = Kernel::new(Shader::Pool, "max_pool2d_backward");
 
 /// Runs ops as WGSL compute shaders on one wgpu device. Cloning shares the device.
 #[derive(Clone)]
@@ -57,10 +62,6 @@ pub struct GpuBackend {
 
 fn u(v: usize) -> u32 {
     u32::try_from(v).expect("GPU: a dimension beyond u32")
-}
-
-fn f(v: f32) -> u32 {
-    v.to_bits()
 }
 
 impl GpuBackend {
@@ -109,34 +110,53 @@ impl GpuBackend {
         if self.ctx.adapter.timestamps { "timestamp" } else { "sync" }
     }
 
-    /// The geometry's parameters for `shaders/conv.wgsl`, after `total`, the values written.
-    fn conv_params(total: usize, g: &Conv2dGeometry) -> [u32; 10] {
-        assert!(g.is_valid(), "conv: invalid geometry {g:?}");
-        [
-            u(total),
-            u(g.batch),
-            u(g.height),
-            u(g.width),
-            u(g.channels),
-            u(g.kernel),
-            u(g.stride),
-            u(g.padding),
-            u(g.out_height()),
-            u(g.out_width()),
-        ]
+    /// The geometry's parameters for `shaders/window.wgsl`, `total` the values written.
+    fn window_params(total: usize, g: &Conv2dGeometry) -> WindowParams {
+        assert!(g.is_valid(), "window: invalid geometry {g:?}");
+        WindowParams {
+            total: u(total),
+            batch: u(g.batch),
+            height: u(g.height),
+            width: u(g.width),
+            channels: u(g.channels),
+            kernel: u(g.kernel),
+            stride: u(g.stride),
+            padding: u(g.padding),
+            out_height: u(g.out_height()),
+            out_width: u(g.out_width()),
+        }
     }
 
     /// The column matrix of a convolution over NHWC images (see `retort_kernels::conv`).
     pub(crate) fn im2col(&self, geom: Conv2dGeometry, x: &GpuBuf, cols: &mut GpuBuf) {
         assert!(x.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "im2col: {geom:?}: lengths");
-        self.elementwise(IM2COL, cols.len(), &Self::conv_params(cols.len(), &geom), &[(1, x.raw()), (4, cols.raw())]);
+        self.elementwise(IM2COL, cols.len(), &Self::window_params(cols.len(), &geom), &[(1, x.raw()), (4, cols.raw())]);
     }
     /// The adjoint of `im2col`: column gradients summed back into an image gradient.
     pub(crate) fn col2im(&self, geom: Conv2dGeometry, cols: &GpuBuf, dx: &mut GpuBuf) {
         assert!(dx.len() == geom.input_len() && cols.len() == geom.col_rows() * geom.col_width(), "col2im: {geom:?}: lengths");
-        self.elementwise(COL2IM, dx.len(), &Self::conv_params(dx.len(), &geom), &[(1, cols.raw()), (4, dx.raw())]);
+        self.elementwise(COL2IM, dx.len(), &Self::window_params(dx.len(), &geom), &[(1, cols.raw()), (4, dx.raw())]);
     }
-    fn elementwise(&self, kernel: Kernel, n: usize, params: &[u32], buffers: &[(u32, &wgpu::Buffer)]) {
+    /// A loss kernel's per-row values from `[zs, zt, labels]`, then their mean into `out`.
+    fn mean_row_loss<P: Params>(&self, kernel: Kernel, params: &P, rows: usize, [zs, zt, labels]: [&GpuBuf; 3], out: &mut GpuBuf) {
+        let row_loss = GpuBuf::new(&self.ctx, rows);
+        let buffers = [(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())];
+        self.ctx.dispatch(kernel, 0, params, &buffers, self.ctx.grid(rows));
+        let mean = ReduceParams { n: u(rows), scale: 1.0 / rows as f32, ..Default::default() };
+        self.ctx.dispatch(SUM, 0, &mean, &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
+    }
+
+    /// A loss kernel's gradient from `[zs, zt, labels, dloss]` into `dzs`, a workgroup per row.
+    fn loss_backward<P: Params>(&self, kernel: Kernel, params: &P, rows: usize, [zs, zt, labels, dloss]: [&GpuBuf; 4], dzs: &mut GpuBuf) {
+        let buffers = [(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())];
+        self.ctx.dispatch(kernel, 0, params, &buffers, self.ctx.grid(rows));
+    }
+
+    /// The parameters of a kernel that reads only its length.
+    fn length(n: usize) -> ElementwiseParams {
+        ElementwiseParams { n: u(n), ..Default::default() }
+    }
+    fn elementwise<P: Params>(&self, kernel: Kernel, n: usize, params: &P, buffers: &[(u32, &wgpu::Buffer)]) {
         self.ctx.dispatch(kernel, 0, params, buffers, self.ctx.grid(n.div_ceil(ELEMENTWISE_WG)));
     }
 }
@@ -187,9 +207,15 @@ impl Backend for GpuBackend {
         }
         let variant = trans_a as u32 | (trans_b as u32) << 1;
         let large = m.div_ceil(128) * n.div_ceil(128) >= self.large_matmul_min_blocks;
-        let (kernel, tile) = if large { (MATMUL_LARGE, 128) } else { (GEMM, 64) };
+        let (kernel, tile) = if large { (MATMUL_LARGE, 128) } else { (MATMUL, 64) };
         let groups = [u(n.div_ceil(tile)), u(m.div_ceil(tile)), 1];
-        self.ctx.dispatch(kernel, variant, &[u(m), u(k), u(n), f(beta)], &[(1, a.raw()), (2, b.raw()), (3, c.raw())], groups);
+        self.ctx.dispatch(
+            kernel,
+            variant,
+            &MatmulParams { m: u(m), k: u(k), n: u(n), beta },
+            &[(1, a.raw()), (2, b.raw()), (3, c.raw())],
+            groups,
+        );
     }
     fn add_bias(&self, rows: usize, cols: usize, x: &GpuBuf, bias: &GpuBuf, relu: bool, out: &mut GpuBuf) {
         assert!(
@@ -202,17 +228,17 @@ impl Backend for GpuBackend {
         self.elementwise(
             ADD_BIAS,
             x.len(),
-            &[u(x.len()), u(cols.max(1)), 0, relu as u32],
+            &ElementwiseParams { n: u(x.len()), cols: u(cols.max(1)), relu: relu as u32, ..Default::default() },
             &[(1, x.raw()), (2, bias.raw()), (3, out.raw())],
         );
     }
     fn relu(&self, x: &GpuBuf, out: &mut GpuBuf) {
         assert_eq!(x.len(), out.len(), "relu: lengths");
-        self.elementwise(RELU, x.len(), &[u(x.len())], &[(1, x.raw()), (3, out.raw())]);
+        self.elementwise(RELU, x.len(), &Self::length(x.len()), &[(1, x.raw()), (3, out.raw())]);
     }
     fn relu_backward(&self, y: &GpuBuf, dy: &GpuBuf, dx: &mut GpuBuf) {
         assert!(y.len() == dy.len() && y.len() == dx.len(), "relu_backward: lengths");
-        self.elementwise(RELU_BACKWARD, y.len(), &[u(y.len())], &[(1, y.raw()), (2, dy.raw()), (3, dx.raw())]);
+        self.elementwise(RELU_BACKWARD, y.len(), &Self::length(y.len()), &[(1, y.raw()), (2, dy.raw()), (3, dx.raw())]);
     }
     fn dropout(&self, x: &GpuBuf, p: f32, seed: u64, out: &mut GpuBuf) {
         assert_eq!(x.len(), out.len(), "dropout: lengths");
@@ -221,40 +247,42 @@ impl Backend for GpuBackend {
         self.elementwise(
             DROPOUT,
             x.len(),
-            &[u(x.len()), f(p), f(scale), seed as u32, (seed >> 32) as u32],
+            &DropoutParams { n: u(x.len()), p, scale, seed_lo: seed as u32, seed_hi: (seed >> 32) as u32 },
             &[(1, x.raw()), (2, out.raw())],
         );
     }
     fn col_sums(&self, rows: usize, cols: usize, x: &GpuBuf, beta: f32, out: &mut GpuBuf) {
         assert!(x.len() == rows * cols && out.len() == cols, "col_sums: {rows}x{cols} with x {}, out {}", x.len(), out.len());
-        self.elementwise(COL_SUMS, cols, &[u(rows), u(cols), f(beta)], &[(1, x.raw()), (3, out.raw())]);
+        self.elementwise(
+            COL_SUMS,
+            cols,
+            &ReduceParams { rows: u(rows), cols: u(cols), beta, ..Default::default() },
+            &[(1, x.raw()), (3, out.raw())],
+        );
     }
     fn softmax(&self, rows: usize, cols: usize, x: &GpuBuf, t: f32, log: bool, out: &mut GpuBuf) {
         assert!(x.len() == rows * cols && out.len() == x.len(), "softmax: {rows}x{cols} with x {}, out {}", x.len(), out.len());
-        self.ctx.dispatch(SOFTMAX, 0, &[u(rows), u(cols), f(1.0 / t), log as u32], &[(1, x.raw()), (3, out.raw())], self.ctx.grid(rows));
+        self.ctx.dispatch(
+            SOFTMAX,
+            0,
+            &SoftmaxParams { rows: u(rows), cols: u(cols), inv_t: 1.0 / t, log: log as u32 },
+            &[(1, x.raw()), (3, out.raw())],
+            self.ctx.grid(rows),
+        );
     }
     fn softmax_backward(&self, rows: usize, cols: usize, y: &GpuBuf, dy: &GpuBuf, t: f32, log: bool, dx: &mut GpuBuf) {
         assert!(y.len() == rows * cols && dy.len() == y.len() && dx.len() == y.len(), "softmax_backward: {rows}x{cols}: lengths");
         self.ctx.dispatch(
             SOFTMAX_BACKWARD,
             0,
-            &[u(rows), u(cols), f(1.0 / t), log as u32],
+            &SoftmaxParams { rows: u(rows), cols: u(cols), inv_t: 1.0 / t, log: log as u32 },
             &[(1, y.raw()), (2, dy.raw()), (3, dx.raw())],
             self.ctx.grid(rows),
         );
     }
     fn kd_loss(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, out: &mut GpuBuf) {
         assert!(zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && rows > 0, "kd_loss: {rows}x{cols}: lengths");
-        let row_loss = GpuBuf::new(&self.ctx, rows);
-        let params = [u(rows), u(cols), f(t), f(alpha)];
-        self.ctx.dispatch(
-            KD_LOSS,
-            0,
-            &params,
-            &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())],
-            self.ctx.grid(rows),
-        );
-        self.ctx.dispatch(SUM, 0, &[u(rows), 0, f(1.0 / rows as f32)], &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
+        self.mean_row_loss(KD_LOSS, &KdLossParams { rows: u(rows), cols: u(cols), t, alpha }, rows, [zs, zt, labels], out);
     }
     fn kd_loss_backward(
         &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, dloss: &GpuBuf, dzs: &mut GpuBuf,
@@ -263,29 +291,13 @@ impl Backend for GpuBackend {
             zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows,
             "kd_loss_backward: {rows}x{cols}: lengths"
         );
-        let params = [u(rows), u(cols), f(t), f(alpha)];
-        self.ctx.dispatch(
-            KD_LOSS_BACKWARD,
-            0,
-            &params,
-            &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())],
-            self.ctx.grid(rows),
-        );
+        self.loss_backward(KD_LOSS_BACKWARD, &KdLossParams { rows: u(rows), cols: u(cols), t, alpha }, rows, [zs, zt, labels, dloss], dzs);
     }
     fn dkd_loss(
         &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, beta: f32, out: &mut GpuBuf,
     ) {
         assert!(zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && rows > 0, "dkd_loss: {rows}x{cols}: lengths");
-        let row_loss = GpuBuf::new(&self.ctx, rows);
-        let params = [u(rows), u(cols), f(t), f(alpha), f(beta)];
-        self.ctx.dispatch(
-            DKD_LOSS,
-            0,
-            &params,
-            &[(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, row_loss.raw())],
-            self.ctx.grid(rows),
-        );
-        self.ctx.dispatch(SUM, 0, &[u(rows), 0, f(1.0 / rows as f32)], &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
+        self.mean_row_loss(DKD_LOSS, &DkdLossParams { rows: u(rows), cols: u(cols), t, alpha, beta }, rows, [zs, zt, labels], out);
     }
     fn dkd_loss_backward(
         &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, beta: f32, dloss: &GpuBuf,
@@ -295,21 +307,25 @@ impl Backend for GpuBackend {
             zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows,
             "dkd_loss_backward: {rows}x{cols}: lengths"
         );
-        let params = [u(rows), u(cols), f(t), f(alpha), f(beta)];
-        let buffers = [(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (4, dloss.raw()), (5, dzs.raw())];
-        self.ctx.dispatch(DKD_LOSS_BACKWARD, 0, &params, &buffers, self.ctx.grid(rows));
+        self.loss_backward(
+            DKD_LOSS_BACKWARD,
+            &DkdLossParams { rows: u(rows), cols: u(cols), t, alpha, beta },
+            rows,
+            [zs, zt, labels, dloss],
+            dzs,
+        );
     }
     fn add(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
         assert!(a.len() == b.len() && a.len() == out.len(), "add: lengths");
-        self.elementwise(ADD, a.len(), &[u(a.len())], &[(1, a.raw()), (2, b.raw()), (3, out.raw())]);
+        self.elementwise(ADD, a.len(), &Self::length(a.len()), &[(1, a.raw()), (2, b.raw()), (3, out.raw())]);
     }
     fn mul(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
         assert!(a.len() == b.len() && a.len() == out.len(), "mul: lengths");
-        self.elementwise(MUL, a.len(), &[u(a.len())], &[(1, a.raw()), (2, b.raw()), (3, out.raw())]);
+        self.elementwise(MUL, a.len(), &Self::length(a.len()), &[(1, a.raw()), (2, b.raw()), (3, out.raw())]);
     }
     fn scale(&self, x: &GpuBuf, s: f32, scalar: Option<&GpuBuf>, out: &mut GpuBuf) {
         assert_eq!(x.len(), out.len(), "scale: lengths");
-        let params = [u(x.len()), 0, f(s)];
+        let params = ElementwiseParams { n: u(x.len()), scale: s, ..Default::default() };
         match scalar {
             Some(k) => self.elementwise(SCALE_BY, x.len(), &params, &[(1, x.raw()), (2, k.raw()), (3, out.raw())]),
             None => self.elementwise(SCALE, x.len(), &params, &[(1, x.raw()), (3, out.raw())]),
@@ -317,23 +333,39 @@ impl Backend for GpuBackend {
     }
     fn axpy(&self, s: f32, x: &GpuBuf, y: &mut GpuBuf) {
         assert_eq!(x.len(), y.len(), "axpy: lengths");
-        self.elementwise(AXPY, x.len(), &[u(x.len()), 0, f(s)], &[(1, x.raw()), (3, y.raw())]);
+        self.elementwise(
+            AXPY,
+            x.len(),
+            &ElementwiseParams { n: u(x.len()), scale: s, ..Default::default() },
+            &[(1, x.raw()), (3, y.raw())],
+        );
     }
     fn sum(&self, x: &GpuBuf, out: &mut GpuBuf) {
-        self.ctx.dispatch(SUM, 0, &[u(x.len()), 0, f(1.0)], &[(1, x.raw()), (3, out.raw())], [1, 1, 1]);
+        self.ctx.dispatch(
+            SUM,
+            0,
+            &ReduceParams { n: u(x.len()), scale: 1.0, ..Default::default() },
+            &[(1, x.raw()), (3, out.raw())],
+            [1, 1, 1],
+        );
     }
     fn sgd_momentum(&self, w: &mut GpuBuf, g: &GpuBuf, v: &mut GpuBuf, lr: f32, momentum: f32, weight_decay: f32) {
         assert!(w.len() == g.len() && w.len() == v.len(), "sgd_momentum: lengths");
         self.elementwise(
             SGD_MOMENTUM,
             w.len(),
-            &[u(w.len()), 0, f(lr), f(momentum), f(weight_decay)],
+            &OptimParams { n: u(w.len()), lr, momentum, weight_decay, ..Default::default() },
             &[(1, w.raw()), (2, g.raw()), (3, v.raw())],
         );
     }
     fn max_norm_columns(&self, rows: usize, cols: usize, w: &mut GpuBuf, max_norm: f32) {
         assert_eq!(w.len(), rows * cols, "max_norm_columns: lengths");
-        self.elementwise(MAX_NORM_COLUMNS, cols, &[u(rows), u(cols), 0, 0, 0, 0, 0, 0, 0, f(max_norm)], &[(1, w.raw())]);
+        self.elementwise(
+            MAX_NORM_COLUMNS,
+            cols,
+            &OptimParams { rows: u(rows), cols: u(cols), max_norm, ..Default::default() },
+            &[(1, w.raw())],
+        );
     }
     fn adam(
         &self, w: &mut GpuBuf, g: &GpuBuf, m: &mut GpuBuf, v: &mut GpuBuf, lr: f32, beta1: f32, beta2: f32, eps: f32, step: u32,
@@ -344,12 +376,18 @@ impl Backend for GpuBackend {
         // The bias corrections as the CPU kernel computes them, so both devices round alike.
         let c1 = 1.0 - beta1.powi(step as i32);
         let c2 = 1.0 - beta2.powi(step as i32);
-        let params = [u(w.len()), 0, f(lr), f(beta1), f(weight_decay), f(beta2), f(eps), f(c1), f(c2)];
+        let params = OptimParams { n: u(w.len()), lr, weight_decay, beta1, beta2, eps, c1, c2, ..Default::default() };
         self.elementwise(ADAM, w.len(), &params, &[(1, w.raw()), (2, g.raw()), (3, m.raw()), (4, v.raw())]);
     }
     fn count_correct(&self, rows: usize, cols: usize, logits: &GpuBuf, labels: &GpuBuf, count: &mut GpuBuf) {
         assert!(logits.len() == rows * cols && labels.len() == rows, "count_correct: {rows}x{cols}: lengths");
-        self.ctx.dispatch(COUNT_CORRECT, 0, &[u(rows), u(cols)], &[(1, logits.raw()), (2, labels.raw()), (3, count.raw())], [1, 1, 1]);
+        self.ctx.dispatch(
+            COUNT_CORRECT,
+            0,
+            &ReduceParams { rows: u(rows), cols: u(cols), ..Default::default() },
+            &[(1, logits.raw()), (2, labels.raw()), (3, count.raw())],
+            [1, 1, 1],
+        );
     }
     fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, relu: bool, y: &mut GpuBuf) {
         let (rows, width) = (geom.col_rows(), geom.col_width());
@@ -394,7 +432,7 @@ impl Backend for GpuBackend {
             x.len() == geom.input_len() && y.len() == geom.col_rows() * geom.channels && geom.padding == 0,
             "max_pool2d: {geom:?}: lengths"
         );
-        self.elementwise(MAX_POOL2D, y.len(), &Self::conv_params(y.len(), &geom), &[(1, x.raw()), (4, y.raw())]);
+        self.elementwise(MAX_POOL2D, y.len(), &Self::window_params(y.len(), &geom), &[(1, x.raw()), (4, y.raw())]);
     }
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &GpuBuf, y: &GpuBuf, dy: &GpuBuf, dx: &mut GpuBuf) {
         assert!(
@@ -404,7 +442,7 @@ impl Backend for GpuBackend {
         self.elementwise(
             MAX_POOL2D_BACKWARD,
             dx.len(),
-            &Self::conv_params(dx.len(), &geom),
+            &Self::window_params(dx.len(), &geom),
             &[(1, x.raw()), (2, y.raw()), (3, dy.raw()), (4, dx.raw())],
         );
     }

@@ -12,11 +12,12 @@ pub enum Shader {
     KdLoss,
     DkdLoss,
     Optim,
-    Conv,
+    Im2col,
+    Pool,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::Elementwise,
         Shader::Dropout,
@@ -25,7 +26,8 @@ impl Shader {
         Shader::KdLoss,
         Shader::DkdLoss,
         Shader::Optim,
-        Shader::Conv,
+        Shader::Im2col,
+        Shader::Pool,
     ];
 
     /// The file name in `shaders/`.
@@ -39,15 +41,17 @@ impl Shader {
             Shader::KdLoss => "kd_loss.wgsl",
             Shader::DkdLoss => "dkd_loss.wgsl",
             Shader::Optim => "optim.wgsl",
-            Shader::Conv => "conv.wgsl",
+            Shader::Im2col => "im2col.wgsl",
+            Shader::Pool => "pool.wgsl",
         }
     }
 
-    /// The module's source: `shaders/common.wgsl` (shared helpers; WGSL has no includes), then the file.
+    /// The module's source: `shaders/common.wgsl` (shared helpers; WGSL has no includes), the
+    /// window geometry for the image kernels or the bindings of the loss kernels, then the file.
     pub fn source(self) -> &'static str {
         macro_rules! module {
-            ($file:literal) => {
-                concat!(include_str!("../../../shaders/common.wgsl"), include_str!(concat!("../../../shaders/", $file)))
+            ($($file:literal),+) => {
+                concat!(include_str!("../../../shaders/common.wgsl"), $(include_str!(concat!("../../../shaders/", $file))),+)
             };
         }
         match self {
@@ -56,16 +60,17 @@ impl Shader {
             Shader::Dropout => module!("dropout.wgsl"),
             Shader::Reduce => module!("reduce.wgsl"),
             Shader::Softmax => module!("softmax.wgsl"),
-            Shader::KdLoss => module!("kd_loss.wgsl"),
-            Shader::DkdLoss => module!("dkd_loss.wgsl"),
+            Shader::KdLoss => module!("loss.wgsl", "kd_loss.wgsl"),
+            Shader::DkdLoss => module!("loss.wgsl", "dkd_loss.wgsl"),
             Shader::Optim => module!("optim.wgsl"),
-            Shader::Conv => module!("conv.wgsl"),
+            Shader::Im2col => module!("window.wgsl", "im2col.wgsl"),
+            Shader::Pool => module!("window.wgsl", "pool.wgsl"),
         }
     }
 }
 
-/// The file prepended to every module.
-pub const COMMON: &str = "common.wgsl";
+/// The file prepended to every module, and those prepended to the image and the loss kernels.
+pub const PRELUDES: [&str; 3] = ["common.wgsl", "window.wgsl", "loss.wgsl"];
 
 /// A compute entry point, with the names of its boolean pipeline constants (`override`s): a
 /// dispatch picks a variant, bit `i` giving the `i`-th constant.
@@ -97,7 +102,7 @@ mod tests {
             .filter(|n| n.ends_with(".wgsl"))
             .collect();
         on_disk.sort();
-        let mut registered: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).chain([COMMON.to_string()]).collect();
+        let mut registered: Vec<String> = Shader::ALL.iter().map(|s| s.file().to_string()).chain(PRELUDES.map(String::from)).collect();
         registered.sort();
         assert_eq!(on_disk, registered, "shaders/ and the registry differ");
         for shader in Shader::ALL {
