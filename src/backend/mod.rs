@@ -337,3 +337,6 @@ impl Device {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

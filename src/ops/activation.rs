@@ -39,30 +39,30 @@ pub(crate) fn dropout_backward(g: &Graph, x: Var, p: f32, seed: u64, dy: &Tensor
 mod tests {
     use crate::autograd::Graph;
     use crate::backend::Device;
-    use crate::ops::gradcheck::gradcheck;
+    use crate::ops::gradcheck::gradcheck_on;
     use crate::tensor::Tensor;
+    use crate::test_devices::device_test;
     use retort_kernels::reference;
     use retort_kernels::testing::Rng;
 
-    #[test]
-    fn relu_gradient_matches_finite_differences() {
+    device_test!(relu_gradient_matches_finite_differences, |device| {
         let mut rng = Rng::new(22);
         let x: Vec<f32> = rng.vec(7 * 33, 0.05, 1.0).into_iter().map(|v| if rng.uniform() < 0.5 { -v } else { v }).collect();
-        gradcheck("relu 7x33", &[(vec![7, 33], x)], |g, v| g.relu(v[0]), |x| reference::relu(&x[0]));
-    }
+        gradcheck_on(device, "relu 7x33", &[(vec![7, 33], x)], |g, v| g.relu(v[0]), |x| reference::relu(&x[0]));
+    });
 
-    #[test]
-    fn dropout_gradient_matches_finite_differences() {
+    device_test!(dropout_gradient_matches_finite_differences, |device| {
         let mut rng = Rng::new(23);
         // The check's graph draws its first mask with the seed `Graph::next_seed` gives first.
-        let seed = Graph::new(&Device::cpu(), true, 7).next_seed();
-        gradcheck(
+        let seed = Graph::new(&device.clone(), true, 7).next_seed();
+        gradcheck_on(
+            device,
             "dropout 5x33",
             &[(vec![5, 33], rng.vec(165, -1.0, 1.0))],
             |g, v| g.dropout(v[0], 0.3),
             |x| reference::dropout(&x[0], 0.3, seed),
         );
-    }
+    });
 
     #[test]
     fn dropout_is_identity_in_eval_and_masks_differ_per_call() {

@@ -72,19 +72,19 @@ pub(crate) fn sum_backward(g: &Graph, x: Var, dy: &Tensor, grads: &mut Gradients
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::gradcheck::gradcheck;
+    use crate::ops::gradcheck::gradcheck_on;
+    use crate::test_devices::device_test;
     use retort_kernels::testing::Rng;
 
-    #[test]
-    fn gradients_match_finite_differences() {
+    device_test!(gradients_match_finite_differences, |device| {
         let mut rng = Rng::new(25);
         let (a, b) = (rng.vec(7 * 3, -1.0, 1.0), rng.vec(7 * 3, -1.0, 1.0));
         let inputs = [(vec![7, 3], a), (vec![7, 3], b)];
-        gradcheck("add", &inputs, |g, v| g.add(v[0], v[1]), |x| x[0].iter().zip(&x[1]).map(|(a, b)| a + b).collect());
-        gradcheck("mul", &inputs, |g, v| g.mul(v[0], v[1]), |x| x[0].iter().zip(&x[1]).map(|(a, b)| a * b).collect());
-        gradcheck("scale", &inputs[..1], |g, v| g.scale(v[0], -2.5), |x| x[0].iter().map(|a| -2.5 * a).collect());
-        gradcheck("sum", &inputs[..1], |g, v| g.sum(v[0]), |x| vec![x[0].iter().sum()]);
-        gradcheck("reshape", &inputs[..1], |g, v| g.reshape(v[0], &[3, 7]), |x| x[0].clone());
-        gradcheck("a*a (one input twice)", &inputs[..1], |g, v| g.mul(v[0], v[0]), |x| x[0].iter().map(|a| a * a).collect());
-    }
+        gradcheck_on(device, "add", &inputs, |g, v| g.add(v[0], v[1]), |x| x[0].iter().zip(&x[1]).map(|(a, b)| a + b).collect());
+        gradcheck_on(device, "mul", &inputs, |g, v| g.mul(v[0], v[1]), |x| x[0].iter().zip(&x[1]).map(|(a, b)| a * b).collect());
+        gradcheck_on(device, "scale", &inputs[..1], |g, v| g.scale(v[0], -2.5), |x| x[0].iter().map(|a| -2.5 * a).collect());
+        gradcheck_on(device, "sum", &inputs[..1], |g, v| g.sum(v[0]), |x| vec![x[0].iter().sum()]);
+        gradcheck_on(device, "reshape", &inputs[..1], |g, v| g.reshape(v[0], &[3, 7]), |x| x[0].clone());
+        gradcheck_on(device, "a*a (one input twice)", &inputs[..1], |g, v| g.mul(v[0], v[0]), |x| x[0].iter().map(|a| a * a).collect());
+    });
 }

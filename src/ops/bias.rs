@@ -31,19 +31,20 @@ pub(crate) fn backward(g: &Graph, x: Var, bias: Var, relu: bool, y: &Tensor, dy:
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::gradcheck::gradcheck;
+    use crate::ops::gradcheck::gradcheck_on;
+    use crate::test_devices::device_test;
     use retort_kernels::reference;
     use retort_kernels::testing::Rng;
 
-    #[test]
-    fn gradients_match_finite_differences() {
+    device_test!(gradients_match_finite_differences, |device| {
         let mut rng = Rng::new(21);
         for &(r, c) in &[(1usize, 1usize), (7, 33), (5, 3)] {
             for relu in [false, true] {
                 // Keep pre-activations away from the ReLU kink, where differences straddle it.
                 let x: Vec<f32> = rng.vec(r * c, 0.05, 1.0).into_iter().map(|v| if rng.uniform() < 0.5 { -v } else { v }).collect();
                 let inputs = [(vec![r, c], x), (vec![c], vec![0.0; c])];
-                gradcheck(
+                gradcheck_on(
+                    device,
                     &format!("add_bias {r}x{c} relu={relu}"),
                     &inputs,
                     |g, v| g.add_bias(v[0], v[1], relu),
@@ -51,5 +52,5 @@ mod tests {
                 );
             }
         }
-    }
+    });
 }

@@ -93,12 +93,12 @@ pub(crate) fn max_pool2d_backward(g: &Graph, x: Var, geom: Conv2dGeometry, y: &T
 #[cfg(test)]
 mod tests {
     use crate::backend::Conv2dGeometry;
-    use crate::ops::gradcheck::gradcheck;
+    use crate::ops::gradcheck::gradcheck_on;
+    use crate::test_devices::device_test;
     use retort_kernels::reference;
     use retort_kernels::testing::Rng;
 
-    #[test]
-    fn conv2d_gradients_match_finite_differences() {
+    device_test!(conv2d_gradients_match_finite_differences, |device| {
         let mut rng = Rng::new(40);
         let geom = Conv2dGeometry::new;
         for (g, out_c) in [(geom(1, 1, 1, 1, 1, 1, 0), 1usize), (geom(2, 5, 4, 3, 3, 1, 1), 4), (geom(1, 7, 7, 2, 5, 2, 2), 3)] {
@@ -108,7 +108,8 @@ mod tests {
                 (vec![out_c], rng.vec(out_c, -0.5, 0.5)),
             ];
             // Without the ReLU: its kink would make central differences unreliable.
-            gradcheck(
+            gradcheck_on(
+                device,
                 &format!("conv2d {g:?} -> {out_c}"),
                 &inputs,
                 |gr, v| gr.conv2d(v[0], v[1], v[2], g, false),
@@ -118,17 +119,22 @@ mod tests {
                 },
             );
         }
-    }
+    });
 
-    #[test]
-    fn max_pool2d_gradient_matches_finite_differences() {
+    device_test!(max_pool2d_gradient_matches_finite_differences, |device| {
         let mut rng = Rng::new(41);
         for g in [
             Conv2dGeometry { batch: 2, height: 5, width: 4, channels: 3, kernel: 2, stride: 2, padding: 0 },
             Conv2dGeometry { batch: 1, height: 6, width: 6, channels: 2, kernel: 3, stride: 1, padding: 0 },
         ] {
             let inputs = [(vec![g.batch, g.height * g.width * g.channels], rng.vec(g.input_len(), -1.0, 1.0))];
-            gradcheck(&format!("max_pool2d {g:?}"), &inputs, |gr, v| gr.max_pool2d(v[0], g), |x| reference::max_pool2d(&g, &x[0]));
+            gradcheck_on(
+                device,
+                &format!("max_pool2d {g:?}"),
+                &inputs,
+                |gr, v| gr.max_pool2d(v[0], g),
+                |x| reference::max_pool2d(&g, &x[0]),
+            );
         }
-    }
+    });
 }

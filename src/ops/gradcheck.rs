@@ -7,14 +7,7 @@ use crate::tensor::Tensor;
 use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
 
 /// Checks the gradient of every input of `build` (a tape op) against `reference` (its f64 spec),
-/// on the CPU. `inputs`: shapes and values; the output is projected on random weights to a scalar.
-pub fn gradcheck(
-    op: &str, inputs: &[(Vec<usize>, Vec<f32>)], build: impl Fn(&mut Graph, &[Var]) -> Var, reference: impl Fn(&[Vec<f64>]) -> Vec<f64>,
-) {
-    gradcheck_on(&Device::cpu(), op, inputs, build, reference)
-}
-
-/// [`gradcheck`] on `device`.
+/// on `device`. `inputs`: shapes and values; the output is projected on random weights to a scalar.
 pub fn gradcheck_on(
     device: &Device, op: &str, inputs: &[(Vec<usize>, Vec<f32>)], build: impl Fn(&mut Graph, &[Var]) -> Var,
     reference: impl Fn(&[Vec<f64>]) -> Vec<f64>,

@@ -72,22 +72,23 @@ mod tests {
     use super::one_hot;
     use crate::autograd::Graph;
     use crate::backend::Device;
-    use crate::ops::gradcheck::gradcheck;
+    use crate::ops::gradcheck::gradcheck_on;
     use crate::tensor::{Labels, Tensor};
+    use crate::test_devices::device_test;
     use retort_kernels::reference;
     use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s};
 
-    #[test]
-    fn fused_gradient_matches_finite_differences() {
+    device_test!(fused_gradient_matches_finite_differences, |device| {
         let mut rng = Rng::new(26);
-        let dev = Device::cpu();
+        let dev = device.clone();
         for &(r, c) in &[(1usize, 1usize), (3, 7), (2, 33)] {
             for &(t, alpha) in &[(1.0f32, 0.0f32), (0.5, 0.5), (20.0, 0.9), (100.0, 1.0)] {
                 let (zs, zt, y) = (rng.vec(r * c, -3.0, 3.0), rng.vec(r * c, -3.0, 3.0), rng.labels(r, c));
                 let labels = Labels::from_slice(&dev, &y);
                 let zt_tensor = Tensor::from_slice(&dev, &[r, c], &zt);
                 let zt64 = f64s(&zt);
-                gradcheck(
+                gradcheck_on(
+                    device,
                     &format!("kd_loss {r}x{c} t={t} alpha={alpha}"),
                     &[(vec![r, c], zs)],
                     |g, v| {
@@ -98,7 +99,7 @@ mod tests {
                 );
             }
         }
-    }
+    });
 
     /// The fused loss and gradient against autograd through the composition of primitives.
     #[test]

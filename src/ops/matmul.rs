@@ -47,19 +47,20 @@ pub(crate) fn backward(g: &Graph, a: Var, b: Var, ta: bool, tb: bool, dc: &Tenso
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::gradcheck::gradcheck;
+    use crate::ops::gradcheck::gradcheck_on;
+    use crate::test_devices::device_test;
     use retort_kernels::reference;
     use retort_kernels::testing::Rng;
 
-    #[test]
-    fn gradients_match_finite_differences_all_transposes() {
+    device_test!(gradients_match_finite_differences_all_transposes, |device| {
         let mut rng = Rng::new(20);
         for &(m, k, n) in &[(1usize, 1usize, 1usize), (3, 7, 5), (7, 33, 2), (17, 4, 9)] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let sa = if ta { vec![k, m] } else { vec![m, k] };
                 let sb = if tb { vec![n, k] } else { vec![k, n] };
                 let inputs = [(sa, rng.vec(m * k, -1.0, 1.0)), (sb, rng.vec(k * n, -1.0, 1.0))];
-                gradcheck(
+                gradcheck_on(
+                    device,
                     &format!("matmul {m}x{k}x{n} ta={ta} tb={tb}"),
                     &inputs,
                     |g, v| g.matmul_t(v[0], ta, v[1], tb),
@@ -67,5 +68,5 @@ mod tests {
                 );
             }
         }
-    }
+    });
 }

@@ -32,23 +32,25 @@ pub(crate) fn backward(g: &Graph, x: Var, t: f32, log: bool, y: &Tensor, dy: &Te
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::gradcheck::gradcheck;
+    use crate::ops::gradcheck::gradcheck_on;
+    use crate::test_devices::device_test;
     use retort_kernels::reference;
     use retort_kernels::testing::Rng;
 
-    #[test]
-    fn gradients_match_finite_differences() {
+    device_test!(gradients_match_finite_differences, |device| {
         let mut rng = Rng::new(24);
         for &(r, c) in &[(1usize, 1usize), (3, 7), (2, 33)] {
             for &t in &[0.5f32, 1.0, 20.0, 100.0] {
                 let x = rng.vec(r * c, -3.0, 3.0);
-                gradcheck(
+                gradcheck_on(
+                    device,
                     &format!("softmax {r}x{c} t={t}"),
                     &[(vec![r, c], x.clone())],
                     |g, v| g.softmax(v[0], t),
                     |x| reference::softmax(r, c, &x[0], t as f64),
                 );
-                gradcheck(
+                gradcheck_on(
+                    device,
                     &format!("log_softmax {r}x{c} t={t}"),
                     &[(vec![r, c], x)],
                     |g, v| g.log_softmax(v[0], t),
@@ -56,5 +58,5 @@ mod tests {
                 );
             }
         }
-    }
+    });
 }
