@@ -4,11 +4,11 @@
 
 use crate::backend::Device;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::nn::{Model, ModelSpec};
 use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 const SPEC_KEY: &str = "retort.spec";
@@ -43,23 +43,6 @@ pub fn save(
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
     let data = safetensors::tensor::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
     write_atomic(path, &data)
-}
-
-/// Writes `data` to a temporary file beside `path`, syncs it, then renames it over `path`.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), reason: "not a file name".into() })?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
 }
 
 /// Loads a checkpoint onto `device`. With `expect`, a checkpoint of another architecture is an error.

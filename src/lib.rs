@@ -11,12 +11,15 @@ pub mod checkpoint;
 pub mod data;
 pub mod demo;
 pub mod error;
+pub mod files;
 pub mod kd;
 pub mod kernel_bench;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod profile;
+pub mod report;
+pub mod study;
 pub mod tensor;
 pub mod train;
 #[cfg(test)]

@@ -261,5 +261,16 @@ fn distill_by_dkd_on_the_embedded_subset() {
     for r in &records {
         assert_eq!(r["method"], "dkd");
         assert!(r["test_errors"].as_u64().unwrap() < 1000, "two epochs should beat chance: {r}");
+        // Fidelity and the loss's parts, each epoch, in the log and on the printed line.
+        for key in ["agreement", "kl_t1", "soft_loss", "hard_loss", "tckd", "nckd"] {
+            let v = r[key].as_f64().unwrap_or_else(|| panic!("no {key} in {r}"));
+            assert!(v.is_finite() && v >= 0.0, "{key} = {v}");
+        }
+        assert!(r["agreement"].as_f64().unwrap() <= 1.0);
+    }
+    // The training set's figures close the run.
+    assert!(records[0].get("train").is_none() && records[1]["train"]["agreement"].as_f64().unwrap() > 0.0, "{records:?}");
+    for needle in ["agreement", "kl_t1", "soft", "hard", "tckd", "nckd", "on the training set"] {
+        assert!(err.contains(needle), "no {needle} in {err}");
     }
 }

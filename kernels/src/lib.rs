@@ -10,6 +10,7 @@ pub mod dropout;
 pub mod elementwise;
 pub mod im2col;
 pub mod kd_loss;
+pub mod kd_parts;
 pub mod matmul;
 mod matmul_packed;
 pub mod optim;

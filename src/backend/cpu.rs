@@ -74,7 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
-use retort_kernels::{conv2d, dkd_loss, dropout, elementwise, kd_loss, matmul, optim, pool, reduce, softmax};
+use retort_kernels::{conv2d, dkd_loss, dropout, elementwise, kd_loss, kd_parts, matmul, optim, pool, reduce, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
 #[derive(Clone, Copy, Debug, Default)]
@@ -149,6 +149,11 @@ impl Backend for CpuBackend {
         dzs: &mut CpuBuf,
     ) {
         dkd_loss::dkd_loss_backward(rows, cols, zs, zt, labels, t, alpha, beta, dloss[0] / rows as f32, dzs);
+    }
+    fn kd_parts(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, sums: &mut CpuBuf) {
+        let mut per_row = vec![0.0; rows * kd_parts::PARTS];
+        kd_parts::kd_parts(rows, cols, zs, zt, labels, t, &mut per_row);
+        reduce::col_sums(rows, kd_parts::PARTS, &per_row, 1.0, sums);
     }
     fn add(&self, a: &CpuBuf, b: &CpuBuf, out: &mut CpuBuf) {
         elementwise::add(a, b, out);

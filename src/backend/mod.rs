@@ -61,6 +61,9 @@ pub trait Backend {
         &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, beta: f32,
         dloss: &Self::Buf, dzs: &mut Self::Buf,
     );
+    /// Adds to `sums` (`retort_kernels::kd_parts::PARTS` values) the sums over the rows of each
+    /// part of the KD loss and of the student's fidelity at temperature `t`.
+    fn kd_parts(&self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, sums: &mut Self::Buf);
     fn add(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     fn mul(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     /// `out = s x`, or `out = s * scalar[0] * x` with `scalar` a one-element buffer.
@@ -289,6 +292,7 @@ dispatch! {
     fn kd_loss_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], dloss: [&Storage], dzs: [&mut Storage]);
     fn dkd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], beta: [f32], out: [&mut Storage]);
     fn dkd_loss_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], beta: [f32], dloss: [&Storage], dzs: [&mut Storage]);
+    fn kd_parts(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], sums: [&mut Storage]);
     fn add(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn mul(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn scale(x: [&Storage], s: [f32], scalar: [Option<&Storage>], out: [&mut Storage]);

@@ -390,3 +390,20 @@ device_test!(dkd_loss_matches_reference_and_the_cpu_kernel, |g| {
         assert_finite_rows_sum_to_zero(&format!("dkd_loss_backward {case}"), &got, c, 1e-3);
     }
 });
+
+device_test!(kd_parts_match_the_cpu_kernel, |g| {
+    use retort_kernels::kd_parts::{self, PARTS};
+    let mut rng = Rng::new(14);
+    for (r, c, t, scale) in softmax_cases() {
+        let (zs, mut zt, y) = logits_and_labels(&mut rng, r, c, scale);
+        zt[..c].copy_from_slice(&zs[..c]);
+        let mut sums = g.upload(&[1.0; PARTS]);
+        g.kd_parts(r, c, &g.upload(&zs), &g.upload(&zt), &g.upload_labels(&y), t, &mut sums);
+        let mut per_row = vec![0.0; r * PARTS];
+        kd_parts::kd_parts(r, c, &zs, &zt, &y, t, &mut per_row);
+        let want: Vec<f64> = (0..PARTS).map(|k| 1.0 + (0..r).map(|i| per_row[i * PARTS + k] as f64).sum::<f64>()).collect();
+        // f32 sums of the KL on the GPU, magnified on extreme logits.
+        let tol = Tolerance { abs: 1e-3, rel: if scale > 10.0 { 1e-3 } else { 1e-4 } };
+        assert_close(&format!("kd_parts {r}x{c} t={t} scale={scale}"), &down(g, &sums), &want, tol);
+    }
+});

@@ -1,6 +1,6 @@
 //! Training on the labels alone: cross-entropy, the baseline every method is measured against.
 
-use super::{Batch, Method, Needs};
+use super::{Batch, LossParts, Method, Needs};
 use crate::autograd::{Graph, Var};
 
 /// Mean cross-entropy of the student's logits against the labels.
@@ -19,5 +19,8 @@ impl Method for CrossEntropy {
     }
     fn loss(&self, g: &mut Graph, batch: &Batch) -> Var {
         g.cross_entropy(batch.student.logits, batch.labels)
+    }
+    fn weigh(&self, parts: &LossParts) -> (f64, f64) {
+        (0.0, parts.ce)
     }
 }

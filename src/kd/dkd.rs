@@ -2,7 +2,7 @@
 //! non-target part (NCKD), weighed freely, beside cross-entropy on the labels:
 //! `CE + t^2 (alpha TCKD + beta NCKD)`.
 
-use super::{Batch, Method, Needs, check_temperature, teacher_logits};
+use super::{Batch, LossParts, Method, Needs, check_temperature, teacher_logits};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
 
@@ -42,5 +42,12 @@ impl Method for Dkd {
         let ce = g.cross_entropy(batch.student.logits, batch.labels);
         let dkd = g.dkd_loss(batch.student.logits, zt, batch.labels, self.temperature, self.alpha, self.beta);
         g.add(ce, dkd)
+    }
+    fn temperature(&self) -> Option<f32> {
+        Some(self.temperature)
+    }
+    fn weigh(&self, parts: &LossParts) -> (f64, f64) {
+        let t = self.temperature as f64;
+        (t * t * (self.alpha as f64 * parts.tckd + self.beta as f64 * parts.nckd), parts.ce)
     }
 }

@@ -1,7 +1,7 @@
 //! Hinton, Vinyals and Dean (2015): the soft targets at temperature `t` mixed with the labels,
 //! `alpha t^2 KL(pt || ps) + (1 - alpha) CE`, through the fused KD kernel.
 
-use super::{Batch, Method, Needs, check_temperature, teacher_logits};
+use super::{Batch, LossParts, Method, Needs, check_temperature, teacher_logits};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
 
@@ -36,5 +36,12 @@ impl Method for Hinton {
     fn loss(&self, g: &mut Graph, batch: &Batch) -> Var {
         let zt = teacher_logits(g, batch, "hinton");
         g.kd_loss(batch.student.logits, zt, batch.labels, self.temperature, self.alpha)
+    }
+    fn temperature(&self) -> Option<f32> {
+        Some(self.temperature)
+    }
+    fn weigh(&self, parts: &LossParts) -> (f64, f64) {
+        let (t, alpha) = (self.temperature as f64, self.alpha as f64);
+        (alpha * t * t * parts.kl, (1.0 - alpha) * parts.ce)
     }
 }

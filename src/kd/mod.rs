@@ -69,6 +69,25 @@ pub trait Method: Send + Sync {
     }
     /// The batch's loss, a one-element node.
     fn loss(&self, g: &mut Graph, batch: &Batch) -> Var;
+    /// The temperature of its soft targets, at which the loss's parts are logged; `None` for a
+    /// method without a teacher.
+    fn temperature(&self) -> Option<f32> {
+        None
+    }
+    /// The objective's two terms as weighted in training, `(soft, hard)`, from the mean parts of
+    /// the KD loss over some batches.
+    fn weigh(&self, parts: &LossParts) -> (f64, f64);
+}
+
+/// Mean parts of the KD loss over some rows, at the method's temperature (see
+/// `retort_kernels::kd_parts`): `KL = tckd + (1 - pt_y) nckd`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LossParts {
+    pub kl: f64,
+    /// Cross-entropy on the labels, at temperature 1.
+    pub ce: f64,
+    pub tckd: f64,
+    pub nckd: f64,
 }
 
 /// The teacher's logits as a tape constant; a method that needs them and gets none is misused.

@@ -9,8 +9,8 @@ pub mod records;
 mod teacher;
 
 pub use bench::{BenchResult, bench_step};
-pub use eval::{Predictions, evaluate};
-pub use records::{EpochRecord, EvalRecord, append_jsonl, read_jsonl};
+pub use eval::{Predictions, evaluate, fidelity};
+pub use records::{EpochRecord, EvalRecord, Fidelity, append_jsonl, read_jsonl};
 pub use teacher::Teacher;
 
 use crate::autograd::Graph;
@@ -18,10 +18,11 @@ use crate::backend::Device;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::{Dataset, Splits, shuffled};
 use crate::error::{Error, Result};
-use crate::kd::{Batch, Method, TeacherOutputs};
+use crate::kd::{Batch, LossParts, Method, TeacherOutputs};
 use crate::nn::{Dropout, Model, ModelSpec, init_params};
 use crate::optim::{Optimizer, OptimizerKind, Schedule};
 use crate::tensor::{Labels, Tensor};
+use retort_kernels::kd_parts::{CE, KL, NCKD, PARTS, TCKD};
 use retort_kernels::rng::Rng;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -84,6 +85,14 @@ pub struct EpochStats {
     pub loss: f32,
     pub lr: f32,
     pub seconds: f64,
+    /// With a teacher: the mean parts of the KD loss over the epoch's batches, at the method's T.
+    pub parts: Option<LossParts>,
+}
+
+/// What a training step leaves on the device: the batch's loss and the student's logits.
+pub struct StepOutput {
+    pub loss: Tensor,
+    pub logits: Tensor,
 }
 
 /// Checkpoint names of a method's parameters: `method.<name>`.
@@ -189,6 +198,9 @@ impl Trainer {
         // The loss stays on the device, summed there; it is read back every few steps for the
         // progress report, so a GPU step never waits on the host.
         let mut loss_sum = Tensor::zeros(&device, &[1]);
+        // The loss's parts, summed on the device from the logits each step leaves behind.
+        let temperature = self.method.temperature().filter(|_| teacher.is_some());
+        let mut parts_sum = temperature.map(|_| Tensor::zeros(&device, &[PARTS]));
         let (mut mean_loss, mut seen, mut lr) = (0.0f32, 0usize, cfg.lr);
         for (b, idx) in order.chunks(cfg.batch).enumerate() {
             lr = cfg.schedule.lr(cfg.lr, self.epoch as f32 + b as f32 / batches as f32, cfg.epochs as f32);
@@ -197,22 +209,30 @@ impl Trainer {
             let labels = Labels::from_slice(&device, &ys);
             let step_seed = cfg.seed.wrapping_add((self.optimizer.step as u64 + 1).wrapping_mul(0x9e37_79b9));
             let served = teacher.map(|t| t.outputs(&x, idx, cfg.jitter > 0));
-            let loss = self.step(&x, &labels, served.as_ref(), lr, step_seed);
-            device.axpy(idx.len() as f32, loss.storage(), loss_sum.storage_mut());
+            let out = self.step(&x, &labels, served.as_ref(), lr, step_seed);
+            device.axpy(idx.len() as f32, out.loss.storage(), loss_sum.storage_mut());
+            if let (Some(t), Some(sum), Some(served)) = (temperature, parts_sum.as_mut(), &served) {
+                let classes = self.model.spec.classes();
+                device.kd_parts(idx.len(), classes, out.logits.storage(), served.logits.storage(), labels.storage(), t, sum.storage_mut());
+            }
             seen += idx.len();
             if (b + 1) % LOSS_READ_EVERY == 0 || b + 1 == batches {
                 mean_loss = loss_sum.item() / seen as f32;
             }
             on_batch(b + 1, batches, mean_loss);
         }
+        let parts = parts_sum.map(|sum| {
+            let mean: Vec<f64> = sum.to_vec().iter().map(|&v| v as f64 / seen.max(1) as f64).collect();
+            LossParts { kl: mean[KL], ce: mean[CE], tckd: mean[TCKD], nckd: mean[NCKD] }
+        });
         self.epoch += 1;
-        Ok(EpochStats { epoch: self.epoch, loss: mean_loss, lr, seconds: start.elapsed().as_secs_f64() })
+        Ok(EpochStats { epoch: self.epoch, loss: mean_loss, lr, seconds: start.elapsed().as_secs_f64(), parts })
     }
 
     /// One update on a batch: forward, the method's loss (against the teacher's outputs for the
     /// batch when it needs them), backward, optimizer step, handed to the device without
-    /// waiting. Returns the batch's loss, still on the device.
-    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64) -> Tensor {
+    /// waiting. Returns the batch's loss and the student's logits, still on the device.
+    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64) -> StepOutput {
         let mut g = Graph::new(x.device(), true, seed);
         let xv = g.constant(x.clone());
         let needs = self.method.needs();
@@ -220,7 +240,7 @@ impl Trainer {
         let method_params: Vec<_> = self.method_params.iter().map(|p| g.param(p)).collect();
         let loss = self.method.loss(&mut g, &Batch { student: &student, teacher, labels, params: &method_params });
         let grads = g.backward(loss);
-        let value = g.value(loss).clone();
+        let out = StepOutput { loss: g.value(loss).clone(), logits: g.value(student.logits).clone() };
         drop(g);
         // The model's and the method's parameters, one set for the optimizer.
         let n = self.model.params.len();
@@ -231,7 +251,7 @@ impl Trainer {
         self.method_params = all.split_off(n);
         self.model.params = all;
         x.device().flush();
-        value
+        out
     }
 }
 
@@ -274,13 +294,21 @@ pub fn fit(
 ) -> Result<Fit> {
     let mut records = Vec::new();
     let mut test = None;
+    // The teacher's test predictions, once: each epoch's student is compared with them.
+    let temperature = trainer.method.temperature().filter(|_| teacher.is_some());
+    let teacher_test = match (teacher, temperature) {
+        (Some(t), Some(_)) if trainer.epoch < trainer.config.epochs => Some(evaluate(t.model, &splits.test, EVAL_BATCH)?),
+        _ => None,
+    };
     while trainer.epoch < trainer.config.epochs {
         let batches = splits.train.len().div_ceil(trainer.config.batch);
         progress.start(&format!("{label} {}/{}", trainer.epoch + 1, trainer.config.epochs), batches);
         let stats = trainer.train_epoch(&splits.train, teacher, |done, _, loss| progress.batch(done, loss))?;
         progress.finish();
         let p = evaluate(&trainer.model, &splits.test, EVAL_BATCH)?;
-        let record = EpochRecord {
+        let on_test = teacher_test.as_ref().map(|t| fidelity(&p, t, &splits.test.labels, 1.0));
+        let weighed = stats.parts.map(|parts| trainer.method.weigh(&parts));
+        let mut record = EpochRecord {
             model: label.into(),
             spec: trainer.model.spec.to_string(),
             method: trainer.method.name().into(),
@@ -292,7 +320,17 @@ pub fn fit(
             test_n: p.len(),
             test_accuracy: p.accuracy(),
             seconds: stats.seconds,
+            agreement: on_test.map(|f| f.agreement),
+            kl_t1: on_test.map(|f| f.kl_t1),
+            soft_loss: weighed.map(|w| w.0),
+            hard_loss: weighed.map(|w| w.1),
+            tckd: stats.parts.map(|p| p.tckd),
+            nckd: stats.parts.map(|p| p.nckd),
+            train: None,
         };
+        if let (Some(t), Some(temp), true) = (teacher, temperature, trainer.epoch == trainer.config.epochs) {
+            record.train = Some(train_fidelity(trainer, t, &splits.train, temp)?);
+        }
         if let Some(files) = files {
             // The checkpoint first: a run killed between the two resumes from this epoch and
             // never logs an epoch twice.
@@ -309,6 +347,16 @@ pub fn fit(
         None => evaluate(&trainer.model, &splits.test, EVAL_BATCH)?,
     };
     Ok(Fit { records, test })
+}
+
+/// The student's fidelity to `teacher` on the whole training set, unshifted, at `t`.
+fn train_fidelity(trainer: &Trainer, teacher: &Teacher, train: &Dataset, t: f32) -> Result<Fidelity> {
+    let student = evaluate(&trainer.model, train, EVAL_BATCH)?;
+    let teacher = match teacher.table_predictions(train) {
+        Some(p) => p,
+        None => evaluate(teacher.model, train, EVAL_BATCH)?,
+    };
+    Ok(fidelity(&student, &teacher, &train.labels, t))
 }
 
 /// The teacher `method` reads from `model` during a run of `config`: on unshifted images, when
@@ -411,6 +459,21 @@ mod tests {
         assert_eq!((last.method.as_str(), last.spec.as_str(), last.test_n), ("dkd", "mlp:16-6-3", 17));
         assert_eq!(last.test_errors, done.test.errors);
         assert!(read.iter().all(|r| r.loss.is_finite() && r.loss > 0.0 && r.seconds >= 0.0));
+        // DKD's two terms add up to the loss it trained on (to the f32 sums of each).
+        for r in &read {
+            let (soft, hard) = (r.soft_loss.unwrap(), r.hard_loss.unwrap());
+            assert!((soft + hard - r.loss as f64).abs() < 1e-3 * r.loss as f64, "{soft} + {hard} against {}", r.loss);
+        }
+        assert_eq!(
+            read[1].train.unwrap().agreement,
+            fidelity(
+                &evaluate(&trainer.model, &splits.train, 9).unwrap(),
+                &evaluate(&teacher_model, &splits.train, 9).unwrap(),
+                &splits.train.labels,
+                4.0
+            )
+            .agreement
+        );
         // The checkpoint holds the final model and resumes at epoch 2 with the same predictions.
         let ck = checkpoint::load(&files.checkpoint, &device, None).unwrap();
         assert_eq!(ck.metadata["retort.method"], "dkd");

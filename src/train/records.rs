@@ -26,6 +26,38 @@ pub struct EpochRecord {
     pub test_accuracy: f64,
     /// Training time of the epoch, evaluation excluded.
     pub seconds: f64,
+    /// With a teacher: the share of test examples where student and teacher pick the same class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<f64>,
+    /// With a teacher: the mean `KL(p_teacher || p_student)` at T = 1 on the test set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kl_t1: Option<f64>,
+    /// The objective's two terms as weighted in training, averaged over the epoch's batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_loss: Option<f64>,
+    /// The decoupled parts of the KD term at the training T, averaged over the epoch's batches:
+    /// `KL = tckd + (1 - pt_y) nckd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tckd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nckd: Option<f64>,
+    /// The run's last epoch, with a teacher: the same figures on the whole training set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<Fidelity>,
+}
+
+/// How closely a student follows its teacher on a data set.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fidelity {
+    /// The share of examples where both pick the same top-1 class.
+    pub agreement: f64,
+    /// Mean `KL(p_teacher || p_student)` at T = 1.
+    pub kl_t1: f64,
+    /// Means of the decoupled parts of the KL at the training T.
+    pub tckd: f64,
+    pub nckd: f64,
 }
 
 /// A model evaluated on a test set.

@@ -11,8 +11,8 @@ use super::{Backend, Conv2dGeometry};
 use crate::error::Result;
 use context::Context;
 use params::{
-    DkdLossParams, DropoutParams, ElementwiseParams, KdLossParams, MatmulParams, OptimParams, Params, ReduceParams, SoftmaxParams,
-    WindowParams,
+    DkdLossParams, DropoutParams, ElementwiseParams, KdLossParams, KdPartsParams, MatmulParams, OptimParams, Params, ReduceParams,
+    SoftmaxParams, WindowParams,
 };
 use shaders::{Kernel, Shader};
 use std::sync::Arc;
@@ -44,6 +44,7 @@ const KD_LOSS: Kernel = Kernel::new(Shader::KdLoss, "kd_loss");
 const KD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::KdLoss, "kd_loss_backward");
 const DKD_LOSS: Kernel = Kernel::new(Shader::DkdLoss, "dkd_loss");
 const DKD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::DkdLoss, "dkd_loss_backward");
+const KD_PARTS: Kernel = Kernel::new(Shader::KdParts, "kd_parts");
 const SGD_MOMENTUM: Kernel = Kernel::new(Shader::Optim, "sgd_momentum");
 const ADAM: Kernel = Kernel::new(Shader::Optim, "adam");
 const MAX_NORM_COLUMNS: Kernel = Kernel::new(Shader::Optim, "max_norm_columns");
@@ -314,6 +315,17 @@ impl Backend for GpuBackend {
             [zs, zt, labels, dloss],
             dzs,
         );
+    }
+    fn kd_parts(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, sums: &mut GpuBuf) {
+        use retort_kernels::kd_parts::PARTS;
+        assert!(
+            zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && sums.len() == PARTS,
+            "kd_parts: {rows}x{cols}: lengths"
+        );
+        let per_row = GpuBuf::new(&self.ctx, rows * PARTS);
+        let buffers = [(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, per_row.raw())];
+        self.ctx.dispatch(KD_PARTS, 0, &KdPartsParams { rows: u(rows), cols: u(cols), t }, &buffers, self.ctx.grid(rows));
+        self.col_sums(rows, PARTS, &per_row, 1.0, sums);
     }
     fn add(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
         assert!(a.len() == b.len() && a.len() == out.len(), "add: lengths");

@@ -1,7 +1,7 @@
 //! The command line: the subcommands, and the argument groups they share. Each subcommand's
 //! own arguments live beside it in `cmd/`.
 
-use crate::cmd::{bench::BenchCommand, demo::DemoArgs, distill::DistillArgs, eval::EvalArgs, train::TrainArgs};
+use crate::cmd::{bench::BenchCommand, demo::DemoArgs, distill::DistillArgs, eval::EvalArgs, inspect::InspectArgs, train::TrainArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -25,6 +25,8 @@ pub enum Command {
     Bench(BenchCommand),
     /// Teacher, student on labels, distilled student: on the embedded data, side by side.
     Demo(DemoArgs),
+    /// What a teacher's soft targets carry and how a student follows them: one HTML report.
+    Inspect(InspectArgs),
 }
 
 #[derive(Args, Clone)]

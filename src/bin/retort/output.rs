@@ -43,17 +43,37 @@ impl Progress for Terminal {
         }
     }
     fn epoch(&mut self, r: &EpochRecord) {
-        if !self.quiet {
+        if self.quiet {
+            return;
+        }
+        let mut line = format!(
+            "{} epoch {:>3}/{}  loss {:.4}  lr {:.4}  test errors {:>5} ({:.2}%)",
+            r.model,
+            r.epoch,
+            r.epochs,
+            r.loss,
+            r.lr,
+            r.test_errors,
+            100.0 * (1.0 - r.test_accuracy)
+        );
+        if let (Some(agree), Some(kl)) = (r.agreement, r.kl_t1) {
+            line += &format!("  agreement {:.2}%  kl_t1 {kl:.4}", 100.0 * agree);
+        }
+        if let (Some(soft), Some(hard)) = (r.soft_loss, r.hard_loss) {
+            line += &format!("  soft {soft:.4}  hard {hard:.4}");
+        }
+        if let (Some(tckd), Some(nckd)) = (r.tckd, r.nckd) {
+            line += &format!("  tckd {tckd:.4}  nckd {nckd:.4}");
+        }
+        eprintln!("{line}  {:.1}s", r.seconds);
+        if let Some(f) = r.train {
             eprintln!(
-                "{} epoch {:>3}/{}  loss {:.4}  lr {:.4}  test errors {:>5} ({:.2}%)  {:.1}s",
+                "{} on the training set: agreement {:.2}%  kl_t1 {:.4}  tckd {:.4}  nckd {:.4}",
                 r.model,
-                r.epoch,
-                r.epochs,
-                r.loss,
-                r.lr,
-                r.test_errors,
-                100.0 * (1.0 - r.test_accuracy),
-                r.seconds
+                100.0 * f.agreement,
+                f.kl_t1,
+                f.tckd,
+                f.nckd
             );
         }
     }

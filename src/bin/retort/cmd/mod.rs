@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod distill;
 pub mod eval;
+pub mod inspect;
 pub mod train;
 
 use crate::args::{Cli, Command, Common, DataArgs, Hyper};
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Bench(b) => bench::run(b),
         Command::Demo(a) => demo::run(a),
+        Command::Inspect(a) => inspect::run(a),
     }
 }
 

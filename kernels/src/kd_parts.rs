@@ -1,0 +1,123 @@
+//! What a distillation step is made of, row by row: the parts of the KD loss and how closely the
+//! student follows its teacher. The study tools log their means; nothing here feeds a gradient.
+//!
+//! Per row, at the training temperature `t` unless said: `KL(pt || ps)`, the cross-entropy on
+//! the label at 1, TCKD and NCKD (the decoupled split of the KL: `KL = TCKD + (1 - pt_y) NCKD`,
+//! see [`crate::dkd_loss`]), whether student and teacher pick the same top-1 class, and
+//! `KL(pt || ps)` at 1 (the predictive KL).
+
+use crate::dkd_loss::dkd_parts;
+use crate::for_each_row;
+use crate::kd_loss::check_logits;
+
+/// Values per row of [`kd_parts`], in this order.
+pub const PARTS: usize = 6;
+/// `KL(pt || ps)` at `t`.
+pub const KL: usize = 0;
+/// Cross-entropy of the student's logits against the label, at 1.
+pub const CE: usize = 1;
+pub const TCKD: usize = 2;
+pub const NCKD: usize = 3;
+/// 1 where the student's arg-max (first on ties) is the teacher's, else 0.
+pub const AGREE: usize = 4;
+/// `KL(pt || ps)` at 1.
+pub const KL_T1: usize = 5;
+
+/// The parts of each row of student logits `zs` against teacher logits `zt` (`rows x cols`) and
+/// `labels`, at temperature `t`, into `out (rows x PARTS)`.
+#[allow(clippy::too_many_arguments)]
+pub fn kd_parts(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32], t: f32, out: &mut [f32]) {
+    check_logits(rows, cols, zs, zt, labels, t, "kd_parts");
+    assert_eq!(out.len(), rows * PARTS, "kd_parts: out has {} values for {rows} rows", out.len());
+    for_each_row(out, PARTS, |i, o| {
+        let (zs, zt, y) = (&zs[i * cols..(i + 1) * cols], &zt[i * cols..(i + 1) * cols], labels[i] as usize);
+        let parts = dkd_parts(zs, zt, y, t);
+        let (ls1, _) = log_softmax_parts(zs, 1.0);
+        o[KL] = kl(zt, zs, t) as f32;
+        o[CE] = -ls1(y) as f32;
+        o[TCKD] = parts.tckd as f32;
+        o[NCKD] = parts.nckd as f32;
+        o[AGREE] = (argmax(zs) == argmax(zt)) as u32 as f32;
+        o[KL_T1] = kl(zt, zs, 1.0) as f32;
+    });
+}
+
+/// `KL(softmax(p / t) || softmax(q / t))` of one row, in f64, 0 where the first is 0.
+fn kl(p: &[f32], q: &[f32], t: f32) -> f64 {
+    let ((lp, _), (lq, _)) = (log_softmax_parts(p, t), log_softmax_parts(q, t));
+    (0..p.len())
+        .map(|j| {
+            let a = lp(j);
+            if a == f64::NEG_INFINITY { 0.0 } else { a.exp() * (a - lq(j)) }
+        })
+        .sum::<f64>()
+        .max(0.0)
+}
+
+/// `j -> log softmax(z / t)_j` in f64, from the max-shifted log-sum-exp, and that maximum.
+fn log_softmax_parts(z: &[f32], t: f32) -> (impl Fn(usize) -> f64 + '_, f64) {
+    let inv_t = 1.0 / t as f64;
+    let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+    let lse = z.iter().map(|&v| ((v as f64 - max) * inv_t).exp()).sum::<f64>().ln();
+    (move |j: usize| (z[j] as f64 - max) * inv_t - lse, max)
+}
+
+/// The index of the first maximum.
+fn argmax(z: &[f32]) -> usize {
+    (0..z.len()).fold(0, |best, j| if z[j] > z[best] { j } else { best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use crate::testing::{Rng, f64s, logits_and_labels};
+
+    /// Each part against its definition in f64: the KLs and the cross-entropy from the reference
+    /// softmax, agreement from the reference arg-max, and TCKD + (1 - pt_y) NCKD = KL.
+    #[test]
+    fn parts_match_their_definitions() {
+        let mut rng = Rng::new(61);
+        for &(r, c) in &[(1usize, 1usize), (7, 7), (3, 33), (2, 1000), (129, 10)] {
+            for &t in &[0.5f32, 1.0, 4.0, 20.0, 100.0] {
+                let (zs, mut zt, y) = logits_and_labels(&mut rng, r, c, 5.0);
+                // Some rows where the two agree.
+                zt[..c].copy_from_slice(&zs[..c]);
+                let mut out = vec![f32::NAN; r * PARTS];
+                kd_parts(r, c, &zs, &zt, &y, t, &mut out);
+                let (zs64, zt64) = (f64s(&zs), f64s(&zt));
+                let (ams, amt) = (reference::argmax_rows(r, c, &zs64), reference::argmax_rows(r, c, &zt64));
+                let lp1 = reference::log_softmax(r, c, &zs64, 1.0);
+                let pt = reference::softmax(r, c, &zt64, t as f64);
+                for i in 0..r {
+                    let row = |z: &[f64]| z[i * c..(i + 1) * c].to_vec();
+                    let o = &out[i * PARTS..(i + 1) * PARTS];
+                    let close = |got: f32, want: f64, what: &str| {
+                        assert!(
+                            (got as f64 - want).abs() <= 1e-5 + 1e-4 * want.abs(),
+                            "{what} {r}x{c} t={t} row {i}: {got} against {want}"
+                        );
+                    };
+                    close(o[KL], reference::kl_t(&row(&zt64), &row(&zs64), t as f64), "KL at t");
+                    close(o[KL_T1], reference::kl_t(&row(&zt64), &row(&zs64), 1.0), "KL at 1");
+                    close(o[CE], -lp1[i * c + y[i] as usize], "CE");
+                    close(o[AGREE], (ams[i] == amt[i]) as u32 as f64, "agreement");
+                    let kl = o[KL] as f64;
+                    close((o[TCKD] as f64 + (1.0 - pt[i * c + y[i] as usize]) * o[NCKD] as f64) as f32, kl, "TCKD + (1 - pt_y) NCKD");
+                }
+                assert_eq!(out[AGREE], 1.0, "identical rows agree");
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_logits_give_finite_parts() {
+        let mut rng = Rng::new(62);
+        for &t in &[0.5f32, 100.0] {
+            let (zs, zt, y) = logits_and_labels(&mut rng, 5, 1000, 1e4);
+            let mut out = vec![0.0; 5 * PARTS];
+            kd_parts(5, 1000, &zs, &zt, &y, t, &mut out);
+            assert!(out.iter().all(|v| v.is_finite() && *v >= 0.0), "t={t}: {out:?}");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Reports: one self-contained HTML file (inline SVG plots, no script, no network) and, beside
+//! it, the numbers behind every figure as CSV.
+
+pub mod csv;
+pub mod html;
+mod inspect;
+pub mod plot;
+
+pub use inspect::{ModelInfo, ReportHeader, write_inspection};

@@ -1,0 +1,331 @@
+//! The plots of the reports, as SVG strings for inline use, drawn with plotters: grouped bars,
+//! lines, heat maps, histograms and greyscale images. Every plot has a title and labelled axes,
+//! and a legend where it has several series. Colours: Okabe-Ito for series, viridis (monotone in
+//! lightness, so it reads in greyscale) for heat maps.
+
+use crate::error::{Error, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Series colours: the Okabe-Ito palette, told apart by colour-blind readers.
+const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 0, 0),
+];
+
+/// The colour of the `i`-th series.
+pub fn series_colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+const FONT: &str = "sans-serif";
+
+fn report_error(e: impl std::fmt::Display) -> Error {
+    Error::Report(e.to_string())
+}
+
+/// Draws on a fresh `width x height` SVG and returns it.
+fn svg(width: u32, height: u32, draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>) -> Result<String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(report_error)?;
+        draw(&root)?;
+        root.present().map_err(report_error)?;
+    }
+    Ok(out)
+}
+
+/// Axis titles and the plot's.
+#[derive(Clone, Copy, Debug)]
+pub struct Labels<'a> {
+    pub title: &'a str,
+    pub x: &'a str,
+    pub y: &'a str,
+}
+
+/// The label of category axis value `v`: categories sit at the integers.
+fn category(categories: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() > 1e-6 || i < 0.0 { String::new() } else { categories.get(i as usize).cloned().unwrap_or_default() }
+}
+
+/// Width of the legend column beside a chart with several series.
+const LEGEND_WIDTH: u32 = 104;
+
+/// Splits off a legend column on the right when there are several series, and draws in it a
+/// swatch and a name for each, so the legend never covers the data.
+fn with_legend<'a>(root: &DrawingArea<SVGBackend<'a>, Shift>, names: &[&str]) -> Result<DrawingArea<SVGBackend<'a>, Shift>> {
+    if names.len() < 2 {
+        return Ok(root.clone());
+    }
+    let width = root.dim_in_pixel().0;
+    let (plot, side) = root.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    for (k, name) in names.iter().enumerate() {
+        let y = 44 + 20 * k as i32;
+        side.draw(&Rectangle::new([(6, y - 6), (20, y + 6)], series_colour(k).filled())).map_err(report_error)?;
+        side.draw(&Text::new(name.to_string(), (26, y - 7), (FONT, 13))).map_err(report_error)?;
+    }
+    Ok(plot)
+}
+
+/// Tick labels of a log axis: the round values only, so they do not crowd.
+fn log_tick(v: f64) -> String {
+    let decade = 10f64.powf(v.log10().floor());
+    let m = v / decade;
+    if [1.0, 2.0, 5.0].iter().any(|r| (m - r).abs() < 1e-6) { format!("{v}") } else { String::new() }
+}
+
+/// Bars of each series side by side over `categories`.
+pub fn grouped_bars(labels: Labels, categories: &[String], series: &[(String, Vec<f64>)], size: (u32, u32)) -> Result<String> {
+    let top = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+    let n = categories.len() as f64;
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    svg(size.0, size.1, |root| {
+        let area = with_legend(root, &names)?;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(labels.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5..n - 0.5, 0.0..(top * 1.12).max(1e-9))
+            .map_err(report_error)?;
+        chart
+            .configure_mesh()
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .disable_x_mesh()
+            .x_desc(labels.x)
+            .y_desc(labels.y)
+            .x_labels(categories.len())
+            .x_label_formatter(&|v| category(categories, *v))
+            .draw()
+            .map_err(report_error)?;
+        let width = 0.8 / series.len().max(1) as f64;
+        for (k, (_, values)) in series.iter().enumerate() {
+            let colour = series_colour(k);
+            let bars = values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(move |(i, &v)| {
+                let left = i as f64 - 0.4 + k as f64 * width;
+                Rectangle::new([(left, 0.0), (left + width, v)], colour.filled())
+            });
+            chart.draw_series(bars).map_err(report_error)?;
+        }
+        Ok(())
+    })
+}
+
+/// Lines through each series' points (with markers), on a log x axis when `log_x`.
+pub fn lines(labels: Labels, series: &[(String, Vec<(f64, f64)>)], log_x: bool, size: (u32, u32)) -> Result<String> {
+    let points = || series.iter().flat_map(|(_, p)| p.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (x0, x1) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (x, _)| (a.min(x), b.max(x)));
+    let (y0, y1) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, y)| (a.min(y), b.max(y)));
+    let (x0, x1) = if x0 < x1 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
+    let pad = ((y1 - y0) * 0.08).max(1e-9);
+    let (y0, y1) = (if y0 >= 0.0 { (y0 - pad).max(0.0) } else { y0 - pad }, y1 + pad);
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    svg(size.0, size.1, |root| {
+        let area = with_legend(root, &names)?;
+        let mut builder = ChartBuilder::on(&area);
+        builder.caption(labels.title, (FONT, 16)).margin(8).x_label_area_size(36).y_label_area_size(56);
+        if log_x {
+            let mut chart = builder.build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0..y1).map_err(report_error)?;
+            chart
+                .configure_mesh()
+                .label_style((FONT, 12))
+                .axis_desc_style((FONT, 13))
+                .light_line_style(WHITE)
+                .x_desc(labels.x)
+                .y_desc(labels.y)
+                .x_label_formatter(&|v| log_tick(*v))
+                .draw()
+                .map_err(report_error)?;
+            draw_lines(&mut chart, series)?;
+        } else {
+            let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(report_error)?;
+            chart
+                .configure_mesh()
+                .label_style((FONT, 12))
+                .axis_desc_style((FONT, 13))
+                .x_desc(labels.x)
+                .y_desc(labels.y)
+                .draw()
+                .map_err(report_error)?;
+            draw_lines(&mut chart, series)?;
+        }
+        Ok(())
+    })
+}
+
+fn draw_lines<'a, X>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+{
+    for (k, (_, points)) in series.iter().enumerate() {
+        let colour = series_colour(k);
+        chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2))).map_err(report_error)?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(report_error)?;
+    }
+    Ok(())
+}
+
+/// A `rows x cols` matrix as coloured cells (row 0 at the top), NaN cells left white, each cell
+/// with its value; a colour bar on the right gives the scale.
+pub fn heat_map(labels: Labels, rows: &[String], cols: &[String], values: &[f64], digits: usize, size: (u32, u32)) -> Result<String> {
+    let (r, c) = (rows.len(), cols.len());
+    assert_eq!(values.len(), r * c, "heat_map: {} values for {r}x{c}", values.len());
+    let finite = || values.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = (finite().fold(f64::INFINITY, f64::min), finite().fold(f64::NEG_INFINITY, f64::max));
+    let (lo, hi) = if lo < hi { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1e-9) };
+    let shade = move |v: f64| ViridisRGB.get_color(((v - lo) / (hi - lo)) as f32);
+    svg(size.0, size.1, |root| {
+        let (plot, bar) = root.split_horizontally(size.0 - 100);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(labels.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5..c as f64 - 0.5, -0.5..r as f64 - 0.5)
+            .map_err(report_error)?;
+        let flip = |v: f64| r as f64 - 1.0 - v;
+        chart
+            .configure_mesh()
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .disable_mesh()
+            .x_desc(labels.x)
+            .y_desc(labels.y)
+            .x_labels(c)
+            .y_labels(r)
+            .x_label_formatter(&|v| category(cols, *v))
+            .y_label_formatter(&|v| category(rows, flip(*v)))
+            .draw()
+            .map_err(report_error)?;
+        let cells = (0..r * c).filter(|&e| values[e].is_finite()).map(|e| {
+            let (i, j) = ((e / c) as f64, (e % c) as f64);
+            Rectangle::new([(j - 0.5, flip(i) - 0.5), (j + 0.5, flip(i) + 0.5)], shade(values[e]).filled())
+        });
+        chart.draw_series(cells).map_err(report_error)?;
+        if r * c <= 400 {
+            let text = (0..r * c).filter(|&e| values[e].is_finite()).map(|e| {
+                let (i, j) = ((e / c) as f64, (e % c) as f64);
+                // Light text on the dark end of the map, dark on the light end.
+                let ink = if (values[e] - lo) / (hi - lo) < 0.55 { WHITE } else { BLACK };
+                Text::new(format!("{:.*}", digits, values[e]), (j - 0.3, flip(i) + 0.15), (FONT, 10).into_font().color(&ink))
+            });
+            chart.draw_series(text).map_err(report_error)?;
+        }
+        colour_bar(&bar, lo, hi, digits)
+    })
+}
+
+/// The heat maps' scale: the colour map from `lo` (bottom) to `hi` (top), with both values.
+fn colour_bar(area: &DrawingArea<SVGBackend, Shift>, lo: f64, hi: f64, digits: usize) -> Result<()> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(40)
+        .margin_bottom(48)
+        .margin_left(4)
+        .right_y_label_area_size(56)
+        .build_cartesian_2d(0.0..1.0, lo..hi)
+        .map_err(report_error)?;
+    chart
+        .configure_mesh()
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(5)
+        .y_label_formatter(&|v| format!("{:.*}", digits, v))
+        .draw()
+        .map_err(report_error)?;
+    let steps = 64;
+    let band = (0..steps).map(|k| {
+        let (a, b) = (lo + (hi - lo) * k as f64 / steps as f64, lo + (hi - lo) * (k + 1) as f64 / steps as f64);
+        Rectangle::new([(0.0, a), (1.0, b)], ViridisRGB.get_color(k as f32 / (steps - 1) as f32).filled())
+    });
+    chart.draw_series(band).map_err(report_error)?;
+    Ok(())
+}
+
+/// Histograms of each series over shared bins, as outlined steps so they can overlap.
+pub fn histograms(labels: Labels, series: &[(String, Vec<f64>)], bins: usize, size: (u32, u32)) -> Result<String> {
+    let finite = || series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite());
+    let (lo, hi) = (finite().fold(f64::INFINITY, f64::min), finite().fold(f64::NEG_INFINITY, f64::max));
+    let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
+    let width = (hi - lo) / bins as f64;
+    let counts: Vec<Vec<usize>> = series
+        .iter()
+        .map(|(_, v)| {
+            let mut c = vec![0; bins];
+            for &x in v.iter().filter(|x| x.is_finite()) {
+                c[(((x - lo) / width) as usize).min(bins - 1)] += 1;
+            }
+            c
+        })
+        .collect();
+    let top = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    let steps: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .zip(&counts)
+        .map(|((name, _), c)| {
+            let mut pts = vec![(lo, 0.0)];
+            for (b, &n) in c.iter().enumerate() {
+                let (x0, x1) = (lo + b as f64 * width, lo + (b + 1) as f64 * width);
+                pts.extend([(x0, n as f64), (x1, n as f64)]);
+            }
+            pts.push((hi, 0.0));
+            (name.clone(), pts)
+        })
+        .collect();
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    svg(size.0, size.1, |root| {
+        let area = with_legend(root, &names)?;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(labels.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(lo..hi, 0.0..top * 1.1)
+            .map_err(report_error)?;
+        chart
+            .configure_mesh()
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .x_desc(labels.x)
+            .y_desc(labels.y)
+            .draw()
+            .map_err(report_error)?;
+        for (k, (_, pts)) in steps.iter().enumerate() {
+            let colour = series_colour(k);
+            chart.draw_series(std::iter::once(Polygon::new(pts.clone(), colour.mix(0.25).filled()))).map_err(report_error)?;
+            chart.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2))).map_err(report_error)?;
+        }
+        Ok(())
+    })
+}
+
+/// A `height x width` image of values in [0, 1] (larger darker, as ink on paper), titled.
+pub fn image(title: &str, pixels: &[f32], height: usize, width: usize, size: (u32, u32)) -> Result<String> {
+    assert_eq!(pixels.len(), height * width, "image: {} pixels for {height}x{width}", pixels.len());
+    svg(size.0, size.1, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 13))
+            .margin(4)
+            .build_cartesian_2d(0.0..width as f64, 0.0..height as f64)
+            .map_err(report_error)?;
+        let cells = pixels.iter().enumerate().filter(|(_, v)| **v > 0.0).map(|(e, &v)| {
+            let (y, x) = ((height - 1 - e / width) as f64, (e % width) as f64);
+            let grey = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+            Rectangle::new([(x, y), (x + 1.0, y + 1.0)], RGBColor(grey, grey, grey).filled())
+        });
+        chart.draw_series(cells).map_err(report_error)?;
+        Ok(())
+    })
+}
