@@ -7,8 +7,11 @@ use crate::error::Result;
 use crate::kd::{self, CrossEntropy, Hinton, Method};
 use crate::nn::{Dropout, Model, ModelSpec};
 use crate::optim::{OptimizerKind, Schedule};
+use crate::report::{self, ModelInfo, ReportHeader};
+use crate::study::{self, InspectConfig};
 use crate::train::{Predictions, Progress, TrainConfig, Trainer, fit, teacher_for};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// What the demo trains.
@@ -48,6 +51,30 @@ pub struct DemoModels {
     pub teacher: Model,
     pub distilled: Model,
     pub distilled_test: Predictions,
+}
+
+/// Writes the report on the demo's teacher and distilled student to `dir` (see
+/// [`crate::study::inspect`]), at the distillation's T and alpha; returns the page's path.
+pub fn report(models: &DemoModels, record: &DemoRecord, splits: &Splits, dir: &Path) -> Result<PathBuf> {
+    let config = InspectConfig {
+        temperatures: vec![1.0, 2.0, 4.0, 8.0, 20.0],
+        temperature: record.temperature,
+        alpha: record.alpha,
+        examples_per_kind: 2,
+    };
+    let inspection = study::inspect(&models.teacher, Some(&models.distilled), &splits.test, &config)?;
+    let info = |m: &DemoModel, model: &Model| ModelInfo {
+        spec: format!("{} ({})", m.spec, m.label),
+        params: model.param_count(),
+        checkpoint: None,
+    };
+    let header = ReportHeader {
+        teacher: info(&record.teacher, &models.teacher),
+        student: Some(info(&record.distilled, &models.distilled)),
+        data: splits.source.clone(),
+    };
+    report::write_inspection(dir, &inspection, &header)?;
+    Ok(dir.join("report.html"))
 }
 
 /// Trains the teacher, the student on labels and the distilled student on `splits`.

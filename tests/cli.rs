@@ -223,8 +223,9 @@ fn bench_profile_names_each_op() {
 /// A CNN teacher distilled into an MLP student, end to end on the embedded data.
 #[test]
 fn cnn_teacher_distils_into_an_mlp_student() {
-    let args = "demo --teacher cnn:1x28x28-c4k5p2-pool2-fc32-10 --student mlp:784-16-10 --epochs 1 --teacher-epochs 1 --json";
-    let out = retort(&args.split(' ').collect::<Vec<_>>());
+    let dir = temp_dir("cnn-demo");
+    let args = "demo --teacher cnn:1x28x28-c4k5p2-pool2-fc32-10 --student mlp:784-16-10 --epochs 1 --teacher-epochs 1 --json --out";
+    let out = retort(&args.split(' ').chain([s(&dir)]).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["teacher", "student", "distilled"] {

@@ -135,6 +135,7 @@ fn demo_on_gpu_matches_cpu_band() {
     if gpu().is_none() {
         return;
     }
+    let dir = std::env::temp_dir().join(format!("retort-gpu-demo-{}", std::process::id()));
     let run = |device: &str| {
         let v = json(
             &retort(&[
@@ -148,6 +149,8 @@ fn demo_on_gpu_matches_cpu_band() {
                 "--teacher-epochs",
                 "1",
                 "--json",
+                "--out",
+                dir.to_str().unwrap(),
                 "--device",
                 device,
             ])

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 /// A model as the report's header shows it.
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
-    pub path: PathBuf,
     pub spec: String,
     pub params: usize,
-    pub checkpoint_bytes: u64,
+    /// Its checkpoint and the checkpoint's size in bytes, when it was read from one.
+    pub checkpoint: Option<(PathBuf, u64)>,
 }
 
 /// What the report says about where its numbers came from.
@@ -46,7 +46,10 @@ fn build(r: &Inspection, header: &ReportHeader) -> Result<(String, Vec<(String, 
     const TITLE: &str = "Inside a distillation";
     let mut page = Page::new(TITLE);
     let mut files = Vec::new();
-    let describe = |m: &ModelInfo| format!("{} ({} parameters; {}, {} bytes)", m.spec, m.params, m.path.display(), m.checkpoint_bytes);
+    let describe = |m: &ModelInfo| match &m.checkpoint {
+        Some((path, bytes)) => format!("{} ({} parameters; {}, {bytes} bytes)", m.spec, m.params, path.display()),
+        None => format!("{} ({} parameters)", m.spec, m.params),
+    };
     let mut facts = vec![("teacher", describe(&header.teacher))];
     if let Some(s) = &header.student {
         facts.push(("student", describe(s)));
@@ -217,11 +220,13 @@ fn build(r: &Inspection, header: &ReportHeader) -> Result<(String, Vec<(String, 
 
             // 5. Gradient split.
             let g = &s.gradients;
-            let norms = vec![("hard part".to_string(), g.hard_norm.clone()), ("soft part".to_string(), g.soft_norm.clone())];
+            // Norms span decades (a well-fit example's hard part is near 0): their logarithms.
+            let log10 = |v: &[f64]| v.iter().map(|x| if *x > 0.0 { x.log10() } else { f64::NAN }).collect::<Vec<_>>();
+            let norms = vec![("hard part".to_string(), log10(&g.hard_norm)), ("soft part".to_string(), log10(&g.soft_norm))];
             let share = vec![("soft part on the true class".to_string(), g.soft_true_share.clone())];
             let figures = vec![
                 plot::histograms(
-                    Labels { title: "Per-example gradient norm on the logits", x: "L2 norm", y: "examples" },
+                    Labels { title: "Per-example gradient norm on the logits", x: "log10 of the L2 norm", y: "examples" },
                     &norms,
                     40,
                     (560, 320),

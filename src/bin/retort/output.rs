@@ -63,17 +63,17 @@ impl Progress for Terminal {
             line += &format!("  soft {soft:.4}  hard {hard:.4}");
         }
         if let (Some(tckd), Some(nckd)) = (r.tckd, r.nckd) {
-            line += &format!("  tckd {tckd:.4}  nckd {nckd:.4}");
+            line += &format!("  tckd {}  nckd {}", small(tckd), small(nckd));
         }
         eprintln!("{line}  {:.1}s", r.seconds);
         if let Some(f) = r.train {
             eprintln!(
-                "{} on the training set: agreement {:.2}%  kl_t1 {:.4}  tckd {:.4}  nckd {:.4}",
+                "{} on the training set: agreement {:.2}%  kl_t1 {:.4}  tckd {}  nckd {}",
                 r.model,
                 100.0 * f.agreement,
                 f.kl_t1,
-                f.tckd,
-                f.nckd
+                small(f.tckd),
+                small(f.nckd)
             );
         }
     }
@@ -82,6 +82,11 @@ impl Progress for Terminal {
             eprintln!("{line}");
         }
     }
+}
+
+/// A figure that may be tiny (the KD parts at a high T): three significant digits either way.
+fn small(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 { format!("{v:.2e}") } else { format!("{v:.4}") }
 }
 
 /// Prints rows with columns padded to their widest cell, the first row as a header.

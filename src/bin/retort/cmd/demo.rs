@@ -1,6 +1,6 @@
 //! `retort demo`: teacher, student on labels and distilled student on the embedded data.
 
-use super::{load_data, open_device};
+use super::{check_writable, load_data, open_device};
 use crate::args::{Common, DataArgs};
 use crate::output::{Terminal, print_table};
 use anyhow::{Context, Result};
@@ -8,6 +8,7 @@ use clap::Args;
 use retort::demo::{self, DemoConfig};
 use retort::nn::ModelSpec;
 use retort::train::Progress;
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -25,6 +26,9 @@ pub struct DemoArgs {
     pub teacher_epochs: usize,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Where to write the report on the teacher and the distilled student.
+    #[arg(long, default_value = "retort-demo")]
+    pub out: PathBuf,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -39,10 +43,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
         teacher_epochs: a.teacher_epochs,
         epochs: a.epochs,
     };
+    check_writable(&a.out)?;
     let mut progress = Terminal::new(a.json);
     progress.note(&format!("demo on {}: teacher {} epochs, students {} epochs", splits.source, a.teacher_epochs, a.epochs));
-    let (record, _) = demo::run(&config, &device, &splits, &mut progress).context("the demo")?;
+    let (record, models) = demo::run(&config, &device, &splits, &mut progress).context("the demo")?;
+    let report = demo::report(&models, &record, &splits, &a.out)?;
     if a.json {
+        eprintln!("report: {}", report.display());
         println!("{}", serde_json::to_string(&record)?);
         return Ok(());
     }
@@ -62,5 +69,6 @@ pub fn run(a: DemoArgs) -> Result<()> {
         "\ndistillation T = {}, alpha = {}: the distilled student makes {} errors against {} on labels alone.",
         record.temperature, record.alpha, record.distilled.errors, record.student.errors
     );
+    println!("what the teacher's soft targets carry, and how the student follows them: {}", report.display());
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `retort inspect`: a teacher's soft targets and a student's fidelity, as one HTML report.
 
-use super::{load_data, open_device};
+use super::{check_writable, load_data, open_device};
 use crate::args::{Common, DataArgs};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -56,7 +56,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
     let inspection = inspect(&teacher, student.as_ref(), &splits.test, &config)?;
     let info = |path: &Path, spec: String, params: usize| -> Result<ModelInfo> {
         let bytes = std::fs::metadata(path).with_context(|| path.display().to_string())?.len();
-        Ok(ModelInfo { path: path.to_path_buf(), spec, params, checkpoint_bytes: bytes })
+        Ok(ModelInfo { spec, params, checkpoint: Some((path.to_path_buf(), bytes)) })
     };
     let header = ReportHeader {
         teacher: info(&a.teacher, teacher.spec.to_string(), teacher.param_count())?,
@@ -82,13 +82,4 @@ fn parse_temperatures(list: &str) -> Result<Vec<f32>> {
             Ok(v)
         })
         .collect()
-}
-
-/// Refuses an output folder that cannot be written, before any work.
-fn check_writable(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the report's folder", dir.display()))?;
-    let probe = dir.join(format!(".retort-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("{}: cannot write the report there", dir.display()))?;
-    std::fs::remove_file(&probe).with_context(|| probe.display().to_string())?;
-    Ok(())
 }

@@ -9,7 +9,7 @@ pub mod train;
 
 use crate::args::{Cli, Command, Common, DataArgs, Hyper};
 use crate::output::Terminal;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use retort::checkpoint;
 use retort::data::{self, Splits};
 use retort::kd::Method;
@@ -94,4 +94,13 @@ fn print_result(trainer: &Trainer, test: &retort::train::Predictions, seconds: f
         100.0 * (1.0 - test.accuracy()),
         out.display()
     );
+}
+
+/// Refuses an output folder that cannot be written, before any work.
+pub(crate) fn check_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the report's folder", dir.display()))?;
+    let probe = dir.join(format!(".retort-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("{}: cannot write the report there", dir.display()))?;
+    std::fs::remove_file(&probe).with_context(|| probe.display().to_string())?;
+    Ok(())
 }
