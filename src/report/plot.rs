@@ -4,7 +4,9 @@
 //! lightness, so it reads in greyscale) for heat maps.
 
 use crate::error::{Error, Result};
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 /// Series colours: the Okabe-Ito palette, told apart by colour-blind readers.
@@ -74,6 +76,34 @@ fn with_legend<'a>(root: &DrawingArea<SVGBackend<'a>, Shift>, names: &[&str]) ->
     Ok(plot)
 }
 
+/// A plot with a legend column when `series` has several, drawn by `draw` on the rest.
+fn svg_with_legend<T>(
+    size: (u32, u32), series: &[(String, T)], draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<String> {
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    svg(size.0, size.1, |root| draw(&with_legend(root, &names)?))
+}
+
+/// The settings every chart shares: its title, a margin, room for the axis labels.
+fn builder<'a, 'b>(area: &'a DrawingArea<SVGBackend<'b>, Shift>, title: &str) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(area);
+    b.caption(title, (FONT, 16)).margin(8).x_label_area_size(36).y_label_area_size(56);
+    b
+}
+
+/// The axes every chart shares: tick labels and both axis titles, styled alike.
+fn axes<'a, 'b, X, Y>(
+    chart: &'b mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>, labels: Labels,
+) -> MeshStyle<'a, 'b, X, Y, SVGBackend<'a>>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let mut mesh = chart.configure_mesh();
+    mesh.label_style((FONT, 12)).axis_desc_style((FONT, 13)).x_desc(labels.x).y_desc(labels.y);
+    mesh
+}
+
 /// Tick labels of a log axis: the round values only, so they do not crowd.
 fn log_tick(v: f64) -> String {
     let decade = 10f64.powf(v.log10().floor());
@@ -85,23 +115,10 @@ fn log_tick(v: f64) -> String {
 pub fn grouped_bars(labels: Labels, categories: &[String], series: &[(String, Vec<f64>)], size: (u32, u32)) -> Result<String> {
     let top = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max);
     let n = categories.len() as f64;
-    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
-    svg(size.0, size.1, |root| {
-        let area = with_legend(root, &names)?;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(labels.title, (FONT, 16))
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..n - 0.5, 0.0..(top * 1.12).max(1e-9))
-            .map_err(report_error)?;
-        chart
-            .configure_mesh()
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
+    svg_with_legend(size, series, |area| {
+        let mut chart = builder(area, labels.title).build_cartesian_2d(-0.5..n - 0.5, 0.0..(top * 1.12).max(1e-9)).map_err(report_error)?;
+        axes(&mut chart, labels)
             .disable_x_mesh()
-            .x_desc(labels.x)
-            .y_desc(labels.y)
             .x_labels(categories.len())
             .x_label_formatter(&|v| category(categories, *v))
             .draw()
@@ -127,11 +144,8 @@ pub fn lines(labels: Labels, series: &[(String, Vec<(f64, f64)>)], log_x: bool, 
     let (x0, x1) = if x0 < x1 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
     let pad = ((y1 - y0) * 0.08).max(1e-9);
     let (y0, y1) = (if y0 >= 0.0 { (y0 - pad).max(0.0) } else { y0 - pad }, y1 + pad);
-    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
-    svg(size.0, size.1, |root| {
-        let area = with_legend(root, &names)?;
-        let mut builder = ChartBuilder::on(&area);
-        builder.caption(labels.title, (FONT, 16)).margin(8).x_label_area_size(36).y_label_area_size(56);
+    svg_with_legend(size, series, |area| {
+        let mut builder = builder(area, labels.title);
         if log_x {
             let mut chart = builder.build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0..y1).map_err(report_error)?;
             chart
@@ -147,14 +161,7 @@ pub fn lines(labels: Labels, series: &[(String, Vec<(f64, f64)>)], log_x: bool, 
             draw_lines(&mut chart, series)?;
         } else {
             let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(report_error)?;
-            chart
-                .configure_mesh()
-                .label_style((FONT, 12))
-                .axis_desc_style((FONT, 13))
-                .x_desc(labels.x)
-                .y_desc(labels.y)
-                .draw()
-                .map_err(report_error)?;
+            axes(&mut chart, labels).draw().map_err(report_error)?;
             draw_lines(&mut chart, series)?;
         }
         Ok(())
@@ -195,13 +202,8 @@ pub fn heat_map(labels: Labels, rows: &[String], cols: &[String], values: &[f64]
             .build_cartesian_2d(-0.5..c as f64 - 0.5, -0.5..r as f64 - 0.5)
             .map_err(report_error)?;
         let flip = |v: f64| r as f64 - 1.0 - v;
-        chart
-            .configure_mesh()
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
+        axes(&mut chart, labels)
             .disable_mesh()
-            .x_desc(labels.x)
-            .y_desc(labels.y)
             .x_labels(c)
             .y_labels(r)
             .x_label_formatter(&|v| category(cols, *v))
@@ -284,24 +286,9 @@ pub fn histograms(labels: Labels, series: &[(String, Vec<f64>)], bins: usize, si
             (name.clone(), pts)
         })
         .collect();
-    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
-    svg(size.0, size.1, |root| {
-        let area = with_legend(root, &names)?;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(labels.title, (FONT, 16))
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(lo..hi, 0.0..top * 1.1)
-            .map_err(report_error)?;
-        chart
-            .configure_mesh()
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .x_desc(labels.x)
-            .y_desc(labels.y)
-            .draw()
-            .map_err(report_error)?;
+    svg_with_legend(size, series, |area| {
+        let mut chart = builder(area, labels.title).build_cartesian_2d(lo..hi, 0.0..top * 1.1).map_err(report_error)?;
+        axes(&mut chart, labels).y_label_formatter(&|v| format!("{v:.0}")).draw().map_err(report_error)?;
         for (k, (_, pts)) in steps.iter().enumerate() {
             let colour = series_colour(k);
             chart.draw_series(std::iter::once(Polygon::new(pts.clone(), colour.mix(0.25).filled()))).map_err(report_error)?;
