@@ -5,5 +5,7 @@ pub mod csv;
 pub mod html;
 mod inspect;
 pub mod plot;
+mod sweep;
 
 pub use inspect::{ModelInfo, ReportHeader, write_inspection};
+pub use sweep::write_sweep;

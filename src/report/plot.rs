@@ -138,30 +138,46 @@ pub fn grouped_bars(labels: Labels, categories: &[String], series: &[(String, Ve
 
 /// Lines through each series' points (with markers), on a log x axis when `log_x`.
 pub fn lines(labels: Labels, series: &[(String, Vec<(f64, f64)>)], log_x: bool, size: (u32, u32)) -> Result<String> {
-    let points = || series.iter().flat_map(|(_, p)| p.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
-    let (x0, x1) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (x, _)| (a.min(x), b.max(x)));
-    let (y0, y1) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, y)| (a.min(y), b.max(y)));
+    lines_with_error_bars(labels, series, &[], log_x, size)
+}
+
+/// [`lines`] with a bar of `errors[k][i]` either way at point `i` of series `k` (none where
+/// `errors` has no entry or it is 0): means and their standard deviations.
+pub fn lines_with_error_bars(
+    labels: Labels, series: &[(String, Vec<(f64, f64)>)], errors: &[Vec<f64>], log_x: bool, size: (u32, u32),
+) -> Result<String> {
+    let error = |k: usize, i: usize| errors.get(k).and_then(|e| e.get(i)).copied().filter(|e| e.is_finite()).unwrap_or(0.0);
+    let spans: Vec<(f64, f64, f64)> = series
+        .iter()
+        .enumerate()
+        .flat_map(|(k, (_, p))| p.iter().enumerate().map(move |(i, &(x, y))| (x, y - error(k, i), y + error(k, i))))
+        .filter(|(x, lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite())
+        .collect();
+    let (x0, x1) = spans.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(x, _, _)| (a.min(x), b.max(x)));
+    let (y0, y1) = spans.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(_, lo, hi)| (a.min(lo), b.max(hi)));
     let (x0, x1) = if x0 < x1 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
     let pad = ((y1 - y0) * 0.08).max(1e-9);
     let (y0, y1) = (if y0 >= 0.0 { (y0 - pad).max(0.0) } else { y0 - pad }, y1 + pad);
+    let bars = || {
+        series.iter().enumerate().flat_map(move |(k, (_, p))| {
+            let style = series_colour(k).stroke_width(2);
+            p.iter()
+                .enumerate()
+                .filter(move |&(i, _)| error(k, i) > 0.0)
+                .map(move |(i, &(x, y))| ErrorBar::new_vertical(x, y - error(k, i), y, y + error(k, i), style, 8))
+        })
+    };
     svg_with_legend(size, series, |area| {
         let mut builder = builder(area, labels.title);
         if log_x {
             let mut chart = builder.build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0..y1).map_err(report_error)?;
-            chart
-                .configure_mesh()
-                .label_style((FONT, 12))
-                .axis_desc_style((FONT, 13))
-                .light_line_style(WHITE)
-                .x_desc(labels.x)
-                .y_desc(labels.y)
-                .x_label_formatter(&|v| log_tick(*v))
-                .draw()
-                .map_err(report_error)?;
+            axes(&mut chart, labels).light_line_style(WHITE).x_label_formatter(&|v| log_tick(*v)).draw().map_err(report_error)?;
+            chart.draw_series(bars()).map_err(report_error)?;
             draw_lines(&mut chart, series)?;
         } else {
             let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(report_error)?;
             axes(&mut chart, labels).draw().map_err(report_error)?;
+            chart.draw_series(bars()).map_err(report_error)?;
             draw_lines(&mut chart, series)?;
         }
         Ok(())

@@ -4,6 +4,7 @@
 
 mod compare;
 mod gradients;
+pub mod sweep;
 mod targets;
 
 pub use compare::{ClassComparison, compare};

@@ -1,7 +1,9 @@
 //! The command line: the subcommands, and the argument groups they share. Each subcommand's
 //! own arguments live beside it in `cmd/`.
 
-use crate::cmd::{bench::BenchCommand, demo::DemoArgs, distill::DistillArgs, eval::EvalArgs, inspect::InspectArgs, train::TrainArgs};
+use crate::cmd::{
+    bench::BenchCommand, demo::DemoArgs, distill::DistillArgs, eval::EvalArgs, inspect::InspectArgs, sweep::SweepArgs, train::TrainArgs,
+};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -27,6 +29,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// What a teacher's soft targets carry and how a student follows them: one HTML report.
     Inspect(InspectArgs),
+    /// Every (temperature, alpha, seed) distillation of a student from one teacher, resumable,
+    /// with a report of test error and agreement over the grid.
+    Sweep(SweepArgs),
 }
 
 #[derive(Args, Clone)]

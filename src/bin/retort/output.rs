@@ -78,8 +78,11 @@ impl Progress for Terminal {
         }
     }
     fn note(&mut self, line: &str) {
-        if !self.quiet {
-            eprintln!("{line}");
+        match (&self.bar, self.quiet) {
+            (_, true) => {}
+            // Above a running bar, which stays at the bottom.
+            (Some(bar), false) => bar.println(line),
+            (None, false) => eprintln!("{line}"),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `retort inspect`: a teacher's soft targets and a student's fidelity, as one HTML report.
 
-use super::{check_writable, load_data, open_device};
+use super::{check_writable, load_data, open_device, parse_list};
 use crate::args::{Common, DataArgs};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use retort::checkpoint;
 use retort::kd::defaults;
@@ -41,7 +41,7 @@ pub struct InspectArgs {
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let config = InspectConfig {
-        temperatures: parse_temperatures(&a.temperatures)?,
+        temperatures: parse_list("--temperatures", &a.temperatures)?,
         temperature: a.temperature,
         alpha: a.alpha,
         examples_per_kind: a.examples,
@@ -69,17 +69,4 @@ pub fn run(a: InspectArgs) -> Result<()> {
     let files = write_inspection(&a.out, &inspection, &header)?;
     println!("{} ({} files, measured in {:.1}s)", a.out.join("report.html").display(), files.len(), inspection.seconds);
     Ok(())
-}
-
-/// `1,2,4` as temperatures.
-fn parse_temperatures(list: &str) -> Result<Vec<f32>> {
-    list.split(',')
-        .map(|t| {
-            let v: f32 = t.trim().parse().with_context(|| format!("--temperatures: `{t}` is not a number"))?;
-            if !(v > 0.0 && v.is_finite()) {
-                bail!("--temperatures: {v} must be positive and finite");
-            }
-            Ok(v)
-        })
-        .collect()
 }

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod distill;
 pub mod eval;
 pub mod inspect;
+pub mod sweep;
 pub mod train;
 
 use crate::args::{Cli, Command, Common, DataArgs, Hyper};
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(b) => bench::run(b),
         Command::Demo(a) => demo::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Sweep(a) => sweep::run(a),
     }
 }
 
@@ -103,4 +105,18 @@ pub(crate) fn check_writable(dir: &Path) -> Result<()> {
     std::fs::write(&probe, b"").with_context(|| format!("{}: cannot write the report there", dir.display()))?;
     std::fs::remove_file(&probe).with_context(|| probe.display().to_string())?;
     Ok(())
+}
+
+/// A comma-separated list of numbers, such as `--temperatures 1,2,4`; each positive (a
+/// temperature) unless `flag` is `--alphas`, where the library checks the range.
+pub(crate) fn parse_list(flag: &str, list: &str) -> Result<Vec<f32>> {
+    list.split(',')
+        .map(|item| {
+            let v: f32 = item.trim().parse().with_context(|| format!("{flag}: `{item}` is not a number"))?;
+            if flag == "--temperatures" && !(v > 0.0 && v.is_finite()) {
+                anyhow::bail!("{flag}: {v} must be positive and finite");
+            }
+            Ok(v)
+        })
+        .collect()
 }
