@@ -42,6 +42,9 @@ pub fn write_sweep(dir: &Path, settings: &SweepSettings, runs: &[SweepRun]) -> R
     Ok(vec![summary, report])
 }
 
+/// A named line: its `(T, value)` points.
+type Series = (String, Vec<(f64, f64)>);
+
 fn page(settings: &SweepSettings, runs: &[SweepRun], cells: &[SweepCell]) -> Result<String> {
     const TITLE: &str = "Temperature and alpha";
     let mut page = Page::new(TITLE);
@@ -108,7 +111,7 @@ fn page(settings: &SweepSettings, runs: &[SweepRun], cells: &[SweepCell]) -> Res
     };
     let log_x = temps.len() > 1;
     // Each series a little to the side of the others, so their error bars do not hide each other.
-    let spread = |(series, errors): (Vec<(String, Vec<(f64, f64)>)>, Vec<Vec<f64>>)| {
+    let spread = |(series, errors): (Vec<Series>, Vec<Vec<f64>>)| {
         let mid = (series.len() as f64 - 1.0) / 2.0;
         let series: Vec<_> = series
             .into_iter()
