@@ -110,6 +110,17 @@ impl Dataset {
         self.labels.iter().max().map_or(0, |&m| m as usize + 1)
     }
 
+    /// The examples whose label `keep` accepts, in order: a transfer set.
+    pub fn select(&self, keep: impl Fn(u32) -> bool) -> Dataset {
+        let d = self.example_len();
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
+        for (i, &y) in self.labels.iter().enumerate().filter(|&(_, &y)| keep(y)) {
+            images.extend_from_slice(&self.images[i * d..(i + 1) * d]);
+            labels.push(y);
+        }
+        Dataset { images, labels, example_dims: self.example_dims.clone() }
+    }
+
     /// The examples at `indices` into `out` (`indices.len() x example_len`), shifted by up to
     /// `jitter` pixels each way (zero fill) when `jitter > 0` and examples are 2-D.
     pub fn gather(&self, indices: &[usize], jitter: usize, rng: &mut Rng, out: &mut Vec<f32>, labels: &mut Vec<u32>) {

@@ -5,7 +5,9 @@ pub mod csv;
 pub mod html;
 mod inspect;
 pub mod plot;
+mod reproduce;
 mod sweep;
 
 pub use inspect::{ModelInfo, ReportHeader, write_inspection};
+pub use reproduce::write_reproduction;
 pub use sweep::write_sweep;

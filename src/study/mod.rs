@@ -4,6 +4,7 @@
 
 mod compare;
 mod gradients;
+pub mod reproduce;
 pub mod sweep;
 mod targets;
 

@@ -2,7 +2,8 @@
 //! own arguments live beside it in `cmd/`.
 
 use crate::cmd::{
-    bench::BenchCommand, demo::DemoArgs, distill::DistillArgs, eval::EvalArgs, inspect::InspectArgs, sweep::SweepArgs, train::TrainArgs,
+    bench::BenchCommand, demo::DemoArgs, distill::DistillArgs, eval::EvalArgs, inspect::InspectArgs, reproduce::ReproduceArgs,
+    sweep::SweepArgs, train::TrainArgs,
 };
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub enum Command {
     /// Every (temperature, alpha, seed) distillation of a student from one teacher, resumable,
     /// with a report of test error and agreement over the grid.
     Sweep(SweepArgs),
+    /// Reproduce a paper's experiment, each figure beside the paper's: hinton-mnist.
+    Reproduce(ReproduceArgs),
 }
 
 #[derive(Args, Clone)]

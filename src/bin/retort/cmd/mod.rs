@@ -5,6 +5,7 @@ pub mod demo;
 pub mod distill;
 pub mod eval;
 pub mod inspect;
+pub mod reproduce;
 pub mod sweep;
 pub mod train;
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Sweep(a) => sweep::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
     }
 }
 
@@ -107,8 +109,8 @@ pub(crate) fn check_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A comma-separated list of numbers, such as `--temperatures 1,2,4`; each positive (a
-/// temperature) unless `flag` is `--alphas`, where the library checks the range.
+/// A comma-separated list of numbers, such as `--temperatures 1,2,4`; temperatures must be
+/// positive, other lists are checked where they are used.
 pub(crate) fn parse_list(flag: &str, list: &str) -> Result<Vec<f32>> {
     list.split(',')
         .map(|item| {
