@@ -63,5 +63,5 @@ impl Page {
 const STYLE: &str = "body{font-family:sans-serif;max-width:1280px;margin:1.5em auto;padding:0 1em;color:#222}\
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ccc}\
 table.facts{border-collapse:collapse}table.facts th{text-align:left;padding:2px 1.2em 2px 0;font-weight:600}\
-table.facts td{padding:2px 0}.figures{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}\
+table.facts td{padding:2px 1.2em 2px 0}.figures{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}\
 figure{margin:0}p.data{font-size:.85em;color:#555}p.note{color:#444}";
