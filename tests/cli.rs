@@ -275,3 +275,81 @@ fn distill_by_dkd_on_the_embedded_subset() {
         assert!(err.contains(needle), "no {needle} in {err}");
     }
 }
+
+/// Outputs never destroy what the user has: each refusal is one error line, exit 1, and leaves
+/// every file it names as it was.
+#[test]
+fn outputs_never_destroy_what_the_user_has() {
+    let dir = temp_dir("outputs");
+    let teacher = dir.join("t.safetensors");
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "--model", "mlp:784-8-10", "--epochs", "1", "--out", s(out)];
+        args.extend(extra);
+        retort(&args)
+    };
+    assert!(train(&teacher, &[]).status.success());
+    let snapshot = |p: &Path| std::fs::read(p).unwrap();
+    let (teacher_bytes, log_bytes) = (snapshot(&teacher), snapshot(&dir.join("t.safetensors.jsonl")));
+    let unchanged = || {
+        assert_eq!(snapshot(&teacher), teacher_bytes, "the checkpoint changed");
+        assert_eq!(snapshot(&dir.join("t.safetensors.jsonl")), log_bytes, "its log changed");
+    };
+    // An existing checkpoint, neither resumed nor forced.
+    fails_with(&["train", "--model", "mlp:784-8-10", "--epochs", "1", "--out", s(&teacher)], "--resume continues it, --force replaces it");
+    unchanged();
+    // The teacher as the student's output, or as its log.
+    let student = dir.join("s.safetensors");
+    fails_with(&["distill", "--teacher", s(&teacher), "--student", "mlp:784-8-10", "--epochs", "1", "--out", s(&teacher)], "also an input");
+    fails_with(
+        &["distill", "--teacher", s(&teacher), "--student", "mlp:784-8-10", "--epochs", "1", "--out", s(&student), "--log", s(&teacher)],
+        "also an input",
+    );
+    unchanged();
+    // A log that is not a log, even with --force; an IDX file as a log.
+    let data = data_dir("outputs-data", 20, 20, |_, _| {});
+    let idx = data.join("train-labels-idx1-ubyte");
+    let idx_bytes = snapshot(&idx);
+    for extra in [&["--log", s(&idx)][..], &["--log", s(&idx), "--force"]] {
+        let mut args = vec!["train", "--model", "mlp:784-8-10", "--epochs", "1", "--out", s(&student)];
+        args.extend(extra);
+        fails_with(&args, "not an epoch record");
+        assert_eq!(snapshot(&idx), idx_bytes, "the IDX file changed");
+    }
+    assert!(!student.exists(), "no checkpoint from a refused run");
+    // --force replaces a checkpoint, never another kind of file.
+    fails_with(&["train", "--model", "mlp:784-8-10", "--epochs", "1", "--out", s(&idx), "--force"], "not a Retort checkpoint");
+    assert_eq!(snapshot(&idx), idx_bytes);
+    // A FIFO and a symbolic link are not replaced by a file.
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    fails_with(&["train", "--model", "mlp:784-8-10", "--epochs", "1", "--out", s(&fifo)], "not a regular file");
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&std::fs::symlink_metadata(&fifo).unwrap().file_type()));
+    let link = dir.join("link.safetensors");
+    std::os::unix::fs::symlink(&teacher, &link).unwrap();
+    fails_with(&["train", "--model", "mlp:784-8-10", "--epochs", "1", "--out", s(&link), "--force"], "symbolic link");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    unchanged();
+    // An output folder that cannot be made: refused before training.
+    fails_with(&["train", "--model", "mlp:784-8-10", "--epochs", "1", "--out", s(&teacher.join("x.safetensors"))], "t.safetensors");
+    unchanged();
+
+    // A stale temporary of a killed write is removed; a cut last log line is cut off on resume.
+    let resumed = dir.join("r.safetensors");
+    assert!(train(&resumed, &[]).status.success());
+    let stale = dir.join(".r.safetensors.99999999.tmp");
+    std::fs::write(&stale, b"half a checkpoint").unwrap();
+    let log = dir.join("r.safetensors.jsonl");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("{\"model\": \"train\", \"ep");
+    std::fs::write(&log, text).unwrap();
+    let out = retort(&["train", "--model", "mlp:784-8-10", "--epochs", "2", "--resume", "--out", s(&resumed)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stale.exists(), "the stale temporary is gone");
+    let records: Vec<retort::train::EpochRecord> = retort::train::read_jsonl(&log).unwrap();
+    assert_eq!(records.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2]);
+    // --force starts over: a new log with the new run alone.
+    let out = retort(&["train", "--model", "mlp:784-8-10", "--epochs", "1", "--force", "--out", s(&resumed)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(retort::train::read_jsonl::<retort::train::EpochRecord>(&log).unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -104,12 +104,21 @@ pub struct BenchRecord {
     pub profile: Option<ProfileRecord>,
 }
 
-/// Appends `record` to the JSONL log at `path` as one whole line.
+/// Appends `record` to the JSONL log at `path` as one whole line, in one write. A last line cut
+/// short (a full disk, a kill) is cut off first, so the new record starts a line of its own.
 pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> Result<()> {
+    crate::files::check_regular(path)?;
     let mut line = serde_json::to_string(record).expect("records serialize");
     line.push('\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(line.as_bytes()).map_err(|e| Error::io(path, e))
+    let io = |e| Error::io(path, e);
+    let mut f = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
+    let text = std::fs::read(path).map_err(io)?;
+    if text.last().is_some_and(|&b| b != b'\n') {
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        f.set_len(whole as u64).map_err(io)?;
+    }
+    f.write_all(line.as_bytes()).map_err(io)?;
+    f.sync_data().map_err(io)
 }
 
 /// Reads every line of the JSONL log at `path` as a `T`; a line that is not one is an error

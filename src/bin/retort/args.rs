@@ -88,6 +88,9 @@ pub struct Hyper {
     /// Continue from the checkpoint at --out if there is one.
     #[arg(long)]
     pub resume: bool,
+    /// Replace a checkpoint (and its log) already at --out instead of refusing to.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// Per-epoch metrics, one JSON object a line (default: the checkpoint's path + .jsonl).
     #[arg(long)]
     pub log: Option<PathBuf>,

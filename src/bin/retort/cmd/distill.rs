@@ -1,6 +1,6 @@
 //! `retort distill`: a student on a teacher's outputs, by the method `--method` names.
 
-use super::{load_data, open_device, print_result, run_files, trainer_for};
+use super::{check_outputs, load_data, open_device, print_result, run_files, trainer_for};
 use crate::args::RunArgs;
 use crate::output::Terminal;
 use anyhow::{Result, bail};
@@ -40,6 +40,8 @@ pub struct DistillArgs {
 pub fn run(a: DistillArgs) -> Result<()> {
     let method = kd::method(&a.method, MethodSettings { temperature: a.temperature, alpha: a.alpha, beta: a.beta })?;
     let spec = ModelSpec::parse(&a.student)?;
+    let files = run_files(&a.run.hyper, &a.run.out);
+    check_outputs(&a.run.hyper, &files, &[&a.teacher])?;
     let device = open_device(&a.run.common, false)?;
     let teacher = checkpoint::load(&a.teacher, &device, None)?.model;
     if teacher.spec.input_len() != spec.input_len() || teacher.spec.classes() != spec.classes() {
@@ -64,7 +66,7 @@ pub fn run(a: DistillArgs) -> Result<()> {
     } else {
         None
     };
-    let done = fit(&mut trainer, &splits, served.as_ref(), Some(&run_files(&a.run.hyper, &a.run.out)), "distill", &mut progress)?;
+    let done = fit(&mut trainer, &splits, served.as_ref(), Some(&files), "distill", &mut progress)?;
     print_result(&trainer, &done.test, start.elapsed().as_secs_f64(), &a.run.out);
     Ok(())
 }

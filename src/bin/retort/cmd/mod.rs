@@ -82,6 +82,62 @@ fn trainer_for(
     Ok(Trainer::new(Model::new(spec, device, h.seed), method, config)?)
 }
 
+/// Refuses, before any work, outputs that would destroy what the user has: a checkpoint or log
+/// already there unless resumed (`--resume`) or replaced (`--force`), an output that is one of
+/// `inputs`, anything but a regular file, a log that is not this run's, a folder that cannot
+/// be written.
+fn check_outputs(h: &Hyper, files: &RunFiles, inputs: &[&Path]) -> Result<()> {
+    let same = |a: &Path, b: &Path| a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+    if same(&files.checkpoint, &files.log) {
+        anyhow::bail!("--log {} is the checkpoint itself; name another file", files.log.display());
+    }
+    for input in inputs {
+        for (flag, output) in [("--out", &files.checkpoint), ("--log", &files.log)] {
+            if same(input, output) {
+                anyhow::bail!("{flag} {} is also an input of this run; write to another file", output.display());
+            }
+        }
+    }
+    for path in [&files.checkpoint, &files.log] {
+        retort::files::check_regular(path)?;
+    }
+    if files.checkpoint.exists() {
+        if !h.resume && !h.force {
+            anyhow::bail!("{}: a checkpoint is already there; --resume continues it, --force replaces it", files.checkpoint.display());
+        }
+        // --force replaces a checkpoint, never another kind of file.
+        if h.force && checkpoint::load(&files.checkpoint, &Device::cpu(), None).is_err() {
+            anyhow::bail!("{}: not a Retort checkpoint; refusing to replace it, even with --force", files.checkpoint.display());
+        }
+    }
+    if files.log.exists() {
+        check_log(&files.log)?;
+        if h.force {
+            std::fs::remove_file(&files.log).with_context(|| files.log.display().to_string())?;
+        } else if !h.resume {
+            anyhow::bail!("{}: a log is already there; --resume continues its run, --force replaces it", files.log.display());
+        }
+    }
+    check_writable(files.checkpoint.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+}
+
+/// Refuses a file to append epoch records to that holds anything else (a last line cut short
+/// by a kill is allowed: the next record replaces it).
+fn check_log(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let not_a_log = |line: usize| anyhow::anyhow!("{}, line {line}: not an epoch record; --log must name this run's log", path.display());
+    let text = std::str::from_utf8(&bytes).map_err(|_| not_a_log(1))?;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let record = serde_json::from_str::<retort::train::EpochRecord>(line.trim_end()).is_ok();
+        // Only the last line may be cut short, and it still starts as a record does.
+        let cut = !line.ends_with('\n') && line.starts_with('{');
+        if !record && !cut {
+            return Err(not_a_log(i + 1));
+        }
+    }
+    Ok(())
+}
+
 /// The checkpoint at `out` and its log (`--log`, or the checkpoint's path + `.jsonl`).
 fn run_files(h: &Hyper, out: &Path) -> RunFiles {
     let log = h.log.clone().unwrap_or_else(|| PathBuf::from(format!("{}.jsonl", out.display())));

@@ -1,6 +1,6 @@
 //! `retort train`: a model on the labels (a teacher, or a baseline student).
 
-use super::{load_data, open_device, print_result, run_files, trainer_for};
+use super::{check_outputs, load_data, open_device, print_result, run_files, trainer_for};
 use crate::args::RunArgs;
 use crate::output::Terminal;
 use anyhow::Result;
@@ -21,13 +21,15 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let spec = ModelSpec::parse(&a.model)?;
+    let files = run_files(&a.run.hyper, &a.run.out);
+    check_outputs(&a.run.hyper, &files, &[])?;
     let device = open_device(&a.run.common, false)?;
     let splits = load_data(&a.run.data)?;
     let mut progress = Terminal::new(false);
     let mut trainer = trainer_for(spec, Box::new(CrossEntropy), &device, &a.run.hyper, &a.run.out, &mut progress)?;
     progress.note(&format!("training {} ({} parameters) on {}", trainer.model.spec, trainer.model.param_count(), splits.source));
     let start = Instant::now();
-    let done = fit(&mut trainer, &splits, None, Some(&run_files(&a.run.hyper, &a.run.out)), "train", &mut progress)?;
+    let done = fit(&mut trainer, &splits, None, Some(&files), "train", &mut progress)?;
     print_result(&trainer, &done.test, start.elapsed().as_secs_f64(), &a.run.out);
     Ok(())
 }
