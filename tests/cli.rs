@@ -109,6 +109,32 @@ fn bad_settings_and_architectures_get_a_clear_error() {
         ];
         fails_with(&args, needle);
     }
+    // Every numeric setting outside its range, with the range in the message.
+    for (flag, value, needle) in [
+        ("--epochs", "0", "epochs = 0: must be at least 1"),
+        ("--lr", "1e30", "lr = 1000000000000000000000000000000: must be in (0, 10]"),
+        ("--lr", "nan", "lr = NaN"),
+        ("--momentum", "1", "momentum = 1: must be in [0, 1)"),
+        ("--momentum", "nan", "momentum = NaN"),
+        ("--weight-decay", "-0.1", "weight-decay = -0.1: must be in [0, 1)"),
+        ("--max-norm", "0", "max-norm = 0: must be positive and finite"),
+        ("--jitter", "28", "jitter = 28: must be below the images' 28x28"),
+    ] {
+        let bad = dir.join("bad.safetensors");
+        let mut args = vec!["train", "--model", "mlp:784-8-10", flag, value, "--out", s(&bad)];
+        if flag != "--epochs" {
+            args.extend(["--epochs", "1"]);
+        }
+        fails_with(&args, needle);
+    }
+    for t in ["1e-45", "1e30"] {
+        fails_with(
+            &["distill", "--teacher", s(&ck), "--student", "mlp:784-8-10", "--temperature", t, "--epochs", "1", "--out", s(&out)],
+            "must be in [0.01, 10000]",
+        );
+    }
+    fails_with(&["bench", "train", "--model", "mlp:784-8-10", "--seconds", "NaN"], "seconds = NaN");
+    fails_with(&["bench", "kernels", "--seconds", "inf"], "seconds = inf");
     // A checkpoint of another architecture, resumed as this one.
     fails_with(
         &["train", "--model", "mlp:784-32-10", "--epochs", "2", "--resume", "--out", s(&ck)],

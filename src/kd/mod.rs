@@ -132,9 +132,11 @@ pub fn method(name: &str, settings: MethodSettings) -> Result<Box<dyn Method>> {
 }
 
 /// Refuses a temperature that is not positive and finite.
+/// Refuses a temperature outside [0.01, 10000]: below, softmax(z / T) is one-hot in f32 for any
+/// logit gap; above, it is uniform, and T^2 overflows the loss's scale.
 fn check_temperature(t: f32) -> Result<()> {
-    if !(t > 0.0 && t.is_finite()) {
-        return Err(Error::setting("temperature", t, "must be positive and finite"));
+    if !(0.01..=1e4).contains(&t) {
+        return Err(Error::setting("temperature", t, "must be in [0.01, 10000]"));
     }
     Ok(())
 }

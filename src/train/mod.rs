@@ -50,16 +50,35 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Refuses settings that cannot train.
     pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::setting("epochs", self.epochs, "must be at least 1"));
+        }
         if self.batch == 0 {
             return Err(Error::setting("batch", self.batch, "must be at least 1"));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::setting("lr", self.lr, "must be positive"));
+        // Past 10 an SGD step on He-initialised weights overflows within an epoch.
+        if !(self.lr > 0.0 && self.lr <= 10.0) {
+            return Err(Error::setting("lr", self.lr, "must be in (0, 10]"));
         }
         for (name, p) in [("dropout-input", self.dropout.input), ("dropout", self.dropout.hidden)] {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::setting(name, p, "must be in [0, 1)"));
             }
+        }
+        let weight_decay = match self.optimizer {
+            OptimizerKind::Sgd { momentum, weight_decay, max_norm } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(Error::setting("momentum", momentum, "must be in [0, 1)"));
+                }
+                if let Some(m) = max_norm.filter(|m| !(*m > 0.0 && m.is_finite())) {
+                    return Err(Error::setting("max-norm", m, "must be positive and finite"));
+                }
+                weight_decay
+            }
+            OptimizerKind::Adam { weight_decay, .. } => weight_decay,
+        };
+        if !(0.0..1.0).contains(&weight_decay) {
+            return Err(Error::setting("weight-decay", weight_decay, "must be in [0, 1)"));
         }
         Ok(())
     }
@@ -179,6 +198,11 @@ impl Trainer {
         let device = self.model.params[0].device().clone();
         check_fits(&self.model.spec, data)?;
         check_device_fits(&self.model.spec, &device, self.config.batch)?;
+        if let &[height, width, ..] = &data.example_dims[..]
+            && self.config.jitter >= height.min(width)
+        {
+            return Err(Error::setting("jitter", self.config.jitter, format!("must be below the images' {height}x{width}")));
+        }
         let teacher = match (self.method.needs().teacher_logits, teacher) {
             (false, _) => None,
             (true, Some(t)) => {
@@ -292,6 +316,11 @@ pub struct Fit {
 pub fn fit(
     trainer: &mut Trainer, splits: &Splits, teacher: Option<&Teacher>, files: Option<&RunFiles>, label: &str, progress: &mut dyn Progress,
 ) -> Result<Fit> {
+    for (name, set) in [("training set", &splits.train), ("test set", &splits.test)] {
+        if set.is_empty() {
+            return Err(Error::setting("data", format!("an empty {name}"), "has nothing to train or test on"));
+        }
+    }
     let mut records = Vec::new();
     let mut test = None;
     // The teacher's test predictions, once: each epoch's student is compared with them.

@@ -59,7 +59,7 @@ pub struct Hyper {
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Base learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub lr: f32,
     /// constant, cosine (with a 1-epoch warm-up) or exp:F (times F each epoch).
     #[arg(long, default_value = "cosine")]
@@ -67,18 +67,18 @@ pub struct Hyper {
     /// sgd (with momentum) or adam (AdamW).
     #[arg(long, default_value = "sgd")]
     pub optimizer: String,
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f32,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub weight_decay: f32,
     /// Cap on the L2 norm of each unit's incoming weights (SGD).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_norm: Option<f32>,
     /// Dropout after each hidden layer.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub dropout: f32,
     /// Dropout on the inputs.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub dropout_input: f32,
     /// Random shifts of up to this many pixels (Hinton's teacher used 2).
     #[arg(long, default_value_t = 0)]

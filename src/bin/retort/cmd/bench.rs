@@ -65,6 +65,7 @@ pub struct BenchArgs {
 
 pub fn run(b: BenchCommand) -> Result<()> {
     let (teacher, student, dropout, args, what) = match b {
+        BenchCommand::Kernels { seconds, .. } if !(0.0..=3600.0).contains(&seconds) => bail!("seconds = {seconds}: must be in [0, 3600]"),
         BenchCommand::Kernels { max_dim, seconds, json, common } => return kernels(max_dim, seconds, json, &common),
         BenchCommand::Step { teacher, student, bench } => {
             (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step")
@@ -73,6 +74,9 @@ pub fn run(b: BenchCommand) -> Result<()> {
     };
     if !(0.0..1.0).contains(&dropout) {
         bail!("dropout = {dropout}: must be in [0, 1)");
+    }
+    if !(0.0..=3600.0).contains(&args.seconds) || args.batch == 0 {
+        bail!("seconds = {}, batch = {}: seconds must be in [0, 3600], batch at least 1", args.seconds, args.batch);
     }
     let device = open_device(&args.common, args.json)?;
     let r =
