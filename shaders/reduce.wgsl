@@ -1,19 +1,18 @@
-// Reductions: the sum of a buffer, column sums (the bias gradient), and the count of rows whose
-// argmax is their label (accuracy). Twins of `sum`, `col_sums` and `argmax_rows` in
-// kernels/src/reduce.rs.
+// Reductions: the sum of a buffer and column sums (the bias gradient). Twins of `sum` and
+// `col_sums` in kernels/src/reduce.rs; predicted classes (`argmax_rows`) are taken on the host
+// from the logits evaluation reads back anyway.
 
 // Mirrored by ReduceParams in src/backend/gpu/params.rs; each kernel reads only its own fields.
 struct Params {
     n: u32,      // sum: elements
-    rows: u32,   // col_sums, count_correct
-    cols: u32,   // col_sums, count_correct
+    rows: u32,   // col_sums
+    cols: u32,   // col_sums
     scale: f32,  // sum: the factor on the result
     beta: f32,   // col_sums: the factor on what dst held
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
 // dst[0] = s * sum(x), by one workgroup: used on losses and small buffers, not on weights.
@@ -43,25 +42,5 @@ fn col_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         dst[j] = acc;
     } else {
         dst[j] = p.beta * dst[j] + acc;
-    }
-}
-
-// dst[0] += the rows whose first maximum sits at their label, by one workgroup.
-@compute @workgroup_size(WG)
-fn count_correct(@builtin(local_invocation_index) lid: u32) {
-    var correct = 0.0;
-    for (var i = lid; i < p.rows; i += WG) {
-        let base = i * p.cols;
-        var best = 0u;
-        for (var j = 1u; j < p.cols; j++) {
-            if x[base + j] > x[base + best] {
-                best = j;
-            }
-        }
-        correct += select(0.0, 1.0, best == labels[i]);
-    }
-    let total = workgroup_sum(correct, lid);
-    if lid == 0u {
-        dst[0] += total;
     }
 }

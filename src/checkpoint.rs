@@ -97,8 +97,7 @@ mod tests {
         let model = Model::new(ModelSpec::parse("mlp:6-5-3").unwrap(), &dev, 1);
         let state = vec![Tensor::from_slice(&dev, &[2], &[1.0, 2.0])];
         let meta = HashMap::from([("retort.epoch".to_string(), "4".to_string())]);
-        let named: Vec<(String, &Tensor)> = model.spec.param_shapes().into_iter().map(|(n, _)| n).zip(&model.params).collect();
-        save(&path, &model.spec, &named, &state, &meta).unwrap();
+        save(&path, &model.spec, &model.named_params(), &state, &meta).unwrap();
         let ck = load(&path, &dev, Some(&model.spec)).unwrap();
         assert_eq!(ck.metadata["retort.epoch"], "4");
         assert_eq!(ck.optimizer_state[0].to_vec(), vec![1.0, 2.0]);

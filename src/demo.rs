@@ -9,7 +9,7 @@ use crate::nn::{Dropout, Model, ModelSpec};
 use crate::optim::{OptimizerKind, Schedule};
 use crate::report::{self, ModelInfo, ReportHeader};
 use crate::study::{self, InspectConfig};
-use crate::train::{Predictions, Progress, TrainConfig, Trainer, fit, teacher_for};
+use crate::train::{Progress, TrainConfig, Trainer, fit, teacher_for};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -50,14 +50,13 @@ pub struct DemoRecord {
 pub struct DemoModels {
     pub teacher: Model,
     pub distilled: Model,
-    pub distilled_test: Predictions,
 }
 
 /// Writes the report on the demo's teacher and distilled student to `dir` (see
 /// [`crate::study::inspect`]), at the distillation's T and alpha; returns the page's path.
 pub fn report(models: &DemoModels, record: &DemoRecord, splits: &Splits, dir: &Path) -> Result<PathBuf> {
     let config = InspectConfig {
-        temperatures: vec![1.0, 2.0, 4.0, 8.0, 20.0],
+        temperatures: study::TEMPERATURES.to_vec(),
         temperature: record.temperature,
         alpha: record.alpha,
         examples_per_kind: 2,
@@ -103,15 +102,14 @@ pub fn run(config: &DemoConfig, device: &Device, splits: &Splits, progress: &mut
             n: done.test.len(),
             seconds: start.elapsed().as_secs_f64(),
         };
-        Result::Ok((model, trainer.model, done.test))
+        Result::Ok((model, trainer.model))
     };
     let teacher_config =
         TrainConfig { epochs: config.teacher_epochs, dropout: Dropout { input: 0.2, hidden: 0.5 }, jitter: 2, ..base.clone() };
-    let (teacher, teacher_model, _) = run("teacher", &config.teacher, teacher_config, Box::new(CrossEntropy), None)?;
-    let (student, _, _) = run("student (labels)", &config.student, base.clone(), Box::new(CrossEntropy), None)?;
-    let (distilled, distilled_model, distilled_test) =
-        run("student (distilled)", &config.student, base, Box::new(hinton), Some(&teacher_model))?;
+    let (teacher, teacher_model) = run("teacher", &config.teacher, teacher_config, Box::new(CrossEntropy), None)?;
+    let (student, _) = run("student (labels)", &config.student, base.clone(), Box::new(CrossEntropy), None)?;
+    let (distilled, distilled_model) = run("student (distilled)", &config.student, base, Box::new(hinton), Some(&teacher_model))?;
     let record =
         DemoRecord { teacher, student, distilled, temperature: hinton.temperature, alpha: hinton.alpha, device: device.kind().into() };
-    Ok((record, DemoModels { teacher: teacher_model, distilled: distilled_model, distilled_test }))
+    Ok((record, DemoModels { teacher: teacher_model, distilled: distilled_model }))
 }

@@ -16,7 +16,7 @@ pub enum Error {
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
     #[error("{name} = {value}: {reason}")]
-    Setting { name: &'static str, value: String, reason: String },
+    Setting { name: String, value: String, reason: String },
     #[error("{path}, line {line}: not a record of this log: {reason}")]
     Log { path: PathBuf, line: usize, reason: String },
     #[error("report: {0}")]
@@ -32,7 +32,7 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
-    pub(crate) fn setting(name: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
-        Error::Setting { name, value: value.to_string(), reason: reason.into() }
+    pub(crate) fn setting(name: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
+        Error::Setting { name: name.into(), value: value.to_string(), reason: reason.into() }
     }
 }

@@ -47,7 +47,7 @@ fn every_part_reports_beside_the_paper_and_a_part_reuses_the_teacher() {
     let load = |f: &str| retort::checkpoint::load(&dir.join(f), &device, None).unwrap().model;
     let (before, after) = (load("omit3.safetensors"), load("omit3_fixed.safetensors"));
     let (b, a) = (before.params.last().unwrap().to_vec(), after.params.last().unwrap().to_vec());
-    assert!((0..10).all(|c| (a[c] - b[c] >= 0.0) == (c == 3) || a[c] == b[c]), "only class 3 moves: {b:?} -> {a:?}");
+    assert!((0..10).all(|c| c == 3 || a[c] == b[c]) && a[3] >= b[3], "only class 3 moves, and up: {b:?} -> {a:?}");
 
     // One part alone: the teacher is read, not trained again.
     let teacher_bytes = std::fs::read(dir.join("teacher.safetensors")).unwrap();

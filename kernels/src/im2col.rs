@@ -130,27 +130,13 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Rng, Tolerance, assert_close, f64s};
+    use crate::testing::{Rng, Tolerance, assert_close, conv_geometries, f64s};
     use crate::{matmul, reference};
-
-    /// Odd shapes: single pixels, windows larger than the stride, padding wider than the image.
-    fn geometries() -> Vec<Conv2dGeometry> {
-        let g = Conv2dGeometry::new;
-        vec![
-            g(1, 1, 1, 1, 1, 1, 0),
-            g(2, 7, 5, 3, 3, 1, 1),
-            g(3, 9, 9, 2, 5, 2, 2),
-            g(1, 6, 7, 4, 2, 2, 0),
-            g(2, 4, 4, 1, 5, 1, 2),
-            g(1, 3, 3, 2, 3, 3, 1),
-            g(2, 8, 9, 1, 3, 2, 1),
-        ]
-    }
 
     #[test]
     fn im2col_then_matmul_is_the_reference_convolution() {
         let mut rng = Rng::new(30);
-        for g in geometries() {
+        for g in conv_geometries() {
             for out_channels in [1usize, 7] {
                 let x = rng.vec(g.input_len(), -1.0, 1.0);
                 let w = rng.vec(g.col_width() * out_channels, -1.0, 1.0);
@@ -168,7 +154,7 @@ mod tests {
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         let mut rng = Rng::new(31);
-        for g in geometries() {
+        for g in conv_geometries() {
             let x = rng.vec(g.input_len(), -1.0, 1.0);
             let c = rng.vec(g.col_rows() * g.col_width(), -1.0, 1.0);
             let mut cols = vec![0.0; c.len()];

@@ -101,7 +101,7 @@ fn with_row_scratch<R>(cols: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R)
 }
 
 /// `(log sum_j exp((x_j - max) / t), max)` in f64.
-fn log_sum_exp_f64(x: &[f32], t: f32) -> (f64, f64) {
+pub(crate) fn log_sum_exp_f64(x: &[f32], t: f32) -> (f64, f64) {
     let max = row_max(x) as f64;
     let inv_t = 1.0 / t as f64;
     (x.iter().map(|&v| ((v as f64 - max) * inv_t).exp()).sum::<f64>().ln(), max)

@@ -8,7 +8,8 @@
 
 use crate::dkd_loss::dkd_parts;
 use crate::for_each_row;
-use crate::kd_loss::check_logits;
+use crate::kd_loss::{check_logits, log_sum_exp_f64};
+use crate::reduce::argmax;
 
 /// Values per row of [`kd_parts`], in this order.
 pub const PARTS: usize = 6;
@@ -32,9 +33,9 @@ pub fn kd_parts(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32]
     for_each_row(out, PARTS, |i, o| {
         let (zs, zt, y) = (&zs[i * cols..(i + 1) * cols], &zt[i * cols..(i + 1) * cols], labels[i] as usize);
         let parts = dkd_parts(zs, zt, y, t);
-        let (ls1, _) = log_softmax_parts(zs, 1.0);
+        let (lse, max) = log_sum_exp_f64(zs, 1.0);
         o[KL] = kl(zt, zs, t) as f32;
-        o[CE] = -ls1(y) as f32;
+        o[CE] = (lse - (zs[y] as f64 - max)) as f32;
         o[TCKD] = parts.tckd as f32;
         o[NCKD] = parts.nckd as f32;
         o[AGREE] = (argmax(zs) == argmax(zt)) as u32 as f32;
@@ -44,27 +45,13 @@ pub fn kd_parts(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32]
 
 /// `KL(softmax(p / t) || softmax(q / t))` of one row, in f64, 0 where the first is 0.
 fn kl(p: &[f32], q: &[f32], t: f32) -> f64 {
-    let ((lp, _), (lq, _)) = (log_softmax_parts(p, t), log_softmax_parts(q, t));
-    (0..p.len())
-        .map(|j| {
-            let a = lp(j);
-            if a == f64::NEG_INFINITY { 0.0 } else { a.exp() * (a - lq(j)) }
-        })
-        .sum::<f64>()
-        .max(0.0)
-}
-
-/// `j -> log softmax(z / t)_j` in f64, from the max-shifted log-sum-exp, and that maximum.
-fn log_softmax_parts(z: &[f32], t: f32) -> (impl Fn(usize) -> f64 + '_, f64) {
+    let ((lse_p, max_p), (lse_q, max_q)) = (log_sum_exp_f64(p, t), log_sum_exp_f64(q, t));
     let inv_t = 1.0 / t as f64;
-    let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-    let lse = z.iter().map(|&v| ((v as f64 - max) * inv_t).exp()).sum::<f64>().ln();
-    (move |j: usize| (z[j] as f64 - max) * inv_t - lse, max)
-}
-
-/// The index of the first maximum.
-fn argmax(z: &[f32]) -> usize {
-    (0..z.len()).fold(0, |best, j| if z[j] > z[best] { j } else { best })
+    let terms = p.iter().zip(q).map(|(&a, &b)| {
+        let (lp, lq) = ((a as f64 - max_p) * inv_t - lse_p, (b as f64 - max_q) * inv_t - lse_q);
+        if lp == f64::NEG_INFINITY { 0.0 } else { lp.exp() * (lp - lq) }
+    });
+    terms.sum::<f64>().max(0.0)
 }
 
 #[cfg(test)]

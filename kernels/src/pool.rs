@@ -88,17 +88,12 @@ fn check_pool(g: &Conv2dGeometry, x: usize, y: usize, op: &str) {
 mod tests {
     use super::*;
     use crate::reference;
-    use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient};
-
-    fn pools() -> Vec<Conv2dGeometry> {
-        let g = Conv2dGeometry::pool;
-        vec![g(1, 1, 1, 1, 1), g(2, 4, 4, 3, 2), g(1, 7, 5, 2, 2), g(3, 9, 9, 1, 3), g(1, 28, 28, 7, 2)]
-    }
+    use crate::testing::{Rng, Tolerance, assert_close, f64s, numeric_gradient, pool_geometries};
 
     #[test]
     fn max_pool_matches_reference_and_its_gradient_finite_differences() {
         let mut rng = Rng::new(32);
-        for g in pools() {
+        for g in pool_geometries() {
             let x = rng.vec(g.input_len(), -1.0, 1.0);
             let mut y = vec![f32::NAN; g.col_rows() * g.channels];
             max_pool2d(&g, &x, &mut y);

@@ -33,12 +33,17 @@ pub fn col_sums(rows: usize, cols: usize, x: &[f32], beta: f32, out: &mut [f32])
     });
 }
 
+/// The index of the largest value of `row`, the first on ties.
+pub fn argmax(row: &[f32]) -> usize {
+    (0..row.len()).fold(0, |best, j| if row[j] > row[best] { j } else { best })
+}
+
 /// Index of the largest value of each row of `x (rows x cols)` into `out (rows)`; first on ties.
 pub fn argmax_rows(rows: usize, cols: usize, x: &[f32], out: &mut [u32]) {
     assert!(x.len() == rows * cols && out.len() == rows, "argmax_rows: {rows}x{cols} with x {}, out {}", x.len(), out.len());
     for (i, o) in out.iter_mut().enumerate() {
         let row = &x[i * cols..(i + 1) * cols];
-        *o = (0..cols).fold(0, |best, j| if row[j] > row[best] { j } else { best }) as u32;
+        *o = argmax(row) as u32;
     }
 }
 
@@ -75,5 +80,9 @@ mod tests {
         let x = rng.vec(7 * 33, -1.0, 1.0);
         argmax_rows(7, 33, &x, &mut idx);
         assert_eq!(idx, reference::argmax_rows(7, 33, &f64s(&x)));
+        // Ties go to the first maximum.
+        let mut tied = vec![9u32; 2];
+        argmax_rows(2, 3, &[1.0, 3.0, 3.0, 0.0, 5.0, 5.0], &mut tied);
+        assert_eq!(tied, [1, 1]);
     }
 }

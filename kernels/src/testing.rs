@@ -2,6 +2,7 @@
 //! re-exported for test data.
 
 pub use crate::rng::Rng;
+use crate::window::Conv2dGeometry;
 
 /// How close is close enough: `|got - want| <= abs + rel * |want|`.
 #[derive(Clone, Copy, Debug)]
@@ -85,4 +86,34 @@ pub fn assert_finite_rows_sum_to_zero(op: &str, grad: &[f32], cols: usize, tol: 
         let sum: f32 = row.iter().sum();
         assert!(sum.abs() < tol, "{op}: row {i} sums to {sum}");
     }
+}
+
+/// Convolution windows on odd shapes: single pixels, windows larger than the stride, padding
+/// wider than the image, and an MNIST layer.
+pub fn conv_geometries() -> Vec<Conv2dGeometry> {
+    let g = Conv2dGeometry::new;
+    vec![
+        g(1, 1, 1, 1, 1, 1, 0),
+        g(2, 7, 5, 3, 3, 1, 1),
+        g(3, 9, 9, 2, 5, 2, 2),
+        g(1, 6, 7, 4, 2, 2, 0),
+        g(2, 4, 4, 1, 5, 1, 2),
+        g(1, 3, 3, 2, 3, 3, 1),
+        g(2, 8, 9, 1, 3, 2, 1),
+        g(1, 28, 28, 1, 5, 1, 2),
+    ]
+}
+
+/// Pooling windows (no padding): a single pixel, sides that do not divide the image, overlapping
+/// windows (stride below the window), and the CNN's first pool.
+pub fn pool_geometries() -> Vec<Conv2dGeometry> {
+    let g = Conv2dGeometry::new;
+    vec![
+        g(1, 1, 1, 1, 1, 1, 0),
+        g(2, 4, 4, 3, 2, 2, 0),
+        g(1, 7, 5, 2, 2, 2, 0),
+        g(3, 9, 9, 1, 3, 3, 0),
+        g(2, 28, 28, 7, 2, 2, 0),
+        g(1, 6, 6, 2, 3, 1, 0),
+    ]
 }

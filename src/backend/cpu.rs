@@ -182,11 +182,6 @@ impl Backend for CpuBackend {
     ) {
         optim::adam(w, g, m, v, lr, beta1, beta2, eps, step, weight_decay);
     }
-    fn count_correct(&self, rows: usize, cols: usize, logits: &CpuBuf, labels: &Vec<u32>, count: &mut CpuBuf) {
-        let mut pred = vec![0u32; rows];
-        reduce::argmax_rows(rows, cols, logits, &mut pred);
-        count[0] += pred.iter().zip(labels).filter(|(p, y)| p == y).count() as f32;
-    }
     fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &CpuBuf, w: &CpuBuf, bias: &CpuBuf, relu: bool, y: &mut CpuBuf) {
         let mut scratch = CpuBuf::recycled(conv2d::conv2d_scratch_len(&geom, out_channels));
         conv2d::conv2d(&geom, out_channels, x, w, bias, relu, y, &mut scratch);

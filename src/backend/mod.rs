@@ -92,8 +92,6 @@ pub trait Backend {
     fn max_pool2d(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &mut Self::Buf);
     /// Each window's gradient to its first maximum.
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, dx: &mut Self::Buf);
-    /// Adds to the one-element `count` the rows whose argmax equals their label.
-    fn count_correct(&self, rows: usize, cols: usize, logits: &Self::Buf, labels: &Self::Labels, count: &mut Self::Buf);
 }
 
 /// Where tensors live and ops run.
@@ -301,7 +299,6 @@ dispatch! {
     fn sgd_momentum(w: [&mut Storage], g: [&Storage], v: [&mut Storage], lr: [f32], momentum: [f32], weight_decay: [f32]);
     fn max_norm_columns(rows: [usize], cols: [usize], w: [&mut Storage], max_norm: [f32]);
     fn adam(w: [&mut Storage], g: [&Storage], m: [&mut Storage], v: [&mut Storage], lr: [f32], beta1: [f32], beta2: [f32], eps: [f32], step: [u32], weight_decay: [f32]);
-    fn count_correct(rows: [usize], cols: [usize], logits: [&Storage], labels: [&LabelStorage], count: [&mut Storage]);
     fn conv2d(geom: [Conv2dGeometry], out_channels: [usize], x: [&Storage], w: [&Storage], bias: [&Storage], relu: [bool], y: [&mut Storage]);
     fn conv2d_backward(geom: [Conv2dGeometry], out_channels: [usize], x: [&Storage], w: [&Storage], y: [&Storage], dy: [&Storage], relu: [bool], dx: [Option<&mut Storage>], dw: [&mut Storage], dbias: [&mut Storage]);
     fn max_pool2d(geom: [Conv2dGeometry], x: [&Storage], y: [&mut Storage]);

@@ -153,21 +153,8 @@ device_test!(reductions_match_reference, |g| {
             let mut total = nans(g, 1);
             g.sum(&xb, &mut total);
             assert_close(&format!("sum {rows}x{cols}"), &down(g, &total), &[sums.iter().sum()], Tolerance::dot(rows * cols));
-            let labels = rng.labels(rows, cols);
-            let pred = reference::argmax_rows(rows, cols, &f64s(&x));
-            let correct = pred.iter().zip(&labels).filter(|(p, y)| p == y).count();
-            let mut count = g.upload(&[3.0]);
-            g.count_correct(rows, cols, &xb, &g.upload_labels(&labels), &mut count);
-            assert_eq!(down(g, &count), vec![3.0 + correct as f32], "count_correct {rows}x{cols}");
         }
     }
-});
-
-device_test!(count_correct_takes_the_first_of_tied_maxima, |g| {
-    let logits = [1.0, 3.0, 3.0, 0.0, 5.0, 5.0];
-    let mut count = g.zeros(1);
-    g.count_correct(2, 3, &g.upload(&logits), &g.upload_labels(&[1, 1]), &mut count);
-    assert_eq!(down(g, &count), vec![2.0]);
 });
 
 /// Rows, columns, temperatures and logit scales of the softmax and KD tests.
@@ -298,17 +285,8 @@ device_test!(optimizers_match_reference, |g| {
 
 device_test!(pooling_kernels_match_the_cpu_kernels, |g| {
     use retort_kernels::pool;
-    use retort_kernels::window::Conv2dGeometry;
     let mut rng = Rng::new(11);
-    let geom = Conv2dGeometry::new;
-    for c in [
-        geom(1, 1, 1, 1, 1, 1, 0),
-        geom(2, 4, 4, 3, 2, 2, 0),
-        geom(1, 7, 5, 2, 2, 2, 0),
-        geom(3, 9, 9, 1, 3, 3, 0),
-        geom(2, 28, 28, 7, 2, 2, 0),
-        geom(1, 6, 6, 2, 3, 1, 0),
-    ] {
+    for c in retort_kernels::testing::pool_geometries() {
         // Few distinct values, so windows hold ties and the first-maximum rule is exercised.
         let x: Vec<f32> = (0..c.input_len()).map(|_| rng.below(5) as f32).collect();
         let n_out = c.col_rows() * c.channels;
@@ -402,8 +380,7 @@ device_test!(kd_parts_match_the_cpu_kernel, |g| {
         let mut per_row = vec![0.0; r * PARTS];
         kd_parts::kd_parts(r, c, &zs, &zt, &y, t, &mut per_row);
         let want: Vec<f64> = (0..PARTS).map(|k| 1.0 + (0..r).map(|i| per_row[i * PARTS + k] as f64).sum::<f64>()).collect();
-        // f32 sums of the KL on the GPU, magnified on extreme logits.
-        let tol = Tolerance { abs: 1e-3, rel: if scale > 10.0 { 1e-3 } else { 1e-4 } };
-        assert_close(&format!("kd_parts {r}x{c} t={t} scale={scale}"), &down(g, &sums), &want, tol);
+        // The GPU sums in f32, the CPU in f64.
+        assert_close(&format!("kd_parts {r}x{c} t={t} scale={scale}"), &down(g, &sums), &want, Tolerance { abs: 1e-4, rel: 1e-4 });
     }
 });

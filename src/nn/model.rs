@@ -60,6 +60,11 @@ impl Model {
         Model { spec, params }
     }
 
+    /// The parameters by their checkpoint names (`fc0.weight`...), in [`ModelSpec::param_shapes`] order.
+    pub fn named_params(&self) -> Vec<(String, &Tensor)> {
+        self.spec.param_shapes().into_iter().map(|(n, _)| n).zip(&self.params).collect()
+    }
+
     /// Number of scalar parameters.
     pub fn param_count(&self) -> usize {
         self.params.iter().map(|p| p.len()).sum()

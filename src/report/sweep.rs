@@ -111,16 +111,17 @@ fn page(settings: &SweepSettings, runs: &[SweepRun], cells: &[SweepCell]) -> Res
     };
     let log_x = temps.len() > 1;
     // Each series a little to the side of the others, so their error bars do not hide each other.
-    let spread = |(series, errors): (Vec<Series>, Vec<Vec<f64>>)| {
+    let spread = |series: Vec<Series>| -> Vec<Series> {
         let mid = (series.len() as f64 - 1.0) / 2.0;
-        let series: Vec<_> = series
+        let shift = |k: usize| 1.04f64.powf(k as f64 - mid);
+        series
             .into_iter()
             .enumerate()
-            .map(|(k, (name, points))| (name, points.into_iter().map(|(t, m)| (t * 1.04f64.powf(k as f64 - mid), m)).collect()))
-            .collect();
-        (series, errors)
+            .map(|(k, (name, points))| (name, points.into_iter().map(|(t, m)| (t * shift(k), m)).collect()))
+            .collect()
     };
-    let (series, errors) = spread(against_t(&|c| (c.mean_errors, c.std_errors)));
+    let (series, errors) = against_t(&|c| (c.mean_errors, c.std_errors));
+    let series = spread(series);
     let error_plot = plot::lines_with_error_bars(
         Labels { title: "Test errors against T (mean ± sd over seeds)", x: "temperature T", y: "test errors" },
         &series,
@@ -128,7 +129,8 @@ fn page(settings: &SweepSettings, runs: &[SweepRun], cells: &[SweepCell]) -> Res
         log_x,
         (640, 360),
     )?;
-    let (series, errors) = spread(against_t(&|c| (100.0 * c.mean_agreement, 100.0 * c.std_agreement)));
+    let (series, errors) = against_t(&|c| (100.0 * c.mean_agreement, 100.0 * c.std_agreement));
+    let series = spread(series);
     let agreement_plot = plot::lines_with_error_bars(
         Labels { title: "Agreement with the teacher against T", x: "temperature T", y: "agreement (%)" },
         &series,

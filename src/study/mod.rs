@@ -15,8 +15,11 @@ pub use targets::{EntropyCurve, Example, ExampleKind, SoftTargets, dark_knowledg
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nn::Model;
-use crate::train::{Predictions, evaluate};
+use crate::train::{EVAL_BATCH, Predictions, evaluate};
 use std::time::Instant;
+
+/// The temperatures `inspect` and `sweep` look at unless told otherwise.
+pub const TEMPERATURES: [f32; 5] = [1.0, 2.0, 4.0, 8.0, 20.0];
 
 /// What `inspect` looks at.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,8 +92,8 @@ pub fn inspect(teacher: &Model, student: Option<&Model>, data: &Dataset, config:
         return Err(Error::setting("data", "an empty test set", "has nothing to inspect"));
     }
     let start = Instant::now();
-    let t = evaluate(teacher, data, 1000)?;
-    let s: Option<Predictions> = student.map(|m| evaluate(m, data, 1000)).transpose()?;
+    let t = evaluate(teacher, data, EVAL_BATCH)?;
+    let s: Option<Predictions> = student.map(|m| evaluate(m, data, EVAL_BATCH)).transpose()?;
     let student = s.as_ref().map(|s| StudentFigures {
         errors: s.errors,
         classes: compare(s, &t, &data.labels),

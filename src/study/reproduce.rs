@@ -20,9 +20,9 @@ use crate::kd::{CrossEntropy, Hinton, Method};
 use crate::nn::{Dropout, Model, ModelSpec};
 use crate::optim::{OptimizerKind, Schedule};
 use crate::tensor::Tensor;
-use crate::train::{Predictions, Progress, RunFiles, Teacher, TrainConfig, Trainer, evaluate, fit, teacher_for};
+use crate::train::{EVAL_BATCH, Predictions, Progress, RunFiles, Teacher, TrainConfig, Trainer, evaluate, fit, teacher_for};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// One part of the reproduction.
@@ -139,7 +139,7 @@ pub fn reproduce(
 ) -> Result<Vec<PartResult>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let teacher = teacher(recipe, splits, device, dir, progress)?;
-    let teacher_test = evaluate(&teacher, &splits.test, 1000)?;
+    let teacher_test = evaluate(&teacher, &splits.test, EVAL_BATCH)?;
     let mut results = Vec::new();
     for &part in parts {
         let start = Instant::now();
@@ -245,11 +245,11 @@ fn omit3(
     let config = recipe.train_config(recipe.student_epochs, 3, false);
     let hinton = Box::new(Hinton::new(recipe.temperature, recipe.alpha)?);
     let (model, test) = student(&recipe.student, hinton, teacher, &transfer, splits, config, device, Some((dir, "omit3")), progress)?;
-    let train = evaluate(&model, &splits.train, 1000)?;
+    let train = evaluate(&model, &splits.train, EVAL_BATCH)?;
     let offset = fit_offset(&train, &splits.train.labels, &[3], 1.0, 10.0);
     let fixed = shift_biases(&model, &[3], offset);
-    checkpoint::save(&dir.join("omit3_fixed.safetensors"), &fixed.spec, &named(&fixed), &[], &Default::default())?;
-    let after = evaluate(&fixed, &splits.test, 1000)?;
+    checkpoint::save(&dir.join("omit3_fixed.safetensors"), &fixed.spec, &fixed.named_params(), &[], &Default::default())?;
+    let after = evaluate(&fixed, &splits.test, EVAL_BATCH)?;
     let threes = splits.test.labels.iter().filter(|&&y| y == 3).count();
     let wrong3 = |p: &Predictions| (0..p.len()).filter(|&i| splits.test.labels[i] == 3 && p.predicted[i] != 3).count() as f64;
     Ok(vec![
@@ -269,11 +269,11 @@ fn sevens_eights(
     let hinton = Box::new(Hinton::new(recipe.temperature, recipe.alpha)?);
     let (model, test) =
         student(&recipe.student, hinton, teacher, &transfer, splits, config, device, Some((dir, "sevens_eights")), progress)?;
-    let train = evaluate(&model, &splits.train, 1000)?;
+    let train = evaluate(&model, &splits.train, EVAL_BATCH)?;
     let offset = fit_offset(&train, &splits.train.labels, &[7, 8], -1.0, 20.0);
     let fixed = shift_biases(&model, &[7, 8], -offset);
-    checkpoint::save(&dir.join("sevens_eights_fixed.safetensors"), &fixed.spec, &named(&fixed), &[], &Default::default())?;
-    let after = evaluate(&fixed, &splits.test, 1000)?;
+    checkpoint::save(&dir.join("sevens_eights_fixed.safetensors"), &fixed.spec, &fixed.named_params(), &[], &Default::default())?;
+    let after = evaluate(&fixed, &splits.test, EVAL_BATCH)?;
     let pct = |p: &Predictions| 100.0 * p.errors as f64 / p.len() as f64;
     Ok(vec![
         figure("test error, trained on 7s and 8s only", pct(&test), Some(47.3), "%"),
@@ -336,10 +336,6 @@ pub fn shift_biases(model: &Model, classes: &[usize], offset: f64) -> Model {
     fixed
 }
 
-fn named(model: &Model) -> Vec<(String, &Tensor)> {
-    model.spec.param_shapes().into_iter().map(|(n, _)| n).zip(&model.params).collect()
-}
-
 /// The mean and deviation of the temperature part's errors per (width, T).
 pub fn temperature_cells(runs: &[(usize, f32, u64, usize)]) -> Vec<(usize, f32, f64, f64)> {
     let mut keys: Vec<(usize, f32)> = Vec::new();
@@ -355,11 +351,6 @@ pub fn temperature_cells(runs: &[(usize, f32, u64, usize)]) -> Vec<(usize, f32, 
             (w, t, m, d)
         })
         .collect()
-}
-
-/// Where the report and the checkpoints go, by default.
-pub fn default_dir() -> PathBuf {
-    PathBuf::from("retort-hinton-mnist")
 }
 
 #[cfg(test)]
@@ -380,12 +371,7 @@ mod tests {
                 .map(|(e, v)| v + shift(e % 4))
                 .collect()
         };
-        let predictions = |z: Vec<f32>| {
-            let mut predicted = vec![0; 40];
-            retort_kernels::reduce::argmax_rows(40, 4, &z, &mut predicted);
-            let errors = predicted.iter().zip(&labels).filter(|(p, y)| p != y).count();
-            Predictions { classes: 4, logits: z, predicted, errors }
-        };
+        let predictions = |z: Vec<f32>| Predictions::new(4, z, &labels);
         let low3 = predictions(logits(&|j| if j == 3 { -2.0 } else { 0.0 }));
         assert_eq!(low3.errors, 10);
         let o = fit_offset(&low3, &labels, &[3], 1.0, 10.0);

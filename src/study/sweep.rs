@@ -11,7 +11,7 @@ use crate::files::write_atomic;
 use crate::kd::{CrossEntropy, Hinton, Method};
 use crate::nn::{Model, ModelSpec};
 use crate::train::records::append_jsonl;
-use crate::train::{Predictions, Progress, Teacher, TrainConfig, Trainer, evaluate, fidelity, fit};
+use crate::train::{EVAL_BATCH, Predictions, Progress, Teacher, TrainConfig, Trainer, evaluate, fidelity, fit};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -59,33 +59,28 @@ impl SweepSettings {
     /// The runs of the grid, in order: the baselines (alpha = 0, once per seed), then every
     /// (alpha, T, seed).
     pub fn runs(&self) -> Vec<RunKey> {
+        let sorted = |v: &[f32]| {
+            let mut v = v.to_vec();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        let temperatures: Vec<Option<f32>> = sorted(&self.temperatures).into_iter().map(Some).collect();
         let mut runs = Vec::new();
-        for &alpha in &self.alphas {
-            for seed in 1..=self.seeds {
-                if alpha == 0.0 {
-                    runs.push(RunKey { temperature: None, alpha, seed });
-                } else {
-                    runs.extend(self.temperatures.iter().map(|&t| RunKey { temperature: Some(t), alpha, seed }));
-                }
+        for alpha in sorted(&self.alphas) {
+            // T plays no part at alpha = 0.
+            for &temperature in if alpha == 0.0 { &[None][..] } else { &temperatures } {
+                runs.extend((1..=self.seeds).map(|seed| RunKey { temperature, alpha, seed }));
             }
         }
-        runs.sort_by(|a, b| {
-            (a.alpha, a.temperature.unwrap_or(0.0), a.seed).partial_cmp(&(b.alpha, b.temperature.unwrap_or(0.0), b.seed)).unwrap()
-        });
         runs
     }
 
     /// The name of the first setting that differs from `other`'s.
-    pub fn first_difference(&self, other: &SweepSettings) -> Option<&'static str> {
-        let a = serde_json::to_value(self).expect("settings serialize");
-        let b = serde_json::to_value(other).expect("settings serialize");
-        FIELDS.iter().copied().find(|f| a[*f] != b[*f])
+    pub fn first_difference(&self, other: &SweepSettings) -> Option<String> {
+        let (a, b) = (serde_json::to_value(self).expect("settings serialize"), serde_json::to_value(other).expect("settings serialize"));
+        a.as_object()?.iter().find(|(name, value)| b.get(name.as_str()) != Some(*value)).map(|(name, _)| name.clone())
     }
 }
-
-/// The settings' names, as `sweep.json` and the command line spell them.
-const FIELDS: [&str; 11] =
-    ["teacher", "teacher_checkpoint", "student", "data", "temperatures", "alphas", "seeds", "epochs", "batch", "lr", "base_seed"];
 
 /// One run of the grid.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,12 +156,12 @@ pub fn sweep(
             })?;
             if let Some(field) = settings.first_difference(&before) {
                 return Err(Error::setting(
-                    field_name(field),
-                    describe(settings, field),
+                    field_name(&field),
+                    describe(settings, &field),
                     format!(
                         "differs from the sweep in {} ({}); use another --out, or the same settings to resume it",
                         dir.display(),
-                        describe(&before, field)
+                        describe(&before, &field)
                     ),
                 ));
             }
@@ -180,7 +175,7 @@ pub fn sweep(
     }
     let student = ModelSpec::parse(&settings.student)?;
     let table = Teacher::precomputed(teacher, &splits.train, config.batch, |_, _| {})?;
-    let teacher_test = evaluate(teacher, &splits.test, 1000)?;
+    let teacher_test = evaluate(teacher, &splits.test, EVAL_BATCH)?;
     let batches = splits.train.len().div_ceil(config.batch) * config.epochs;
     progress.start("sweep", todo.len() * batches);
     for (i, key) in todo.iter().enumerate() {
@@ -263,7 +258,7 @@ impl Progress for Offset<'_> {
 }
 
 /// The command line's name of a setting.
-fn field_name(field: &'static str) -> &'static str {
+fn field_name(field: &str) -> &str {
     match field {
         "teacher_checkpoint" => "teacher",
         "base_seed" => "seed",

@@ -6,7 +6,7 @@ use crate::backend::Device;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::nn::Model;
-use crate::tensor::{Labels, Tensor};
+use crate::tensor::Tensor;
 use retort_kernels::kd_parts::{AGREE, KL_T1, NCKD, PARTS, TCKD, kd_parts};
 use retort_kernels::reduce::argmax_rows;
 
@@ -23,6 +23,14 @@ pub struct Predictions {
 }
 
 impl Predictions {
+    /// The predictions of `logits` (`labels.len() x classes`) scored against `labels`.
+    pub fn new(classes: usize, logits: Vec<f32>, labels: &[u32]) -> Self {
+        let mut predicted = vec![0; labels.len()];
+        argmax_rows(labels.len(), classes, &logits, &mut predicted);
+        let errors = predicted.iter().zip(labels).filter(|(p, y)| p != y).count();
+        Predictions { classes, logits, predicted, errors }
+    }
+
     /// Examples predicted.
     pub fn len(&self) -> usize {
         self.predicted.len()
@@ -50,18 +58,10 @@ pub fn evaluate(model: &Model, data: &Dataset, batch: usize) -> Result<Predictio
     check_device_fits(&model.spec, &device, batch)?;
     let classes = model.spec.classes();
     let mut logits = Vec::with_capacity(data.len() * classes);
-    // Errors are counted on the device as the batches go; the logits come back for the study tools.
-    let mut correct = device.zeros(1);
-    for (rows, x) in batches_in_order(data, &device, batch) {
-        let z = model.logits(&x);
-        let labels = Labels::from_slice(&device, &data.labels[rows.clone()]);
-        device.count_correct(rows.len(), classes, z.storage(), labels.storage(), &mut correct);
-        logits.extend_from_slice(&z.to_vec());
+    for (_, x) in batches_in_order(data, &device, batch) {
+        logits.extend_from_slice(&model.logits(&x).to_vec());
     }
-    let mut predicted = vec![0; data.len()];
-    argmax_rows(data.len(), classes, &logits, &mut predicted);
-    let errors = data.len() - device.download(&correct)[0] as usize;
-    Ok(Predictions { classes, logits, predicted, errors })
+    Ok(Predictions::new(classes, logits, &data.labels))
 }
 
 /// How closely `student` follows `teacher` on the examples they both predicted (with `labels`):

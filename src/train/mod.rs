@@ -32,7 +32,7 @@ use std::time::Instant;
 const LOSS_READ_EVERY: usize = 16;
 
 /// Examples per evaluation batch.
-const EVAL_BATCH: usize = 1000;
+pub const EVAL_BATCH: usize = 1000;
 /// How to train: schedule, optimizer, regularisation, seed.
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
@@ -165,9 +165,8 @@ impl Trainer {
 
     /// Every trained tensor by name: the model's (`fc0.weight`...), then the method's (`method.*`).
     pub fn named_params(&self) -> Vec<(String, &Tensor)> {
-        let model = self.model.spec.param_shapes().into_iter().map(|(n, _)| n).zip(&self.model.params);
         let method = self.method.param_shapes().into_iter().map(|(n, _)| format!("{METHOD_PREFIX}{n}")).zip(&self.method_params);
-        model.chain(method).collect()
+        self.model.named_params().into_iter().chain(method).collect()
     }
 
     /// Metadata that lets [`Trainer::resume`] continue this run.
@@ -225,6 +224,7 @@ impl Trainer {
         // The loss's parts, summed on the device from the logits each step leaves behind.
         let temperature = self.method.temperature().filter(|_| teacher.is_some());
         let mut parts_sum = temperature.map(|_| Tensor::zeros(&device, &[PARTS]));
+        let classes = self.model.spec.classes();
         let (mut mean_loss, mut seen, mut lr) = (0.0f32, 0usize, cfg.lr);
         for (b, idx) in order.chunks(cfg.batch).enumerate() {
             lr = cfg.schedule.lr(cfg.lr, self.epoch as f32 + b as f32 / batches as f32, cfg.epochs as f32);
@@ -236,7 +236,6 @@ impl Trainer {
             let out = self.step(&x, &labels, served.as_ref(), lr, step_seed);
             device.axpy(idx.len() as f32, out.loss.storage(), loss_sum.storage_mut());
             if let (Some(t), Some(sum), Some(served)) = (temperature, parts_sum.as_mut(), &served) {
-                let classes = self.model.spec.classes();
                 device.kd_parts(idx.len(), classes, out.logits.storage(), served.logits.storage(), labels.storage(), t, sum.storage_mut());
             }
             seen += idx.len();

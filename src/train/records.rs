@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// One epoch of a training or distillation run.
@@ -112,8 +112,15 @@ pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> Result<()> {
     line.push('\n');
     let io = |e| Error::io(path, e);
     let mut f = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
-    let text = std::fs::read(path).map_err(io)?;
-    if text.last().is_some_and(|&b| b != b'\n') {
+    // Only the last byte tells whether the last line is whole; the file is read only when not.
+    let len = f.metadata().map_err(io)?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        f.seek(SeekFrom::Start(len - 1)).map_err(io)?;
+        f.read_exact(&mut last).map_err(io)?;
+    }
+    if last[0] != b'\n' {
+        let text = std::fs::read(path).map_err(io)?;
         let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         f.set_len(whole as u64).map_err(io)?;
     }

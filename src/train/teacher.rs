@@ -62,10 +62,7 @@ impl<'a> Teacher<'a> {
     /// The table as predictions of `data`, when it was computed on it.
     pub(crate) fn table_predictions(&self, data: &Dataset) -> Option<super::Predictions> {
         let t = self.table.as_ref().filter(|t| t.examples() == data.len())?;
-        let mut predicted = vec![0; data.len()];
-        retort_kernels::reduce::argmax_rows(data.len(), t.classes, &t.logits, &mut predicted);
-        let errors = predicted.iter().zip(&data.labels).filter(|(p, y)| p != y).count();
-        Some(super::Predictions { classes: t.classes, logits: t.logits.clone(), predicted, errors })
+        Some(super::Predictions::new(t.classes, t.logits.clone(), &data.labels))
     }
 
     /// Refuses a table computed on a data set of another size than `data`.

@@ -37,7 +37,6 @@ const AXPY: Kernel = Kernel::new(Shader::Elementwise, "axpy");
 const DROPOUT: Kernel = Kernel::new(Shader::Dropout, "dropout");
 const SUM: Kernel = Kernel::new(Shader::Reduce, "sum");
 const COL_SUMS: Kernel = Kernel::new(Shader::Reduce, "col_sums");
-const COUNT_CORRECT: Kernel = Kernel::new(Shader::Reduce, "count_correct");
 const SOFTMAX: Kernel = Kernel::new(Shader::Softmax, "softmax");
 const SOFTMAX_BACKWARD: Kernel = Kernel::new(Shader::Softmax, "softmax_backward");
 const KD_LOSS: Kernel = Kernel::new(Shader::KdLoss, "kd_loss");
@@ -390,16 +389,6 @@ impl Backend for GpuBackend {
         let c2 = 1.0 - beta2.powi(step as i32);
         let params = OptimParams { n: u(w.len()), lr, weight_decay, beta1, beta2, eps, c1, c2, ..Default::default() };
         self.elementwise(ADAM, w.len(), &params, &[(1, w.raw()), (2, g.raw()), (3, m.raw()), (4, v.raw())]);
-    }
-    fn count_correct(&self, rows: usize, cols: usize, logits: &GpuBuf, labels: &GpuBuf, count: &mut GpuBuf) {
-        assert!(logits.len() == rows * cols && labels.len() == rows, "count_correct: {rows}x{cols}: lengths");
-        self.ctx.dispatch(
-            COUNT_CORRECT,
-            0,
-            &ReduceParams { rows: u(rows), cols: u(cols), ..Default::default() },
-            &[(1, logits.raw()), (2, labels.raw()), (3, count.raw())],
-            [1, 1, 1],
-        );
     }
     fn conv2d(&self, geom: Conv2dGeometry, out_channels: usize, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, relu: bool, y: &mut GpuBuf) {
         let (rows, width) = (geom.col_rows(), geom.col_width());

@@ -37,7 +37,7 @@ params! {
     ElementwiseParams for [Elementwise] { n: u32, cols: u32, scale: f32, relu: u32 }
     /// Inverted dropout of `n` values at rate `p` (`scale = 1 / (1 - p)`), mask key `seed`.
     DropoutParams for [Dropout] { n: u32, p: f32, scale: f32, seed_lo: u32, seed_hi: u32 }
-    /// sum: `n` values times `scale`; col_sums: `rows x cols`, `beta`; count_correct: `rows x cols`.
+    /// sum: `n` values times `scale`; col_sums: `rows x cols`, `beta`.
     ReduceParams for [Reduce] { n: u32, rows: u32, cols: u32, scale: f32, beta: f32 }
     /// Row-wise softmax of `rows x cols` at `1 / inv_t`; `log` = 1 for log-softmax.
     SoftmaxParams for [Softmax] { rows: u32, cols: u32, inv_t: f32, log: u32 }

@@ -38,18 +38,9 @@ fn elementwise_covers_more_workgroups_than_one_grid_dimension() {
 fn im2col_kernels_match_the_cpu_kernels() {
     use retort_kernels::im2col;
     use retort_kernels::testing::{Rng, Tolerance, assert_close, f64s};
-    use retort_kernels::window::Conv2dGeometry;
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(11);
-    let geom = Conv2dGeometry::new;
-    for c in [
-        geom(1, 1, 1, 1, 1, 1, 0),
-        geom(2, 7, 5, 3, 3, 1, 1),
-        geom(3, 9, 9, 2, 5, 2, 2),
-        geom(2, 4, 4, 1, 5, 1, 2),
-        geom(1, 28, 28, 1, 5, 1, 2),
-        geom(1, 3, 3, 2, 3, 3, 1),
-    ] {
+    for c in retort_kernels::testing::conv_geometries() {
         let x = rng.vec(c.input_len(), -1.0, 1.0);
         let n_cols = c.col_rows() * c.col_width();
         let mut want = vec![0.0; n_cols];

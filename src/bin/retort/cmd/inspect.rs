@@ -1,6 +1,6 @@
 //! `retort inspect`: a teacher's soft targets and a student's fidelity, as one HTML report.
 
-use super::{check_writable, load_data, open_device, parse_list};
+use super::{check_writable, load_data, open_device, temperatures};
 use crate::args::{Common, DataArgs};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -18,9 +18,9 @@ pub struct InspectArgs {
     /// A student's checkpoint, to compare with the teacher.
     #[arg(long)]
     pub student: Option<PathBuf>,
-    /// Temperatures of the soft-target and entropy figures, comma-separated.
-    #[arg(long, default_value = "1,2,4,8,20")]
-    pub temperatures: String,
+    /// Temperatures of the soft-target and entropy figures, comma-separated (1,2,4,8,20).
+    #[arg(long)]
+    pub temperatures: Option<String>,
     /// The temperature of the dark-knowledge matrix and of the gradient split.
     #[arg(long, default_value_t = defaults::HINTON_TEMPERATURE, allow_negative_numbers = true)]
     pub temperature: f32,
@@ -41,7 +41,7 @@ pub struct InspectArgs {
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let config = InspectConfig {
-        temperatures: parse_list("--temperatures", &a.temperatures)?,
+        temperatures: temperatures(a.temperatures.as_deref())?,
         temperature: a.temperature,
         alpha: a.alpha,
         examples_per_kind: a.examples,

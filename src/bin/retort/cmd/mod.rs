@@ -165,6 +165,11 @@ pub(crate) fn check_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `--temperatures`, or [`retort::study::TEMPERATURES`] when not given.
+pub(crate) fn temperatures(list: Option<&str>) -> Result<Vec<f32>> {
+    list.map_or(Ok(retort::study::TEMPERATURES.to_vec()), |l| parse_list("--temperatures", l))
+}
+
 /// A comma-separated list of numbers, such as `--temperatures 1,2,4`; temperatures must be
 /// positive, other lists are checked where they are used.
 pub(crate) fn parse_list(flag: &str, list: &str) -> Result<Vec<f32>> {

@@ -1,6 +1,6 @@
 //! `retort sweep`: a student distilled from one teacher at every (T, alpha, seed), resumable.
 
-use super::{check_writable, load_data, open_device, parse_list};
+use super::{check_writable, load_data, open_device, parse_list, temperatures};
 use crate::args::{Common, DataArgs};
 use crate::output::Terminal;
 use anyhow::Result;
@@ -21,9 +21,9 @@ pub struct SweepArgs {
     /// The student's spec, such as mlp:784-800-800-10.
     #[arg(long)]
     pub student: String,
-    /// Temperatures, comma-separated.
-    #[arg(long, default_value = "1,2,4,8,20")]
-    pub temperatures: String,
+    /// Temperatures, comma-separated (1,2,4,8,20).
+    #[arg(long)]
+    pub temperatures: Option<String>,
     /// Weights of the soft term, comma-separated, each in [0, 1]; 0 is the student on the labels.
     #[arg(long, default_value = "0,0.5,0.9,1")]
     pub alphas: String,
@@ -62,7 +62,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         teacher_checkpoint: a.teacher.display().to_string(),
         student: student.to_string(),
         data: splits.source.clone(),
-        temperatures: parse_list("--temperatures", &a.temperatures)?,
+        temperatures: temperatures(a.temperatures.as_deref())?,
         alphas: parse_list("--alphas", &a.alphas)?,
         seeds: a.seeds,
         epochs: a.epochs,
