@@ -17,8 +17,12 @@ fn losses(c: &mut Criterion) {
         let (zs, zt, y) = (rng.vec(rows * cols, -5.0, 5.0), rng.vec(rows * cols, -5.0, 5.0), rng.labels(rows, cols));
         let mut out = vec![0.0; rows * cols];
         group.bench_function(format!("softmax {rows}x{cols}"), |b| b.iter(|| softmax::softmax(rows, cols, black_box(&zs), 20.0, &mut out)));
-        group.bench_function(format!("kd_loss_backward fused {rows}x{cols}"), |b| {
-            b.iter(|| kd_loss::kd_loss_backward(rows, cols, black_box(&zs), &zt, &y, 20.0, 0.9, 1.0 / rows as f32, &mut out))
+        let mut row_loss = vec![0.0; rows];
+        group.bench_function(format!("kd_loss fused, loss and gradient {rows}x{cols}"), |b| {
+            b.iter(|| {
+                let outputs = kd_loss::KdOutputs { row_loss: &mut row_loss, grad: Some((&mut out, 1.0 / rows as f32)), parts: None };
+                kd_loss::kd_loss(rows, cols, black_box(&zs), &zt, &y, 20.0, 0.9, outputs)
+            })
         });
         let labels = Labels::from_slice(&dev, &y);
         let (zs_t, zt_t, oh) = (

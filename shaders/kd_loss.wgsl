@@ -1,7 +1,8 @@
-// The KD loss, alpha t^2 KL(softmax(zt / t) || softmax(zs / t)) + (1 - alpha) CE(zs, y), per row,
-// and its fused gradient in one pass per row. One workgroup per row, reductions in workgroup
-// memory. Twins of kernels/src/kd_loss.rs; the CPU forward sums the KL in f64, this one in f32
-// (WGSL has no portable f64): at t = 100 the value (not the gradient) carries f32 rounding times t^2.
+// The KD loss, alpha t^2 KL(softmax(zt / t) || softmax(zs / t)) + (1 - alpha) CE(zs, y), its
+// gradient and the study's per-row parts, in one dispatch: one workgroup per row, reductions in
+// workgroup memory. The twin of kernels/src/kd_loss.rs, in f32 (WGSL has no portable f64): the
+// KL is taken in the same centred form, whose terms are all non-negative, so t^2 = 1e4 does not
+// magnify a cancellation.
 
 // Mirrored by KdLossParams in src/backend/gpu/params.rs.
 struct Params {
@@ -9,89 +10,148 @@ struct Params {
     cols: u32,
     t: f32,
     alpha: f32,
+    scale: f32,     // the gradient's factor: 1 / rows for the batch mean
+    outputs: u32,   // bit 0: write the gradient; bit 1: write the parts
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-// zs, zt, labels, dloss and dst: from loss.wgsl.
+// zs, zt, labels, dst (the rows' losses) and the row helpers: from loss.wgsl.
+@group(0) @binding(6) var<storage, read_write> grad: array<f32>;    // rows x cols
+@group(0) @binding(7) var<storage, read_write> parts: array<f32>;   // rows x PARTS
+
+const PARTS: u32 = 6u;
+
+// log(1 + x) without losing a tiny x (WGSL has no log1p).
+fn log_1p(x: f32) -> f32 {
+    if abs(x) < 1e-4 {
+        return x * (1.0 - x * (0.5 - x / 3.0));
+    }
+    return log(1.0 + x);
+}
 
 // The row's maximum of the student's (which = 0) or the teacher's (1) logits.
 fn row_max(which: u32, base: u32, lid: u32) -> f32 {
     var m = -3.4028235e38;
     for (var j = lid; j < p.cols; j += WG) {
-        m = max(m, select(zs[base + j], zt[base + j], which == 1u));
+        m = max(m, logit(which, base + j));
     }
     return workgroup_max(m, lid);
 }
 
-// sum_j exp((z_j - m) * inv_t) over the row: >= 1, since the maximum contributes exp(0).
+// The row's sum of exp((z - m) * inv_t) for the student's (which = 0) or the teacher's (1) logits.
 fn row_exp_sum(which: u32, base: u32, m: f32, inv_t: f32, lid: u32) -> f32 {
     var s = 0.0;
     for (var j = lid; j < p.cols; j += WG) {
-        s += exp((select(zs[base + j], zt[base + j], which == 1u) - m) * inv_t);
+        s += exp((logit(which, base + j) - m) * inv_t);
     }
     return workgroup_sum(s, lid);
 }
 
-// dst[row] = the row's loss; the batch mean is a `sum` with scale 1 / rows after it.
+// KL(softmax(zt / t) || softmax(zs / t)) of the row; ss and st the rows' sums at t. With
+// a_j = log et_j - log es_j, abar its teacher mean and v = abar - a: KL = log E[e^v] - E[v],
+// E[e^v] = 1 + E[e^v - 1 - v] + E[v], each term >= 0 (the series where |v| < 1/2). Where the KL
+// is large the direct abar + log(ss / st) is as good.
+fn row_kl(base: u32, ms: f32, mt: f32, inv_t: f32, ss: f32, st: f32, lid: u32) -> f32 {
+    var w = 0.0;
+    for (var j = lid; j < p.cols; j += WG) {
+        let a = ((zt[base + j] - mt) - (zs[base + j] - ms)) * inv_t;
+        w += exp((zt[base + j] - mt) * inv_t) * a;
+    }
+    let abar = workgroup_sum(w, lid) / st;
+    let direct = abar + log(ss / st);
+    // Only used where direct <= 1, which bounds abar by 1 + log(cols).
+    let e_abar = exp(min(abar, 80.0));
+    var terms = 0.0;
+    var mean_v = 0.0;
+    for (var j = lid; j < p.cols; j += WG) {
+        let es = exp((zs[base + j] - ms) * inv_t);
+        let et = exp((zt[base + j] - mt) * inv_t);
+        let v = abar - ((zt[base + j] - mt) - (zs[base + j] - ms)) * inv_t;
+        var series = 1.0 / 40320.0;
+        series = series * v + 1.0 / 5040.0;
+        series = series * v + 1.0 / 720.0;
+        series = series * v + 1.0 / 120.0;
+        series = series * v + 1.0 / 24.0;
+        series = series * v + 1.0 / 6.0;
+        series = series * v + 0.5;
+        terms += select(es * e_abar - et * (1.0 + v), et * v * v * series, abs(v) < 0.5);
+        mean_v += et * v;
+    }
+    let tt = workgroup_sum(terms, lid) / st;
+    let mv = workgroup_sum(mean_v, lid) / st;
+    return select(max(log_1p(tt + mv) - mv, 0.0), direct, direct > 1.0);
+}
+
+// The first column holding the row's maximum `peak`.
+fn first_at(which: u32, base: u32, peak: f32, lid: u32) -> u32 {
+    var first = -f32(p.cols);
+    for (var j = lid; j < p.cols; j += WG) {
+        if logit(which, base + j) == peak { first = max(first, -f32(j)); }
+    }
+    return u32(-workgroup_max(first, lid));
+}
+
 @compute @workgroup_size(WG)
 fn kd_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = flat_workgroup(wid, nwg);
     if row >= p.rows { return; }
     let base = row * p.cols;
     let inv_t = 1.0 / p.t;
+    let y = labels[row];
+    let want_parts = (p.outputs & 2u) != 0u;
+    let soft = p.alpha > 0.0 || want_parts;
     let ms = row_max(0u, base, lid);
-    var soft = 0.0;
-    if p.alpha > 0.0 {
-        let mt = row_max(1u, base, lid);
-        let lse_s = log(row_exp_sum(0u, base, ms, inv_t, lid));
-        let lse_t = log(row_exp_sum(1u, base, mt, inv_t, lid));
+    let mt = row_max(1u, base, lid);
+    var ss = 1.0;
+    var st = 1.0;
+    var kl = 0.0;
+    if soft {
+        ss = row_exp_sum(0u, base, ms, inv_t, lid);
+        st = row_exp_sum(1u, base, mt, inv_t, lid);
+        kl = row_kl(base, ms, mt, inv_t, ss, st, lid);
+    }
+    let ss1 = row_exp_sum(0u, base, ms, 1.0, lid);
+    let ce = log(ss1) - (zs[base + y] - ms);
+    if lid == 0u {
+        dst[row] = p.alpha * p.t * p.t * kl + (1.0 - p.alpha) * ce;
+    }
+    if (p.outputs & 1u) != 0u {
+        let k_soft = p.scale * p.alpha * p.t;
+        let k_hard = p.scale * (1.0 - p.alpha);
+        for (var j = lid; j < p.cols; j += WG) {
+            var d = k_hard * exp(zs[base + j] - ms) / ss1;
+            if soft {
+                d += k_soft * (exp((zs[base + j] - ms) * inv_t) / ss - exp((zt[base + j] - mt) * inv_t) / st);
+            }
+            if j == y {
+                d -= k_hard;
+            }
+            grad[base + j] = d;
+        }
+    }
+    if want_parts {
+        let s = split(0u, base, y, inv_t, lid);
+        let te = split(1u, base, y, inv_t, lid);
         var acc = 0.0;
         for (var j = lid; j < p.cols; j += WG) {
-            let lt = (zt[base + j] - mt) * inv_t - lse_t;
-            let ls = (zs[base + j] - ms) * inv_t - lse_s;
-            acc += exp(lt) * (lt - ls);
+            if j != y { acc += kl_term(log_other(te, zt[base + j], inv_t), log_other(s, zs[base + j], inv_t)); }
         }
-        soft = max(workgroup_sum(acc, lid), 0.0);
-    }
-    let lse = log(row_exp_sum(0u, base, ms, 1.0, lid));
-    let hard = lse - (zs[base + labels[row]] - ms);
-    if lid == 0u {
-        dst[row] = p.alpha * p.t * p.t * soft + (1.0 - p.alpha) * hard;
-    }
-}
-
-// dzs = dloss / rows * [alpha t (softmax(zs / t) - softmax(zt / t)) + (1 - alpha)(softmax(zs) - onehot)].
-@compute @workgroup_size(WG)
-fn kd_loss_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = flat_workgroup(wid, nwg);
-    if row >= p.rows { return; }
-    let base = row * p.cols;
-    let inv_t = 1.0 / p.t;
-    let scale = dloss[0] / f32(p.rows);
-    let k_soft = scale * p.alpha * p.t;
-    let k_hard = scale * (1.0 - p.alpha);
-    let ms = row_max(0u, base, lid);
-    var inv_ss = 0.0;
-    var mt = 0.0;
-    var inv_st = 0.0;
-    if p.alpha > 0.0 {
-        mt = row_max(1u, base, lid);
-        inv_ss = 1.0 / row_exp_sum(0u, base, ms, inv_t, lid);
-        inv_st = 1.0 / row_exp_sum(1u, base, mt, inv_t, lid);
-    }
-    let inv_s1 = 1.0 / row_exp_sum(0u, base, ms, 1.0, lid);
-    let label = labels[row];
-    for (var j = lid; j < p.cols; j += WG) {
-        var d = 0.0;
-        if p.alpha > 0.0 {
-            let ps = exp((zs[base + j] - ms) * inv_t) * inv_ss;
-            let pt = exp((zt[base + j] - mt) * inv_t) * inv_st;
-            d = k_soft * (ps - pt);
+        let nckd = max(workgroup_sum(acc, lid), 0.0);
+        var tckd = 0.0;
+        if p.cols > 1u {
+            tckd = max(kl_term(te.log_target, s.log_target) + kl_term(te.log_rest, s.log_rest), 0.0);
         }
-        d += k_hard * exp(zs[base + j] - ms) * inv_s1;
-        if j == label {
-            d -= k_hard;
+        let st1 = row_exp_sum(1u, base, mt, 1.0, lid);
+        let kl1 = row_kl(base, ms, mt, 1.0, ss1, st1, lid);
+        let agree = first_at(0u, base, ms, lid) == first_at(1u, base, mt, lid);
+        if lid == 0u {
+            let o = row * PARTS;
+            parts[o] = kl;
+            parts[o + 1u] = ce;
+            parts[o + 2u] = tckd;
+            parts[o + 3u] = select(nckd, 0.0, p.cols < 2u);
+            parts[o + 4u] = select(0.0, 1.0, agree);
+            parts[o + 5u] = kl1;
         }
-        dst[base + j] = d;
     }
 }

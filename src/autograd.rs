@@ -14,20 +14,72 @@ pub struct Var(pub(crate) usize);
 /// How a node was computed: its inputs and whatever its backward pass needs.
 pub(crate) enum Op {
     Leaf,
-    Matmul { a: Var, b: Var, trans_a: bool, trans_b: bool },
-    AddBias { x: Var, bias: Var, relu: bool },
-    Relu { x: Var },
-    Dropout { x: Var, p: f32, seed: u64 },
-    Softmax { x: Var, t: f32, log: bool },
-    KdLoss { zs: Var, zt: Var, labels: Labels, t: f32, alpha: f32 },
-    DkdLoss { zs: Var, zt: Var, labels: Labels, t: f32, alpha: f32, beta: f32 },
-    Add { a: Var, b: Var },
-    Mul { a: Var, b: Var },
-    Scale { x: Var, s: f32 },
-    Sum { x: Var },
-    Reshape { x: Var },
-    Conv2d { x: Var, w: Var, bias: Var, geom: Conv2dGeometry, relu: bool },
-    MaxPool2d { x: Var, geom: Conv2dGeometry },
+    Matmul {
+        a: Var,
+        b: Var,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    AddBias {
+        x: Var,
+        bias: Var,
+        relu: bool,
+    },
+    Relu {
+        x: Var,
+    },
+    Dropout {
+        x: Var,
+        p: f32,
+        seed: u64,
+    },
+    Softmax {
+        x: Var,
+        t: f32,
+        log: bool,
+    },
+    /// The gradient of the loss on `zs`, computed in the forward pass.
+    KdLoss {
+        zs: Var,
+        grad: Option<Tensor>,
+    },
+    DkdLoss {
+        zs: Var,
+        zt: Var,
+        labels: Labels,
+        t: f32,
+        alpha: f32,
+        beta: f32,
+    },
+    Add {
+        a: Var,
+        b: Var,
+    },
+    Mul {
+        a: Var,
+        b: Var,
+    },
+    Scale {
+        x: Var,
+        s: f32,
+    },
+    Sum {
+        x: Var,
+    },
+    Reshape {
+        x: Var,
+    },
+    Conv2d {
+        x: Var,
+        w: Var,
+        bias: Var,
+        geom: Conv2dGeometry,
+        relu: bool,
+    },
+    MaxPool2d {
+        x: Var,
+        geom: Conv2dGeometry,
+    },
 }
 
 impl Op {
@@ -81,12 +133,15 @@ pub struct Graph {
     draws: u64,
     /// Times each node when [`crate::profile`] is on.
     clock: Clock,
+    /// Where a loss that computes the study's figures in its own pass adds them (see
+    /// [`Graph::collect_parts`]), and whether one did.
+    pub(crate) parts: Option<(Tensor, bool)>,
 }
 
 impl Graph {
     /// An empty tape on `device`. `seed` keys this pass's dropout masks.
     pub fn new(device: &Device, training: bool, seed: u64) -> Self {
-        Graph { device: device.clone(), nodes: Vec::with_capacity(32), training, seed, draws: 0, clock: Clock::new() }
+        Graph { device: device.clone(), nodes: Vec::with_capacity(32), training, seed, draws: 0, clock: Clock::new(), parts: None }
     }
 
     pub fn device(&self) -> &Device {
@@ -153,7 +208,7 @@ impl Graph {
                 Op::Relu { x } => ops::activation::relu_backward(self, x, y, &dy, &mut grads),
                 Op::Dropout { x, p, seed } => ops::activation::dropout_backward(self, x, p, seed, &dy, &mut grads),
                 Op::Softmax { x, t, log } => ops::softmax::backward(self, x, t, log, y, &dy, &mut grads),
-                Op::KdLoss { zs, zt, ref labels, t, alpha } => ops::kd_loss::backward(self, zs, zt, labels, t, alpha, &dy, &mut grads),
+                Op::KdLoss { zs, ref grad } => ops::kd_loss::backward(self, zs, grad.as_ref(), &dy, &mut grads),
                 Op::DkdLoss { zs, zt, ref labels, t, alpha, beta } => {
                     ops::dkd_loss::backward(self, zs, zt, labels, t, alpha, beta, &dy, &mut grads)
                 }

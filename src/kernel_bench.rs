@@ -1,12 +1,18 @@
-//! `retort bench kernels`: each kernel alone on one device, with its median time and its
-//! GFLOP/s (matmul) or GB/s (the memory-bound rest), on the MLP's shapes and on large squares.
+//! `retort bench kernels`: each kernel alone on one device, against the machine's own limits
+//! measured in the same run: the fused multiply-add peak of each vector width (matmul) and the
+//! time the device takes to move the same bytes (softmax and the KD loss).
 
-use crate::backend::{Device, Storage};
+use crate::autograd::Graph;
+use crate::backend::Device;
 use crate::error::Result;
+use crate::ops::kd_loss::one_hot;
+use crate::tensor::{Labels, Tensor};
+use retort_kernels::matmul::MatmulKernel;
 use retort_kernels::rng::Rng;
+use retort_kernels::simd;
 use std::time::Instant;
 
-/// One kernel's timing.
+/// One kernel's timing and where it stands against its roofline.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct KernelTiming {
     pub kernel: String,
@@ -16,21 +22,58 @@ pub struct KernelTiming {
     pub gflops: Option<f64>,
     /// Bytes the kernel must move over its time, for memory-bound ones.
     pub gbps: Option<f64>,
+    /// The kernel's floor on this machine: the time to move its bytes (measured in this run) or
+    /// to do its flops at the widest FMA peak. None where the device has no such measure.
+    pub roofline_us: Option<f64>,
+    /// `100 * roofline_us / median_us`.
+    pub percent_of_roofline: Option<f64>,
+    /// The code path it ran: the vector width on the CPU, `wgsl` on a GPU.
+    pub path: String,
 }
 
-/// A run of `bench kernels`: the device, how it was timed, and each kernel's timing.
+/// The FMA peak of one vector width.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FmaPeak {
+    pub path: String,
+    pub gflops: f64,
+}
+
+/// A run of `bench kernels`: the device, how it was timed, its measured limits and each
+/// kernel's timing.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct KernelBenchRecord {
     pub device: String,
     pub device_name: String,
     pub timer: String,
+    /// The FMA peak of each vector width the CPU has (empty on a GPU).
+    pub fma_peaks: Vec<FmaPeak>,
     pub kernels: Vec<KernelTiming>,
 }
 
-/// The kernels `bench kernels` times, with square matmuls up to `max_dim` (1024 and 4096 by default).
-pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Result<Vec<KernelTiming>> {
+/// Times the kernels on `device`, square matmuls up to `max_dim` (1024 and 4096 by default),
+/// about `seconds_each` per kernel, with the machine's limits measured first.
+pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Result<KernelBenchRecord> {
+    let fma_peaks: Vec<FmaPeak> = match device {
+        Device::Cpu(_) => simd::available()
+            .into_iter()
+            .filter(|&isa| isa != simd::Isa::Scalar)
+            .map(|isa| FmaPeak { path: isa.name().into(), gflops: retort_kernels::peak::fma_peak_gflops(isa, seconds_each.min(1.0)) })
+            .collect(),
+        Device::Gpu(_) => Vec::new(),
+    };
+    let peak = fma_peaks.iter().map(|p| p.gflops).fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
+    let (cpu_path, matmul_path) = match device {
+        Device::Cpu(_) => {
+            let matmul = match MatmulKernel::current() {
+                MatmulKernel::Packed => simd::Isa::Avx2Fma.name(),
+                MatmulKernel::MatrixMultiply => "matrixmultiply",
+            };
+            (simd::isa().name(), matmul)
+        }
+        Device::Gpu(_) => ("wgsl", "wgsl"),
+    };
     let mut rng = Rng::new(11);
-    let mut out = Vec::new();
+    let mut kernels = Vec::new();
     let mut matmuls = vec![
         (128, 784, 1200, false, false, "x W (teacher layer 1)"),
         (128, 1200, 1200, false, false, "x W (teacher layer 2)"),
@@ -49,63 +92,73 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
         let b = device.upload(&rng.vec(k * n, -1.0, 1.0));
         let mut c = device.zeros(m * n);
         let secs = median_seconds(device, seconds_each, || device.matmul(m, k, n, &a, ta, &b, tb, &mut c, 0.0));
-        out.push(KernelTiming {
+        let flops = 2.0 * (m * k * n) as f64;
+        let roofline = peak.map(|p| flops / (p * 1e9));
+        kernels.push(KernelTiming {
             kernel: format!("matmul{}{}", if ta { " A^T" } else { "" }, if tb { " B^T" } else { "" }),
             shape: format!("{m}x{k}x{n}, {what}"),
             median_us: secs * 1e6,
-            gflops: Some(2.0 * (m * k * n) as f64 / secs / 1e9),
+            gflops: Some(flops / secs / 1e9),
             gbps: None,
+            roofline_us: roofline.map(|r| r * 1e6),
+            percent_of_roofline: roofline.map(|r| 100.0 * r / secs),
+            path: matmul_path.into(),
         });
     }
     for (rows, cols) in [(128usize, 10usize), (4096, 1000)] {
-        let n = rows * cols;
-        let zs = device.upload(&rng.vec(n, -5.0, 5.0));
-        let zt = device.upload(&rng.vec(n, -5.0, 5.0));
-        let labels_host = rng.labels(rows, cols);
-        let labels = device.upload_labels(&labels_host);
-        let (t, alpha) = (20.0f32, 0.9f32);
-        let shape = format!("{rows}x{cols}, T = {t}");
-        let bytes_rw = |tensors: usize| (tensors * n * 4) as f64;
-        let mut y = device.zeros(n);
-        let secs = median_seconds(device, seconds_each, || device.softmax(rows, cols, &zs, t, false, &mut y));
-        out.push(memory_bound("softmax", &shape, secs, bytes_rw(2)));
-
-        let dloss = device.upload(&[1.0]);
-        let mut dzs = device.zeros(n);
-        let secs =
-            median_seconds(device, seconds_each, || device.kd_loss_backward(rows, cols, &zs, &zt, &labels, t, alpha, &dloss, &mut dzs));
-        out.push(memory_bound("kd_loss_backward (fused)", &shape, secs, bytes_rw(3)));
-
-        // The same gradient from primitives, as a framework without the fused kernel computes it.
-        let mut onehot = vec![0.0f32; n];
-        labels_host.iter().enumerate().for_each(|(i, &y)| onehot[i * cols + y as usize] = 1.0);
-        let onehot = device.upload(&onehot);
-        let (mut ps, mut pt, mut p1) = (device.zeros(n), device.zeros(n), device.zeros(n));
-        let (k_soft, k_hard) = (alpha * t / rows as f32, (1.0 - alpha) / rows as f32);
-        let secs = median_seconds(device, seconds_each, || {
-            unfused_kd_backward(device, rows, cols, [&zs, &zt, &onehot], t, [k_soft, k_hard], [&mut ps, &mut pt, &mut p1], &mut dzs)
-        });
-        out.push(memory_bound("kd_loss_backward (unfused: 3 softmax, scale, 3 axpy)", &shape, secs, bytes_rw(3)));
+        kernels.extend(bench_losses(device, &mut rng, rows, cols, seconds_each, cpu_path));
     }
-    Ok(out)
+    Ok(KernelBenchRecord { device: device.kind().into(), device_name: device.describe(), timer: device.timer().into(), fma_peaks, kernels })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn unfused_kd_backward(
-    device: &Device, rows: usize, cols: usize, [zs, zt, onehot]: [&Storage; 3], t: f32, [k_soft, k_hard]: [f32; 2],
-    [ps, pt, p1]: [&mut Storage; 3], dzs: &mut Storage,
-) {
-    device.softmax(rows, cols, zs, t, false, ps);
-    device.softmax(rows, cols, zt, t, false, pt);
-    device.softmax(rows, cols, zs, 1.0, false, p1);
-    device.scale(ps, k_soft, None, dzs);
-    device.axpy(-k_soft, pt, dzs);
-    device.axpy(k_hard, p1, dzs);
-    device.axpy(-k_hard, onehot, dzs);
-}
-
-fn memory_bound(kernel: &str, shape: &str, secs: f64, bytes: f64) -> KernelTiming {
-    KernelTiming { kernel: kernel.into(), shape: shape.into(), median_us: secs * 1e6, gflops: None, gbps: Some(bytes / secs / 1e9) }
+/// Softmax and the KD loss on `rows x cols` logits, each beside the time the device takes to
+/// move the same bytes: a copy (softmax: one matrix in, one out) or an add (the KD pass: two in,
+/// the gradient out). The KD loss also through its composed twin, forward and backward.
+fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, seconds: f64, path: &str) -> Vec<KernelTiming> {
+    let n = rows * cols;
+    let (zs_host, zt_host) = (rng.vec(n, -5.0, 5.0), rng.vec(n, -5.0, 5.0));
+    let (zs, zt) = (device.upload(&zs_host), device.upload(&zt_host));
+    let labels_host = rng.labels(rows, cols);
+    let labels = Labels::from_slice(device, &labels_host);
+    let (t, alpha) = (20.0f32, 0.9f32);
+    let shape = format!("{rows}x{cols}, T = {t}");
+    let (mut out, mut grad, mut loss) = (device.zeros(n), device.zeros(n), device.zeros(1));
+    let copy = median_seconds(device, seconds, || device.scale(&zs, 1.0, None, &mut out));
+    let add = median_seconds(device, seconds, || device.add(&zs, &zt, &mut out));
+    let timing = |kernel: &str, secs: f64, (floor, bytes): (f64, usize)| KernelTiming {
+        kernel: kernel.into(),
+        shape: shape.clone(),
+        median_us: secs * 1e6,
+        gflops: None,
+        gbps: Some((bytes * n * 4) as f64 / secs / 1e9),
+        roofline_us: Some(floor * 1e6),
+        percent_of_roofline: Some(100.0 * floor / secs),
+        path: path.into(),
+    };
+    let mut out_timings =
+        vec![timing("copy (the roofline of softmax)", copy, (copy, 2)), timing("add (the roofline of the KD pass)", add, (add, 3))];
+    let secs = median_seconds(device, seconds, || device.softmax(rows, cols, &zs, t, false, &mut out));
+    out_timings.push(timing("softmax", secs, (copy, 2)));
+    let ls = labels.storage();
+    let secs = median_seconds(device, seconds, || device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), None));
+    out_timings.push(timing("kd_loss fused: loss and gradient", secs, (add, 3)));
+    let mut parts = device.zeros(retort_kernels::kd_parts::PARTS);
+    let secs = median_seconds(device, seconds, || {
+        device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), Some(&mut parts))
+    });
+    out_timings.push(timing("kd_loss fused: loss, gradient and parts", secs, (add, 3)));
+    // The composed twin, as a framework without the fused kernel runs it: its primitives on the
+    // tape, forward and backward.
+    let (zs_t, zt_t) = (Tensor::from_slice(device, &[rows, cols], &zs_host), Tensor::from_slice(device, &[rows, cols], &zt_host));
+    let onehot = Tensor::from_slice(device, &[rows, cols], &one_hot(&labels_host, cols));
+    let secs = median_seconds(device, seconds, || {
+        let mut g = Graph::new(device, true, 0);
+        let (s, tv, oh) = (g.param(&zs_t), g.constant(zt_t.clone()), g.constant(onehot.clone()));
+        let l = g.kd_loss_composed(s, tv, oh, t, alpha);
+        std::hint::black_box(g.backward(l));
+    });
+    out_timings.push(timing("kd_loss composed: forward and backward", secs, (add, 3)));
+    out_timings
 }
 
 /// The median device time of one run of `f`: samples of enough back-to-back runs to last about

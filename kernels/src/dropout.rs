@@ -68,8 +68,8 @@ fn apply_mask(x: &[f32], p: f32, seed: u64, out: &mut [f32]) {
     let (key, threshold) = (stream_key(seed), keep_threshold(p));
     let body = |start: usize, xs: &[f32], os: &mut [f32]| match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2Fma` comes from run-time detection of AVX2 (see `simd::detected`).
-        simd::Isa::Avx2Fma => unsafe { mask_avx2(xs, start as u32, key, threshold, scale, os) },
+        // SAFETY: both paths come from run-time detection of AVX2 (see `simd::detected`).
+        simd::Isa::Avx2Fma | simd::Isa::Avx512 => unsafe { mask_avx2(xs, start as u32, key, threshold, scale, os) },
         _ => mask_scalar(xs, start as u32, key, threshold, scale, os),
     };
     use rayon::prelude::*;
@@ -124,9 +124,8 @@ mod tests {
     fn keeps_about_one_minus_p_and_scales() {
         let x = vec![1.0f32; 100_003];
         let mut y = vec![0.0; x.len()];
-        for (isa, &p) in [simd::Isa::Scalar, simd::Isa::Avx2Fma]
-            .into_iter()
-            .flat_map(|isa| [0.2f32, 0.5, 0.8, 1e-7, 0.3333333, 0.999].iter().map(move |p| (isa, p)))
+        for (isa, &p) in
+            simd::available().into_iter().flat_map(|isa| [0.2f32, 0.5, 0.8, 1e-7, 0.3333333, 0.999].iter().map(move |p| (isa, p)))
         {
             simd::with_isa(isa, || dropout(&x, p, 42, &mut y));
             let kept = y.iter().filter(|&&v| v != 0.0).count() as f32 / x.len() as f32;

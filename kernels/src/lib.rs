@@ -11,9 +11,11 @@ pub mod elementwise;
 pub mod im2col;
 pub mod kd_loss;
 pub mod kd_parts;
+pub mod lanes;
 pub mod matmul;
 mod matmul_packed;
 pub mod optim;
+pub mod peak;
 pub mod pool;
 pub mod reduce;
 pub mod reference;
@@ -31,6 +33,22 @@ pub(crate) fn par_chunk_len(len: usize, align: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let per = len.div_ceil(threads).max(PAR_MIN_ELEMS);
     per.div_ceil(align.max(1)) * align.max(1)
+}
+
+/// Calls `f(first_row, rows)` on blocks of whole `cols`-wide rows of `out`: one block on the
+/// calling thread when small, else a few blocks per rayon thread, each large enough that the
+/// hand-off costs little beside its work.
+pub(crate) fn for_each_row_block(out: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    use rayon::prelude::*;
+    if cols == 0 || out.is_empty() {
+        return;
+    }
+    if out.len() < PAR_MIN_ELEMS {
+        return f(0, out);
+    }
+    let rows = out.len() / cols;
+    let block_rows = rows.div_ceil(4 * rayon::current_num_threads().max(1)).max((PAR_MIN_ELEMS / 4).div_ceil(cols));
+    out.par_chunks_mut(block_rows * cols).enumerate().for_each(|(b, block)| f(b * block_rows, block));
 }
 
 /// Calls `f(i, row_i)` for each `cols`-wide row of `out`, across rayon's threads when large.

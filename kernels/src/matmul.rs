@@ -32,7 +32,7 @@ impl MatmulKernel {
 
     /// Ours unless matrixmultiply is forced or the instruction set lacks AVX2/FMA.
     fn choose(matrixmultiply_forced: bool, isa: Isa) -> Self {
-        if !matrixmultiply_forced && isa == Isa::Avx2Fma { MatmulKernel::Packed } else { MatmulKernel::MatrixMultiply }
+        if !matrixmultiply_forced && isa.has_avx2() { MatmulKernel::Packed } else { MatmulKernel::MatrixMultiply }
     }
 }
 
@@ -73,7 +73,7 @@ pub fn matmul_with(
         b.len(),
         c.len()
     );
-    let kernel = if kernel == MatmulKernel::Packed && simd::detected() != Isa::Avx2Fma { MatmulKernel::MatrixMultiply } else { kernel };
+    let kernel = if kernel == MatmulKernel::Packed && !simd::detected().has_avx2() { MatmulKernel::MatrixMultiply } else { kernel };
     if m == 0 || n == 0 {
         return;
     }

@@ -69,13 +69,13 @@ pub fn adam(
 mod tests {
     use super::*;
     use crate::reference;
-    use crate::simd::{Isa, with_isa};
+    use crate::simd::with_isa;
     use crate::testing::{Rng, Tolerance, assert_close, f64s};
 
     #[test]
     fn updates_match_reference_both_isas() {
         let mut rng = Rng::new(11);
-        for isa in [Isa::Scalar, Isa::Avx2Fma] {
+        for isa in crate::simd::available() {
             with_isa(isa, || {
                 for n in [1usize, 7, 33, 100_003] {
                     let (w0, g, v0) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -0.1, 0.1));

@@ -51,13 +51,13 @@ pub fn argmax_rows(rows: usize, cols: usize, x: &[f32], out: &mut [u32]) {
 mod tests {
     use super::*;
     use crate::reference;
-    use crate::simd::{Isa, with_isa};
+    use crate::simd::with_isa;
     use crate::testing::{Rng, Tolerance, assert_close, f64s};
 
     #[test]
     fn col_sums_match_reference_both_isas() {
         let mut rng = Rng::new(9);
-        for isa in [Isa::Scalar, Isa::Avx2Fma] {
+        for isa in crate::simd::available() {
             with_isa(isa, || {
                 for &(r, c) in &[(1usize, 1usize), (7, 33), (65, 257), (128, 1200), (300, 7)] {
                     let x = rng.vec(r * c, -1.0, 1.0);

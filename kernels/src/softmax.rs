@@ -3,28 +3,49 @@
 //! Every row is shifted by its maximum before `exp`, so logits of +-1e4 at `t = 0.5` give
 //! exact zeros and ones, never NaN or Inf.
 
-use crate::for_each_row;
+use crate::lanes::{Lanes, with_lanes};
+use crate::{for_each_row_block, simd};
 
 /// `out[i, j] = exp(x[i, j] / t) / sum_k exp(x[i, k] / t)`; `x`, `out`: `rows x cols`; `t > 0`.
+///
+/// Each row is read from memory once: the max, the exponentials (written to `out`) and the
+/// scaling are three sweeps, the last two over a row that is still in L1.
 pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     check(rows, cols, x, out, t, "softmax");
-    for_each_row(out, cols, |i, o| softmax_row(&x[i * cols..(i + 1) * cols], t, o));
+    let isa = simd::isa();
+    for_each_row_block(out, cols, |first, block| {
+        with_lanes!(isa, l => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
+            softmax_row(l, &x[(first + i) * cols..(first + i + 1) * cols], 1.0 / t, o);
+        })
+    });
 }
 
 /// `out[i, j] = x[i, j] / t - log sum_k exp(x[i, k] / t)`; shapes as [`softmax`].
 pub fn log_softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     check(rows, cols, x, out, t, "log_softmax");
-    for_each_row(out, cols, |i, o| log_softmax_row(&x[i * cols..(i + 1) * cols], t, o));
+    let isa = simd::isa();
+    for_each_row_block(out, cols, |first, block| {
+        with_lanes!(isa, l => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
+            let x = &x[(first + i) * cols..(first + i + 1) * cols];
+            let max = row_max(l, x);
+            // The exponentials go to `out` for their sum, then the log-probabilities over them.
+            let lse = exp_shifted(l, x, max, 1.0 / t, o).ln();
+            map_row(l, x, o, #[inline(always)] |v| l.sub(l.mul(l.sub(v, l.splat(max)), l.splat(1.0 / t)), l.splat(lse)));
+        })
+    });
 }
 
 /// Gradient of softmax: `dx = y * (dy - sum_j dy_j y_j) / t`, with `y` the forward output.
 pub fn softmax_backward(rows: usize, cols: usize, y: &[f32], dy: &[f32], t: f32, dx: &mut [f32]) {
     check(rows, cols, y, dx, t, "softmax_backward");
-    for_each_row(dx, cols, |i, d| {
-        let (y, dy) = (&y[i * cols..(i + 1) * cols], &dy[i * cols..(i + 1) * cols]);
-        let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
-        for j in 0..cols {
-            d[j] = y[j] * (dy[j] - dot) / t;
+    for_each_row_block(dx, cols, |first, block| {
+        for (i, d) in block.chunks_exact_mut(cols).enumerate() {
+            let r = (first + i) * cols..(first + i + 1) * cols;
+            let (y, dy) = (&y[r.clone()], &dy[r]);
+            let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+            for j in 0..cols {
+                d[j] = y[j] * (dy[j] - dot) / t;
+            }
         }
     });
 }
@@ -32,44 +53,89 @@ pub fn softmax_backward(rows: usize, cols: usize, y: &[f32], dy: &[f32], t: f32,
 /// Gradient of log-softmax: `dx = (dy - exp(y) * sum_j dy_j) / t`, with `y` the forward output.
 pub fn log_softmax_backward(rows: usize, cols: usize, y: &[f32], dy: &[f32], t: f32, dx: &mut [f32]) {
     check(rows, cols, y, dx, t, "log_softmax_backward");
-    for_each_row(dx, cols, |i, d| {
-        let (y, dy) = (&y[i * cols..(i + 1) * cols], &dy[i * cols..(i + 1) * cols]);
-        let total: f32 = dy.iter().sum();
-        for j in 0..cols {
-            d[j] = (dy[j] - y[j].exp() * total) / t;
-        }
+    let isa = simd::isa();
+    for_each_row_block(dx, cols, |first, block| {
+        with_lanes!(isa, l => for (i, d) in block.chunks_exact_mut(cols).enumerate() {
+            let r = (first + i) * cols..(first + i + 1) * cols;
+            let (y, dy) = (&y[r.clone()], &dy[r]);
+            let total: f32 = dy.iter().sum();
+            map_row(l, y, d, #[inline(always)] |v| l.mul(l.exp(v), l.splat(-total)));
+            d.iter_mut().zip(dy).for_each(|(d, &g)| *d = (g + *d) / t);
+        })
     });
 }
 
-/// One row of softmax(x / t) into `out`; shared with the KD loss kernels.
-#[inline]
-pub(crate) fn softmax_row(x: &[f32], t: f32, out: &mut [f32]) {
-    let max = row_max(x);
-    let inv_t = 1.0 / t;
-    let mut sum = 0.0f32;
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = ((v - max) * inv_t).exp();
-        sum += *o;
-    }
+/// One row of softmax(x / t) into `out`, through the lanes `l`; `inv_t = 1 / t`.
+#[inline(always)]
+pub(crate) fn softmax_row<L: Lanes>(l: L, x: &[f32], inv_t: f32, out: &mut [f32]) {
+    let max = row_max(l, x);
     // sum >= 1: the max element contributes exp(0).
-    let inv = 1.0 / sum;
-    out.iter_mut().for_each(|o| *o *= inv);
+    let inv = 1.0 / exp_shifted(l, x, max, inv_t, out);
+    scale_row(l, out, inv);
 }
 
-/// One row of log_softmax(x / t) into `out`.
-#[inline]
-pub(crate) fn log_softmax_row(x: &[f32], t: f32, out: &mut [f32]) {
-    let max = row_max(x);
-    let inv_t = 1.0 / t;
-    let lse = x.iter().map(|&v| ((v - max) * inv_t).exp()).sum::<f32>().ln();
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v - max) * inv_t - lse;
+/// The largest value of `x` (NaN if any is NaN; -inf if empty).
+#[inline(always)]
+pub(crate) fn row_max<L: Lanes>(l: L, x: &[f32]) -> f32 {
+    let mut acc = l.splat(f32::NEG_INFINITY);
+    let mut chunks = x.chunks_exact(L::N);
+    for c in &mut chunks {
+        acc = l.max(acc, l.load(c));
+    }
+    if !chunks.remainder().is_empty() {
+        acc = l.max(acc, l.load_part(chunks.remainder(), f32::NEG_INFINITY));
+    }
+    l.max_lane(acc)
+}
+
+/// `out_j = exp((x_j - max) inv_t)`; returns their sum. The difference is taken before the
+/// scaling: `x inv_t - max inv_t` would round logits of 1e4 to 1e-3. The sum is taken in f64,
+/// lane by lane: every probability is divided by it, and where two nearly equal distributions
+/// are subtracted (the KD gradient at t = 100, 2% apart) it must hold 1e-7, which a sum of ten
+/// f32 terms already misses; compensating in f32 would chain each step on four dependent adds.
+#[inline(always)]
+pub(crate) fn exp_shifted<L: Lanes>(l: L, x: &[f32], max: f32, inv_t: f32, out: &mut [f32]) -> f32 {
+    let (m, k) = (l.splat(max), l.splat(inv_t));
+    let mut total = l.wide_zero();
+    let n = x.len() / L::N * L::N;
+    let (x_body, x_tail) = x.split_at(n);
+    let (o_body, o_tail) = out.split_at_mut(n);
+    for (xc, oc) in x_body.chunks_exact(L::N).zip(o_body.chunks_exact_mut(L::N)) {
+        let e = l.exp(l.mul(l.sub(l.load(xc), m), k));
+        l.store(oc, e);
+        total = l.wide_add(total, e);
+    }
+    if !x_tail.is_empty() {
+        // Filled with -inf: the spare lanes are exp(-inf) = 0.
+        let e = l.exp(l.mul(l.sub(l.load_part(x_tail, f32::NEG_INFINITY), m), k));
+        l.store_part(o_tail, e);
+        total = l.wide_add(total, e);
+    }
+    l.wide_sum(total) as f32
+}
+
+/// `out_j = k out_j`.
+#[inline(always)]
+pub(crate) fn scale_row<L: Lanes>(l: L, out: &mut [f32], k: f32) {
+    let kv = l.splat(k);
+    let mut chunks = out.chunks_exact_mut(L::N);
+    for c in &mut chunks {
+        let v = l.mul(l.load(c), kv);
+        l.store(c, v);
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let v = l.mul(l.load_part(tail, 0.0), kv);
+        l.store_part(tail, v);
     }
 }
 
-#[inline]
-pub(crate) fn row_max(x: &[f32]) -> f32 {
-    x.iter().cloned().fold(f32::NEG_INFINITY, f32::max)
+/// `out_j = f(x_j)` a vector at a time.
+#[inline(always)]
+pub(crate) fn map_row<L: Lanes>(l: L, x: &[f32], out: &mut [f32], f: impl Fn(L::V) -> L::V) {
+    for j in (0..x.len()).step_by(L::N) {
+        l.store_at(out, j, f(l.load_at(x, j, 0.0)));
+    }
 }
 
 fn check(rows: usize, cols: usize, x: &[f32], out: &[f32], t: f32, op: &str) {
@@ -94,6 +160,13 @@ mod tests {
 
     #[test]
     fn softmax_and_log_softmax_match_reference() {
+        for isa in crate::simd::available() {
+            crate::simd::with_isa(isa, softmax_and_log_softmax_match_reference_on_this_path);
+        }
+    }
+
+    fn softmax_and_log_softmax_match_reference_on_this_path() {
+        let isa = crate::simd::isa();
         let mut rng = Rng::new(3);
         for &(r, c) in SHAPES {
             for &t in TEMPS {
@@ -102,7 +175,7 @@ mod tests {
                     let (mut y, mut ly) = (vec![0.0; r * c], vec![0.0; r * c]);
                     softmax(r, c, &x, t, &mut y);
                     log_softmax(r, c, &x, t, &mut ly);
-                    let op = format!("softmax {r}x{c} t={t} scale={scale}");
+                    let op = format!("softmax {isa:?} {r}x{c} t={t} scale={scale}");
                     assert_close(&op, &y, &reference::softmax(r, c, &f64s(&x), t as f64), Tolerance::FORWARD);
                     // log-softmax values reach -2e4 / t: a relative tolerance there.
                     assert_close(
@@ -142,6 +215,12 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences_of_reference() {
+        for isa in crate::simd::available() {
+            crate::simd::with_isa(isa, backward_matches_finite_differences_on_this_path);
+        }
+    }
+
+    fn backward_matches_finite_differences_on_this_path() {
         let mut rng = Rng::new(4);
         for &(r, c) in &[(1usize, 1usize), (3, 7), (2, 33)] {
             for &t in &[0.5f32, 3.0, 20.0] {
@@ -162,7 +241,12 @@ mod tests {
                         softmax_backward(r, c, &y, &dy, t, &mut dx);
                     }
                     let num = crate::testing::numeric_gradient(&f64s(&x), f);
-                    assert_close(&format!("softmax backward log={log} {r}x{c} t={t}"), &dx, &num, Tolerance::GRADIENT);
+                    assert_close(
+                        &format!("softmax backward {:?} log={log} {r}x{c} t={t}", crate::simd::isa()),
+                        &dx,
+                        &num,
+                        Tolerance::GRADIENT,
+                    );
                 }
             }
         }

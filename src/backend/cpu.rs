@@ -74,6 +74,7 @@ impl DerefMut for CpuBuf {
         &mut self.0
     }
 }
+use retort_kernels::kd_loss::KdOutputs;
 use retort_kernels::{conv2d, dkd_loss, dropout, elementwise, kd_loss, kd_parts, matmul, optim, pool, reduce, softmax};
 
 /// Runs ops with `retort-kernels` on rayon's thread pool.
@@ -127,15 +128,18 @@ impl Backend for CpuBackend {
     fn softmax_backward(&self, rows: usize, cols: usize, y: &CpuBuf, dy: &CpuBuf, t: f32, log: bool, dx: &mut CpuBuf) {
         if log { softmax::log_softmax_backward(rows, cols, y, dy, t, dx) } else { softmax::softmax_backward(rows, cols, y, dy, t, dx) }
     }
-    fn kd_loss(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, out: &mut CpuBuf) {
-        let mut per_row = vec![0.0; rows];
-        kd_loss::kd_loss(rows, cols, zs, zt, labels, t, alpha, &mut per_row);
-        out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
-    }
-    fn kd_loss_backward(
-        &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, dloss: &CpuBuf, dzs: &mut CpuBuf,
+    fn kd_loss(
+        &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, out: &mut CpuBuf,
+        grad: Option<&mut CpuBuf>, parts_sum: Option<&mut CpuBuf>,
     ) {
-        kd_loss::kd_loss_backward(rows, cols, zs, zt, labels, t, alpha, dloss[0] / rows as f32, dzs);
+        let mut per_row = vec![0.0; rows];
+        let mut parts = parts_sum.as_ref().map(|_| vec![0.0; rows * kd_parts::PARTS]);
+        let grad = grad.map(|g| (&mut g[..], 1.0 / rows as f32));
+        kd_loss::kd_loss(rows, cols, zs, zt, labels, t, alpha, KdOutputs { row_loss: &mut per_row, grad, parts: parts.as_deref_mut() });
+        out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
+        if let (Some(sums), Some(parts)) = (parts_sum, parts) {
+            reduce::col_sums(rows, kd_parts::PARTS, &parts, 1.0, sums);
+        }
     }
     fn dkd_loss(
         &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, beta: f32, out: &mut CpuBuf,
@@ -149,11 +153,6 @@ impl Backend for CpuBackend {
         dzs: &mut CpuBuf,
     ) {
         dkd_loss::dkd_loss_backward(rows, cols, zs, zt, labels, t, alpha, beta, dloss[0] / rows as f32, dzs);
-    }
-    fn kd_parts(&self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, sums: &mut CpuBuf) {
-        let mut per_row = vec![0.0; rows * kd_parts::PARTS];
-        kd_parts::kd_parts(rows, cols, zs, zt, labels, t, &mut per_row);
-        reduce::col_sums(rows, kd_parts::PARTS, &per_row, 1.0, sums);
     }
     fn add(&self, a: &CpuBuf, b: &CpuBuf, out: &mut CpuBuf) {
         elementwise::add(a, b, out);

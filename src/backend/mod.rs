@@ -42,14 +42,14 @@ pub trait Backend {
     /// Row-wise softmax (or log-softmax) of `x / t`.
     fn softmax(&self, rows: usize, cols: usize, x: &Self::Buf, t: f32, log: bool, out: &mut Self::Buf);
     fn softmax_backward(&self, rows: usize, cols: usize, y: &Self::Buf, dy: &Self::Buf, t: f32, log: bool, dx: &mut Self::Buf);
-    /// The KD loss, batch mean, into the one-element `out`.
+    /// The KD loss in one pass over each row: its batch mean into the one-element `out`; with
+    /// `grad`, the gradient of that mean on `zs`; with `parts_sum`, adds to its
+    /// `retort_kernels::kd_parts::PARTS` values the sums over the rows of each part of the loss
+    /// and of the student's fidelity at temperature `t`.
+    #[allow(clippy::too_many_arguments)]
     fn kd_loss(
         &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, out: &mut Self::Buf,
-    );
-    /// The fused KD gradient, times the one-element upstream gradient `dloss`, over `rows`.
-    fn kd_loss_backward(
-        &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, dloss: &Self::Buf,
-        dzs: &mut Self::Buf,
+        grad: Option<&mut Self::Buf>, parts_sum: Option<&mut Self::Buf>,
     );
     /// Decoupled KD, `t^2 (alpha TCKD + beta NCKD)`, batch mean, into the one-element `out`.
     fn dkd_loss(
@@ -61,9 +61,6 @@ pub trait Backend {
         &self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, alpha: f32, beta: f32,
         dloss: &Self::Buf, dzs: &mut Self::Buf,
     );
-    /// Adds to `sums` (`retort_kernels::kd_parts::PARTS` values) the sums over the rows of each
-    /// part of the KD loss and of the student's fidelity at temperature `t`.
-    fn kd_parts(&self, rows: usize, cols: usize, zs: &Self::Buf, zt: &Self::Buf, labels: &Self::Labels, t: f32, sums: &mut Self::Buf);
     fn add(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     fn mul(&self, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf);
     /// `out = s x`, or `out = s * scalar[0] * x` with `scalar` a one-element buffer.
@@ -286,11 +283,9 @@ dispatch! {
     fn col_sums(rows: [usize], cols: [usize], x: [&Storage], beta: [f32], out: [&mut Storage]);
     fn softmax(rows: [usize], cols: [usize], x: [&Storage], t: [f32], log: [bool], out: [&mut Storage]);
     fn softmax_backward(rows: [usize], cols: [usize], y: [&Storage], dy: [&Storage], t: [f32], log: [bool], dx: [&mut Storage]);
-    fn kd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], out: [&mut Storage]);
-    fn kd_loss_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], dloss: [&Storage], dzs: [&mut Storage]);
+    fn kd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], out: [&mut Storage], grad: [Option<&mut Storage>], parts_sum: [Option<&mut Storage>]);
     fn dkd_loss(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], beta: [f32], out: [&mut Storage]);
     fn dkd_loss_backward(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], alpha: [f32], beta: [f32], dloss: [&Storage], dzs: [&mut Storage]);
-    fn kd_parts(rows: [usize], cols: [usize], zs: [&Storage], zt: [&Storage], labels: [&LabelStorage], t: [f32], sums: [&mut Storage]);
     fn add(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn mul(a: [&Storage], b: [&Storage], out: [&mut Storage]);
     fn scale(x: [&Storage], s: [f32], scalar: [Option<&Storage>], out: [&mut Storage]);

@@ -11,6 +11,12 @@ impl Graph {
     /// The distillation loss of student logits `zs` against teacher logits `zt` (a constant:
     /// no gradient flows to the teacher) and `labels`, through the fused kernel.
     pub fn kd_loss(&mut self, zs: Var, zt: Var, labels: &Labels, t: f32, alpha: f32) -> Var {
+        self.kd_loss_collecting(zs, zt, labels, t, alpha, true)
+    }
+
+    /// [`Graph::kd_loss`], adding its parts to the graph's sums (see [`Graph::collect_parts`])
+    /// when `collect`.
+    fn kd_loss_collecting(&mut self, zs: Var, zt: Var, labels: &Labels, t: f32, alpha: f32, collect: bool) -> Var {
         assert_eq!(
             self.shape(zs),
             self.shape(zt),
@@ -21,14 +27,43 @@ impl Graph {
         let (rows, cols) = self.value(zs).rows_cols();
         assert_eq!(labels.len(), rows, "kd_loss: {} labels for {rows} rows", labels.len());
         let mut out = Tensor::empty(&self.device, &[1]);
-        self.device.kd_loss(rows, cols, self.value(zs).storage(), self.value(zt).storage(), labels.storage(), t, alpha, out.storage_mut());
+        // The gradient comes from the same pass as the loss; backward only scales it.
         let needs = self.needs_grad(zs);
-        self.push(out, Op::KdLoss { zs, zt, labels: labels.clone(), t, alpha }, needs)
+        let mut grad = needs.then(|| Tensor::empty(&self.device, &[rows, cols]));
+        let mut parts = if collect { self.parts.take() } else { None };
+        self.device.kd_loss(
+            rows,
+            cols,
+            self.value(zs).storage(),
+            self.value(zt).storage(),
+            labels.storage(),
+            t,
+            alpha,
+            out.storage_mut(),
+            grad.as_mut().map(|g| g.storage_mut()),
+            parts.as_mut().map(|(sums, _)| sums.storage_mut()),
+        );
+        if let Some((sums, _)) = parts {
+            self.parts = Some((sums, true));
+        }
+        self.push(out, Op::KdLoss { zs, grad }, needs)
+    }
+
+    /// Hands the graph `sums` (`retort_kernels::kd_parts::PARTS` values) for the next KD loss
+    /// to add its rows' parts to, from its own pass; [`Graph::take_parts`] gives it back.
+    pub fn collect_parts(&mut self, sums: Tensor) {
+        self.parts = Some((sums, false));
+    }
+
+    /// The tensor given to [`Graph::collect_parts`], and whether a loss added to it.
+    pub fn take_parts(&mut self) -> Option<(Tensor, bool)> {
+        self.parts.take()
     }
 
     /// Mean cross-entropy of `logits` against `labels`: the KD loss with `alpha = 0`.
     pub fn cross_entropy(&mut self, logits: Var, labels: &Labels) -> Var {
-        self.kd_loss(logits, logits, labels, 1.0, 0.0)
+        // Its parts (a model against itself) are nobody's figures: the graph's sums stay.
+        self.kd_loss_collecting(logits, logits, labels, 1.0, 0.0, false)
     }
 
     /// The KD loss composed of primitives (softmax, log-softmax, mul, add, scale, sum): the
@@ -51,11 +86,9 @@ impl Graph {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn backward(g: &Graph, zs: Var, zt: Var, labels: &Labels, t: f32, alpha: f32, dloss: &Tensor, grads: &mut Gradients) {
-    let (rows, cols) = g.value(zs).rows_cols();
-    let (zsv, ztv) = (g.value(zs).storage(), g.value(zt).storage());
-    grads.write(g, zs, |dzs| g.device.kd_loss_backward(rows, cols, zsv, ztv, labels.storage(), t, alpha, dloss.storage(), dzs));
+pub(crate) fn backward(g: &Graph, zs: Var, grad: Option<&Tensor>, dloss: &Tensor, grads: &mut Gradients) {
+    let grad = grad.expect("kd_loss: a gradient asked of a loss recorded without one");
+    grads.write(g, zs, |dzs| g.device.scale(grad.storage(), 1.0, Some(dloss.storage()), dzs));
 }
 
 /// `rows x classes` one-hot rows of `labels`, for the composed loss.

@@ -224,7 +224,6 @@ impl Trainer {
         // The loss's parts, summed on the device from the logits each step leaves behind.
         let temperature = self.method.temperature().filter(|_| teacher.is_some());
         let mut parts_sum = temperature.map(|_| Tensor::zeros(&device, &[PARTS]));
-        let classes = self.model.spec.classes();
         let (mut mean_loss, mut seen, mut lr) = (0.0f32, 0usize, cfg.lr);
         for (b, idx) in order.chunks(cfg.batch).enumerate() {
             lr = cfg.schedule.lr(cfg.lr, self.epoch as f32 + b as f32 / batches as f32, cfg.epochs as f32);
@@ -233,11 +232,8 @@ impl Trainer {
             let labels = Labels::from_slice(&device, &ys);
             let step_seed = cfg.seed.wrapping_add((self.optimizer.step as u64 + 1).wrapping_mul(0x9e37_79b9));
             let served = teacher.map(|t| t.outputs(&x, idx, cfg.jitter > 0));
-            let out = self.step(&x, &labels, served.as_ref(), lr, step_seed);
+            let out = self.step_with_parts(&x, &labels, served.as_ref(), lr, step_seed, &mut parts_sum);
             device.axpy(idx.len() as f32, out.loss.storage(), loss_sum.storage_mut());
-            if let (Some(t), Some(sum), Some(served)) = (temperature, parts_sum.as_mut(), &served) {
-                device.kd_parts(idx.len(), classes, out.logits.storage(), served.logits.storage(), labels.storage(), t, sum.storage_mut());
-            }
             seen += idx.len();
             if (b + 1) % LOSS_READ_EVERY == 0 || b + 1 == batches {
                 mean_loss = loss_sum.item() / seen as f32;
@@ -256,7 +252,19 @@ impl Trainer {
     /// batch when it needs them), backward, optimizer step, handed to the device without
     /// waiting. Returns the batch's loss and the student's logits, still on the device.
     pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64) -> StepOutput {
+        self.step_with_parts(x, labels, teacher, lr, seed, &mut None)
+    }
+
+    /// [`Trainer::step`], adding the batch's parts of the loss and fidelity figures at the
+    /// method's temperature to `parts_sum` (`PARTS` values) when given: from the loss's own pass
+    /// where the method's loss computes them (Hinton), else from one more pass over the logits.
+    pub fn step_with_parts(
+        &mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64, parts_sum: &mut Option<Tensor>,
+    ) -> StepOutput {
         let mut g = Graph::new(x.device(), true, seed);
+        if let Some(sums) = parts_sum.take() {
+            g.collect_parts(sums);
+        }
         let xv = g.constant(x.clone());
         let needs = self.method.needs();
         let (student, params) = self.model.forward(&mut g, xv, self.config.dropout, &needs.student_activations);
@@ -264,6 +272,15 @@ impl Trainer {
         let loss = self.method.loss(&mut g, &Batch { student: &student, teacher, labels, params: &method_params });
         let grads = g.backward(loss);
         let out = StepOutput { loss: g.value(loss).clone(), logits: g.value(student.logits).clone() };
+        if let Some((mut sums, filled)) = g.take_parts() {
+            if let (false, Some(t), Some(teacher)) = (filled, self.method.temperature(), teacher) {
+                let (rows, cols) = out.logits.rows_cols();
+                let mut loss = Tensor::empty(x.device(), &[1]);
+                let (zs, zt) = (out.logits.storage(), teacher.logits.storage());
+                x.device().kd_loss(rows, cols, zs, zt, labels.storage(), t, 1.0, loss.storage_mut(), None, Some(sums.storage_mut()));
+            }
+            *parts_sum = Some(sums);
+        }
         drop(g);
         // The model's and the method's parameters, one set for the optimizer.
         let n = self.model.params.len();

@@ -11,8 +11,8 @@ use super::{Backend, Conv2dGeometry};
 use crate::error::Result;
 use context::Context;
 use params::{
-    DkdLossParams, DropoutParams, ElementwiseParams, KdLossParams, KdPartsParams, MatmulParams, OptimParams, Params, ReduceParams,
-    SoftmaxParams, WindowParams,
+    DkdLossParams, DropoutParams, ElementwiseParams, KdLossParams, MatmulParams, OptimParams, Params, ReduceParams, SoftmaxParams,
+    WindowParams,
 };
 use shaders::{Kernel, Shader};
 use std::sync::Arc;
@@ -40,10 +40,8 @@ const COL_SUMS: Kernel = Kernel::new(Shader::Reduce, "col_sums");
 const SOFTMAX: Kernel = Kernel::new(Shader::Softmax, "softmax");
 const SOFTMAX_BACKWARD: Kernel = Kernel::new(Shader::Softmax, "softmax_backward");
 const KD_LOSS: Kernel = Kernel::new(Shader::KdLoss, "kd_loss");
-const KD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::KdLoss, "kd_loss_backward");
 const DKD_LOSS: Kernel = Kernel::new(Shader::DkdLoss, "dkd_loss");
 const DKD_LOSS_BACKWARD: Kernel = Kernel::new(Shader::DkdLoss, "dkd_loss_backward");
-const KD_PARTS: Kernel = Kernel::new(Shader::KdParts, "kd_parts");
 const SGD_MOMENTUM: Kernel = Kernel::new(Shader::Optim, "sgd_momentum");
 const ADAM: Kernel = Kernel::new(Shader::Optim, "adam");
 const MAX_NORM_COLUMNS: Kernel = Kernel::new(Shader::Optim, "max_norm_columns");
@@ -280,18 +278,34 @@ impl Backend for GpuBackend {
             self.ctx.grid(rows),
         );
     }
-    fn kd_loss(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, out: &mut GpuBuf) {
-        assert!(zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && rows > 0, "kd_loss: {rows}x{cols}: lengths");
-        self.mean_row_loss(KD_LOSS, &KdLossParams { rows: u(rows), cols: u(cols), t, alpha }, rows, [zs, zt, labels], out);
-    }
-    fn kd_loss_backward(
-        &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, dloss: &GpuBuf, dzs: &mut GpuBuf,
+    fn kd_loss(
+        &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, out: &mut GpuBuf,
+        grad: Option<&mut GpuBuf>, parts_sum: Option<&mut GpuBuf>,
     ) {
-        assert!(
-            zs.len() == rows * cols && zt.len() == zs.len() && dzs.len() == zs.len() && labels.len() == rows,
-            "kd_loss_backward: {rows}x{cols}: lengths"
-        );
-        self.loss_backward(KD_LOSS_BACKWARD, &KdLossParams { rows: u(rows), cols: u(cols), t, alpha }, rows, [zs, zt, labels, dloss], dzs);
+        use retort_kernels::kd_parts::PARTS;
+        assert!(zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && rows > 0, "kd_loss: {rows}x{cols}: lengths");
+        assert!(grad.as_ref().is_none_or(|g| g.len() == zs.len()), "kd_loss: {rows}x{cols}: gradient length");
+        assert!(parts_sum.as_ref().is_none_or(|s| s.len() == PARTS), "kd_loss: parts length");
+        // Outputs not asked for are bound to a one-value buffer the kernel never writes.
+        let unused = GpuBuf::new(&self.ctx, 1);
+        let row_loss = GpuBuf::new(&self.ctx, rows);
+        let per_row_parts = parts_sum.as_ref().map(|_| GpuBuf::new(&self.ctx, rows * PARTS));
+        let outputs = grad.is_some() as u32 | (parts_sum.is_some() as u32) << 1;
+        let params = KdLossParams { rows: u(rows), cols: u(cols), t, alpha, scale: 1.0 / rows as f32, outputs };
+        let buffers = [
+            (1, zs.raw()),
+            (2, zt.raw()),
+            (3, labels.raw()),
+            (5, row_loss.raw()),
+            (6, grad.as_ref().map_or(unused.raw(), |g| g.raw())),
+            (7, per_row_parts.as_ref().map_or(unused.raw(), |p| p.raw())),
+        ];
+        self.ctx.dispatch(KD_LOSS, 0, &params, &buffers, self.ctx.grid(rows));
+        let mean = ReduceParams { n: u(rows), scale: 1.0 / rows as f32, ..Default::default() };
+        self.ctx.dispatch(SUM, 0, &mean, &[(1, row_loss.raw()), (3, out.raw())], [1, 1, 1]);
+        if let (Some(sums), Some(per_row)) = (parts_sum, per_row_parts) {
+            self.col_sums(rows, PARTS, &per_row, 1.0, sums);
+        }
     }
     fn dkd_loss(
         &self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, alpha: f32, beta: f32, out: &mut GpuBuf,
@@ -314,17 +328,6 @@ impl Backend for GpuBackend {
             [zs, zt, labels, dloss],
             dzs,
         );
-    }
-    fn kd_parts(&self, rows: usize, cols: usize, zs: &GpuBuf, zt: &GpuBuf, labels: &GpuBuf, t: f32, sums: &mut GpuBuf) {
-        use retort_kernels::kd_parts::PARTS;
-        assert!(
-            zs.len() == rows * cols && zt.len() == zs.len() && labels.len() == rows && sums.len() == PARTS,
-            "kd_parts: {rows}x{cols}: lengths"
-        );
-        let per_row = GpuBuf::new(&self.ctx, rows * PARTS);
-        let buffers = [(1, zs.raw()), (2, zt.raw()), (3, labels.raw()), (5, per_row.raw())];
-        self.ctx.dispatch(KD_PARTS, 0, &KdPartsParams { rows: u(rows), cols: u(cols), t }, &buffers, self.ctx.grid(rows));
-        self.col_sums(rows, PARTS, &per_row, 1.0, sums);
     }
     fn add(&self, a: &GpuBuf, b: &GpuBuf, out: &mut GpuBuf) {
         assert!(a.len() == b.len() && a.len() == out.len(), "add: lengths");

@@ -42,11 +42,9 @@ params! {
     /// Row-wise softmax of `rows x cols` at `1 / inv_t`; `log` = 1 for log-softmax.
     SoftmaxParams for [Softmax] { rows: u32, cols: u32, inv_t: f32, log: u32 }
     /// Hinton KD at temperature `t`, soft weight `alpha`.
-    KdLossParams for [KdLoss] { rows: u32, cols: u32, t: f32, alpha: f32 }
+    KdLossParams for [KdLoss] { rows: u32, cols: u32, t: f32, alpha: f32, scale: f32, outputs: u32 }
     /// Decoupled KD at temperature `t`, TCKD weight `alpha`, NCKD weight `beta`.
     DkdLossParams for [DkdLoss] { rows: u32, cols: u32, t: f32, alpha: f32, beta: f32 }
-    /// The parts of `rows x cols` logits at temperature `t`.
-    KdPartsParams for [KdParts] { rows: u32, cols: u32, t: f32 }
     /// sgd_momentum and adam over `n` weights; max_norm_columns over a `rows x cols` matrix.
     OptimParams for [Optim] {
         n: u32, rows: u32, cols: u32, lr: f32, momentum: f32, weight_decay: f32,

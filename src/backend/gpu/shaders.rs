@@ -11,14 +11,13 @@ pub enum Shader {
     Softmax,
     KdLoss,
     DkdLoss,
-    KdParts,
     Optim,
     Im2col,
     Pool,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::Elementwise,
         Shader::Dropout,
@@ -26,7 +25,6 @@ impl Shader {
         Shader::Softmax,
         Shader::KdLoss,
         Shader::DkdLoss,
-        Shader::KdParts,
         Shader::Optim,
         Shader::Im2col,
         Shader::Pool,
@@ -42,7 +40,6 @@ impl Shader {
             Shader::Softmax => "softmax.wgsl",
             Shader::KdLoss => "kd_loss.wgsl",
             Shader::DkdLoss => "dkd_loss.wgsl",
-            Shader::KdParts => "kd_parts.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::Im2col => "im2col.wgsl",
             Shader::Pool => "pool.wgsl",
@@ -65,7 +62,6 @@ impl Shader {
             Shader::Softmax => module!("softmax.wgsl"),
             Shader::KdLoss => module!("loss.wgsl", "kd_loss.wgsl"),
             Shader::DkdLoss => module!("loss.wgsl", "dkd_loss.wgsl"),
-            Shader::KdParts => module!("loss.wgsl", "kd_parts.wgsl"),
             Shader::Optim => module!("optim.wgsl"),
             Shader::Im2col => module!("window.wgsl", "im2col.wgsl"),
             Shader::Pool => module!("window.wgsl", "pool.wgsl"),

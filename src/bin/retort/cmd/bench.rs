@@ -5,7 +5,7 @@ use crate::args::Common;
 use crate::output::print_table;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use retort::kernel_bench::{KernelBenchRecord, bench_kernels};
+use retort::kernel_bench::bench_kernels;
 use retort::nn::{Dropout, ModelSpec};
 use retort::train::bench_step;
 use retort::train::records::ProfileRecord;
@@ -31,8 +31,10 @@ pub enum BenchCommand {
         #[command(flatten)]
         bench: BenchArgs,
     },
-    /// Each kernel alone: matmul (the MLP's shapes, 1024^3, 4096^3), softmax with temperature,
-    /// the fused KD backward and its unfused twin; median time and GFLOP/s or GB/s.
+    /// Each kernel alone against the machine's limits measured in the same run: matmul (the
+    /// MLP's shapes, 1024^3, 4096^3) against the FMA peak of each vector width; softmax with
+    /// temperature and the fused KD pass (and its composed twin) against the time to move their
+    /// bytes.
     Kernels {
         /// Largest square matmul to time (1024 and 4096 are timed when at most this).
         #[arg(long, default_value_t = 4096)]
@@ -118,23 +120,25 @@ fn print_profile(p: &ProfileRecord) {
 
 fn kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> Result<()> {
     let device = open_device(common, json)?;
-    let timings = bench_kernels(&device, max_dim, seconds)?;
-    let record =
-        KernelBenchRecord { device: device.kind().into(), device_name: device.describe(), timer: device.timer().into(), kernels: timings };
+    let record = bench_kernels(&device, max_dim, seconds)?;
     if json {
         println!("{}", serde_json::to_string(&record)?);
         return Ok(());
     }
-    let mut rows = vec![vec!["kernel".to_string(), "shape".into(), "median".into(), "rate".into()]];
+    let mut rows = vec![["kernel", "shape", "median", "rate", "of roofline", "path"].map(String::from).to_vec()];
     for k in &record.kernels {
         let rate = match (k.gflops, k.gbps) {
             (Some(g), _) => format!("{g:.1} GFLOP/s"),
             (_, Some(b)) => format!("{b:.1} GB/s"),
             _ => String::new(),
         };
-        rows.push(vec![k.kernel.clone(), k.shape.clone(), format!("{:.1} us", k.median_us), rate]);
+        let share = k.percent_of_roofline.map_or(String::new(), |p| format!("{p:.0}%"));
+        rows.push(vec![k.kernel.clone(), k.shape.clone(), format!("{:.1} us", k.median_us), rate, share, k.path.clone()]);
     }
     print_table(&rows);
+    for p in &record.fma_peaks {
+        println!("FMA peak, {}: {:.1} GFLOP/s (measured in this run)", p.path, p.gflops);
+    }
     println!("on {}, timed by {}", record.device_name, record.timer);
     Ok(())
 }
