@@ -8,8 +8,11 @@
   cnn-teacher    one training step of cnn:1x28x28-c32k5p2-pool2-c64k5p2-pool2-fc1024-10
   cnn-student    one training step of cnn:1x28x28-c8k5p2-pool2-c16k5p2-pool2-fc128-10
   matmul         fp32 matmuls (TF32 off: WebGPU has no tensor-core path)
+  softmax        torch.softmax(x / T, 1) on [128, 10] and [4096, 1000] (`retort bench kernels`)
+  kd             the KD loss (T = 20, alpha = 0.9), forward and backward to the student's logits,
+                 on the same shapes
 
-Each prints one JSON line: {"bench", "device", "torch", "samples_per_s" or "gflops"}.
+Each prints one JSON line: {"bench", "device", "torch", "samples_per_s", "gflops" or "median_us"}.
 Time: median of groups of 4 steps, for at least `--seconds`, after 5 warm-up steps, the same
 protocol as `retort bench`. On the CPU, torch runs on the threads it finds (2 here).
 
@@ -115,8 +118,25 @@ steps = {
     "cnn-teacher": lambda: train_step(cnn(32, 64, 1024), image),
     "cnn-student": lambda: train_step(cnn(8, 16, 128), image),
 }
+def kd_pass(zs, zt, y):
+    def f():
+        z = zs.detach().requires_grad_()
+        soft = F.kl_div(F.log_softmax(z / T, 1), F.log_softmax(zt / T, 1), reduction="batchmean", log_target=True)
+        loss = ALPHA * T * T * soft + (1 - ALPHA) * F.cross_entropy(z, y)
+        loss.backward()
+        return z.grad
+
+    return f
+
+
 for bench in args.benches:
-    if bench == "matmul":
+    if bench in ("softmax", "kd"):
+        for rows, cols in [(128, 10), (4096, 1000)]:
+            zs, zt = torch.rand(rows, cols, device=dev) * 10 - 5, torch.rand(rows, cols, device=dev) * 10 - 5
+            y = torch.randint(0, cols, (rows,), device=dev)
+            f = (lambda: torch.softmax(zs / T, 1)) if bench == "softmax" else kd_pass(zs, zt, y)
+            report(f"{bench} {rows}x{cols}", median_us=median_time(f, args.seconds) * 1e6)
+    elif bench == "matmul":
         for m, k, n in [(128, 784, 1200), (128, 1200, 1200), (1024, 1024, 1024), (4096, 4096, 4096)]:
             a, b = torch.rand(m, k, device=dev), torch.rand(k, n, device=dev)
             secs = median_time(lambda: a @ b, args.seconds)

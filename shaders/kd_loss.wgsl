@@ -21,10 +21,12 @@ struct Params {
 
 const PARTS: u32 = 6u;
 
-// log(1 + x) without losing a tiny x (WGSL has no log1p).
+// log(1 + x) without losing a small x (WGSL has no log1p): 1 + x rounds away x's last 24 bits,
+// a loss of 6e-8 against a KL of 3e-4 at t = 100, which t^2 then shows. The series below 0.01
+// is good to 2e-13.
 fn log_1p(x: f32) -> f32 {
-    if abs(x) < 1e-4 {
-        return x * (1.0 - x * (0.5 - x / 3.0));
+    if abs(x) < 0.01 {
+        return x * (1.0 - x * (0.5 - x * (1.0 / 3.0 - x * (0.25 - x * 0.2))));
     }
     return log(1.0 + x);
 }

@@ -65,7 +65,7 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
     let (cpu_path, matmul_path) = match device {
         Device::Cpu(_) => {
             let matmul = match MatmulKernel::current() {
-                MatmulKernel::Packed => simd::Isa::Avx2Fma.name(),
+                MatmulKernel::Packed => simd::isa().name(),
                 MatmulKernel::MatrixMultiply => "matrixmultiply",
             };
             (simd::isa().name(), matmul)

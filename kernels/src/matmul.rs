@@ -14,7 +14,8 @@ use crate::simd::{self, Isa};
 /// Which single-threaded kernel a GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulKernel {
-    /// Ours: packed panels, a 6x16 AVX2/FMA register tile. Needs [`Isa::Avx2Fma`].
+    /// Ours: packed panels around a 6x16 AVX2/FMA register tile, or 12x32 with AVX-512.
+    /// Needs [`Isa::Avx2Fma`] at least.
     Packed,
     /// The matrixmultiply crate, portable.
     MatrixMultiply,
@@ -80,6 +81,9 @@ pub fn matmul_with(
     let av = if trans_a { View { ptr: a.as_ptr(), rs: 1, cs: m as isize } } else { View { ptr: a.as_ptr(), rs: k as isize, cs: 1 } };
     let bv = if trans_b { View { ptr: b.as_ptr(), rs: 1, cs: k as isize } } else { View { ptr: b.as_ptr(), rs: n as isize, cs: 1 } };
     let c_ptr = SendPtr(c.as_mut_ptr());
+    // Taken here: rayon's threads do not see this thread's `simd::with_isa`.
+    let isa = simd::isa();
+    let (mr, nr) = matmul_packed::tile_shape(isa);
 
     let threads = rayon::current_num_threads();
     let work = m * n * k.max(1);
@@ -88,7 +92,7 @@ pub fn matmul_with(
     // above, each piece reads inside them, and the pieces write disjoint blocks of `c` (or
     // their own scratch).
     if pieces <= 1 {
-        unsafe { serial(kernel, m, k, n, av, bv, c_ptr.0, n, beta) };
+        unsafe { serial(kernel, isa, m, k, n, av, bv, c_ptr.0, n, beta) };
     } else if k >= SPLIT_K_RATIO * m.max(n) {
         // A weight gradient of a convolution: a small C summed over a long k (every pixel of the
         // batch). Each piece sums its own run of k; the first writes C, the rest scratch, added
@@ -102,7 +106,9 @@ pub fn matmul_with(
                 s.spawn(move |_| {
                     let (c_ptr, s_ptr) = (c_ptr, s_ptr);
                     let (out, beta) = if piece == 0 { (c_ptr.0, beta) } else { (unsafe { s_ptr.0.add((piece - 1) * m * n) }, 0.0) };
-                    unsafe { serial(kernel, m, kb, n, View { ptr: av.at(0, p0), ..av }, View { ptr: bv.at(p0, 0), ..bv }, out, n, beta) }
+                    unsafe {
+                        serial(kernel, isa, m, kb, n, View { ptr: av.at(0, p0), ..av }, View { ptr: bv.at(p0, 0), ..bv }, out, n, beta)
+                    }
                 });
             }
         });
@@ -110,24 +116,24 @@ pub fn matmul_with(
             c.iter_mut().zip(part).for_each(|(c, s)| *c += s);
         }
     } else if n >= m {
-        let step = n.div_ceil(pieces).div_ceil(matmul_packed::NR) * matmul_packed::NR;
+        let step = n.div_ceil(pieces).div_ceil(nr) * nr;
         rayon::scope(|s| {
             for j0 in (0..n).step_by(step) {
                 let nb = step.min(n - j0);
                 s.spawn(move |_| {
                     let c_ptr = c_ptr;
-                    unsafe { serial(kernel, m, k, nb, av, View { ptr: bv.at(0, j0), ..bv }, c_ptr.0.add(j0), n, beta) }
+                    unsafe { serial(kernel, isa, m, k, nb, av, View { ptr: bv.at(0, j0), ..bv }, c_ptr.0.add(j0), n, beta) }
                 });
             }
         });
     } else {
-        let step = m.div_ceil(pieces).div_ceil(matmul_packed::MR) * matmul_packed::MR;
+        let step = m.div_ceil(pieces).div_ceil(mr) * mr;
         rayon::scope(|s| {
             for i0 in (0..m).step_by(step) {
                 let mb = step.min(m - i0);
                 s.spawn(move |_| {
                     let c_ptr = c_ptr;
-                    unsafe { serial(kernel, mb, k, n, View { ptr: av.at(i0, 0), ..av }, bv, c_ptr.0.add(i0 * n), n, beta) }
+                    unsafe { serial(kernel, isa, mb, k, n, View { ptr: av.at(i0, 0), ..av }, bv, c_ptr.0.add(i0 * n), n, beta) }
                 });
             }
         });
@@ -150,9 +156,9 @@ unsafe impl Sync for View {}
 /// One single-threaded GEMM on views; `c` has row stride `rsc` and unit column stride.
 /// SAFETY: `a`, `b` and `c` must address valid `m x k`, `k x n` and `m x n` matrices.
 #[allow(clippy::too_many_arguments)]
-unsafe fn serial(kernel: MatmulKernel, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+unsafe fn serial(kernel: MatmulKernel, isa: Isa, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
     match kernel {
-        MatmulKernel::Packed => unsafe { matmul_packed::matmul_packed(m, k, n, a, b, c, rsc, beta) },
+        MatmulKernel::Packed => unsafe { matmul_packed::matmul_packed(isa, m, k, n, a, b, c, rsc, beta) },
         MatmulKernel::MatrixMultiply => unsafe {
             matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, beta, c, rsc as isize, 1)
         },
@@ -183,6 +189,10 @@ mod tests {
         (25, 1000, 16),
         (301, 200, 16),
         (150, 300, 140),
+        // The AVX-512 tile's edges: a whole 12x32 tile, one past it, k past its 192-step block.
+        (12, 32, 32),
+        (13, 41, 33),
+        (145, 193, 97),
     ];
 
     fn check(kernel: MatmulKernel) {
@@ -195,7 +205,7 @@ mod tests {
                 // beta = 0 must not read C: poison it.
                 let mut c = vec![f32::NAN; m * n];
                 matmul_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 0.0);
-                let op = format!("matmul {kernel:?} {m}x{k}x{n} ta={ta} tb={tb}");
+                let op = format!("matmul {kernel:?} {:?} {m}x{k}x{n} ta={ta} tb={tb}", simd::isa());
                 assert_close(&op, &c, &want, Tolerance::dot(k));
                 // beta = 1 accumulates: C + AB.
                 let c0 = rng.vec(m * n, -1.0, 1.0);
@@ -207,9 +217,12 @@ mod tests {
         }
     }
 
+    /// The AVX2 tile, and the AVX-512 one where the CPU has it (the closing note says which ran).
     #[test]
-    fn packed_matches_reference() {
-        check(MatmulKernel::Packed);
+    fn packed_matches_reference_with_every_tile() {
+        for isa in crate::simd::available().into_iter().filter(|i| i.has_avx2()) {
+            crate::simd::with_isa(isa, || check(MatmulKernel::Packed));
+        }
     }
 
     #[test]
@@ -231,8 +244,11 @@ mod tests {
         let (m, k, n) = (9, 600, 2100);
         let mut rng = Rng::new(2);
         let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
-        let mut c = vec![0.0; m * n];
-        matmul_with(MatmulKernel::Packed, m, k, n, &a, false, &b, false, &mut c, 0.0);
-        assert_close("matmul packed 9x600x2100", &c, &reference::matmul(m, k, n, &f64s(&a), false, &f64s(&b), false), Tolerance::dot(k));
+        let want = reference::matmul(m, k, n, &f64s(&a), false, &f64s(&b), false);
+        for isa in crate::simd::available().into_iter().filter(|i| i.has_avx2()) {
+            let mut c = vec![0.0; m * n];
+            crate::simd::with_isa(isa, || matmul_with(MatmulKernel::Packed, m, k, n, &a, false, &b, false, &mut c, 0.0));
+            assert_close(&format!("matmul packed {isa:?} 9x600x2100"), &c, &want, Tolerance::dot(k));
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Our single-threaded GEMM: BLIS-style blocking around a 6x16 AVX2/FMA register tile.
+//! Our single-threaded GEMM: BLIS-style blocking around a 6x16 AVX2/FMA register tile, or a
+//! 12x32 one where the CPU has AVX-512F (the same loops, twice the lanes, twice the registers).
 //!
 //! Loops, outer to inner: `NC` columns of B, `KC` of the shared dimension (a packed `KC x NC`
 //! block of B), `MC` rows of A, then 16-column panels of B (one panel, 16 KiB, stays in L1)
@@ -14,26 +15,127 @@
 //! stores its last 8 lanes with a mask.
 
 use crate::matmul::View;
+use crate::simd::Isa;
 use std::cell::RefCell;
 
-pub(crate) const MR: usize = 6;
-pub(crate) const NR: usize = 16;
-const KC: usize = 256;
-const MC: usize = 144;
-const NC: usize = 2048;
+/// A register tile and the blocking around it, one per vector width.
+pub(crate) trait Tile {
+    /// Rows of A and columns of B per register tile.
+    const MR: usize;
+    const NR: usize;
+    /// Steps of the shared dimension per packed block: one `KC x NR` panel of B stays in L1.
+    const KC: usize;
+    /// Rows of A per packed block (a multiple of `MR`).
+    const MC: usize;
+    /// Columns of B per packed block.
+    const NC: usize;
+    /// One `rows x cols` tile (`rows <= MR`, `cols <= NR`): `C = A_tile B_panel + beta C`.
+    /// SAFETY: as [`Avx2Tile::kernel`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
+    );
+}
+
+/// 6 rows x 16 columns: 12 accumulators of 8 lanes, 2 loads of B and 6 broadcasts of A per 12 FMAs.
+pub(crate) struct Avx2Tile;
+/// 12 rows x 32 columns: 24 accumulators of 16 lanes (of 32 registers), 2 loads of B and 12
+/// broadcasts of A per 24 FMAs; a 192-step panel of B is 24 KiB, half of L1.
+pub(crate) struct Avx512Tile;
+
+impl Tile for Avx2Tile {
+    const MR: usize = 6;
+    const NR: usize = 16;
+    const KC: usize = 256;
+    const MC: usize = 144;
+    const NC: usize = 2048;
+    unsafe fn tile(
+        rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
+    ) {
+        macro_rules! by_rows {
+            ($v:literal) => {
+                match rows {
+                    6 => Self::kernel::<6, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    5 => Self::kernel::<5, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    4 => Self::kernel::<4, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    3 => Self::kernel::<3, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    2 => Self::kernel::<2, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    _ => Self::kernel::<1, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                }
+            };
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { if cols > 8 { by_rows!(2) } else { by_rows!(1) } }
+    }
+}
+
+impl Tile for Avx512Tile {
+    const MR: usize = 12;
+    const NR: usize = 32;
+    const KC: usize = 192;
+    const MC: usize = 144;
+    const NC: usize = 2048;
+    unsafe fn tile(
+        rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
+    ) {
+        macro_rules! by_rows {
+            ($v:literal) => {
+                match rows {
+                    12 => Self::kernel::<12, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    11 => Self::kernel::<11, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    10 => Self::kernel::<10, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    9 => Self::kernel::<9, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    8 => Self::kernel::<8, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    7 => Self::kernel::<7, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    6 => Self::kernel::<6, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    5 => Self::kernel::<5, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    4 => Self::kernel::<4, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    3 => Self::kernel::<3, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    2 => Self::kernel::<2, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                    _ => Self::kernel::<1, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
+                }
+            };
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { if cols > 16 { by_rows!(2) } else { by_rows!(1) } }
+    }
+}
+
+/// The tile shape `(MR, NR)` of the kernel `isa` runs: how the threads' blocks are aligned.
+pub(crate) fn tile_shape(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Avx512 => (Avx512Tile::MR, Avx512Tile::NR),
+        _ => (Avx2Tile::MR, Avx2Tile::NR),
+    }
+}
+
 /// From this many columns of B, A's tiles are reused often enough that packing them pays.
 const PACK_A_MIN_N: usize = 128;
 
 thread_local! {
-    /// Packed blocks of A and B, allocated once per thread.
-    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new((vec![0.0; MC * KC], vec![0.0; KC * NC]));
+    /// Packed blocks of A and B, allocated once per thread, at the largest blocking of any tile.
+    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new((vec![0.0; 144 * 256], vec![0.0; 256 * 2048]));
 }
 
-/// `C = A B + beta C` on views; `c` has row stride `rsc`, unit column stride.
+/// `C = A B + beta C` on views through the tile of `isa`; `c` has row stride `rsc`, unit
+/// column stride.
 /// SAFETY: the views address valid `m x k` and `k x n` matrices and `c` a writable `m x n` one;
-/// the CPU has AVX2 and FMA (the caller checked `simd::detected()`).
+/// the CPU has `isa` (AVX2 and FMA at least: the caller checked `simd::detected()`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn matmul_packed(m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+pub(crate) unsafe fn matmul_packed(isa: Isa, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match isa {
+            Isa::Avx512 => packed::<Avx512Tile>(m, k, n, a, b, c, rsc, beta),
+            _ => packed::<Avx2Tile>(m, k, n, a, b, c, rsc, beta),
+        }
+    }
+}
+
+/// The blocked loops around tile `T`. SAFETY: as [`matmul_packed`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+    let (mr, nr) = (T::MR, T::NR);
     if k == 0 {
         // Nothing to multiply: C = beta C, where beta = 0 must not read C.
         for i in 0..m {
@@ -47,33 +149,33 @@ pub(crate) unsafe fn matmul_packed(m: usize, k: usize, n: usize, a: View, b: Vie
     let pack_a_panels = n >= PACK_A_MIN_N;
     PACK.with(|pack| {
         let (apack, bpack) = &mut *pack.borrow_mut();
-        for jc in (0..n).step_by(NC) {
-            let nc = NC.min(n - jc);
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
+        for jc in (0..n).step_by(T::NC) {
+            let nc = T::NC.min(n - jc);
+            for pc in (0..k).step_by(T::KC) {
+                let kc = T::KC.min(k - pc);
                 let beta = if pc == 0 { beta } else { 1.0 };
-                unsafe { pack_b(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
-                for ic in (0..m).step_by(MC) {
-                    let mc = MC.min(m - ic);
+                unsafe { pack_b(nr, kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
+                for ic in (0..m).step_by(T::MC) {
+                    let mc = T::MC.min(m - ic);
                     // Where tile `ir`'s A starts, and its strides: packed panels, or in place.
                     let (a_base, a_rs, a_cs, a_tile) = if pack_a_panels {
-                        unsafe { pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, apack) };
-                        (apack.as_ptr(), 1, MR as isize, (MR * kc) as isize)
+                        unsafe { pack_a(mr, mc, kc, a.at(ic, pc), a.rs, a.cs, apack) };
+                        (apack.as_ptr(), 1, mr as isize, (mr * kc) as isize)
                     } else {
-                        (unsafe { a.at(ic, pc) }, a.rs, a.cs, MR as isize * a.rs)
+                        (unsafe { a.at(ic, pc) }, a.rs, a.cs, mr as isize * a.rs)
                     };
-                    for jr in (0..nc).step_by(NR) {
-                        let nr = NR.min(nc - jr);
+                    for jr in (0..nc).step_by(nr) {
+                        let cols = nr.min(nc - jr);
                         let bp = bpack[jr * kc..].as_ptr();
-                        for (t, ir) in (0..mc).step_by(MR).enumerate() {
-                            let rows = MR.min(mc - ir);
+                        for (t, ir) in (0..mc).step_by(mr).enumerate() {
+                            let rows = mr.min(mc - ir);
                             // SAFETY: the B panel holds kc x NR values (zero padded), the A tile
                             // `rows` rows of kc values through its strides, and the C tile lies
-                            // inside C; `tile` writes only `rows x nr` of it.
+                            // inside C; `tile` writes only `rows x cols` of it.
                             unsafe {
                                 let ap = a_base.offset(t as isize * a_tile);
                                 let cp = c.add((ic + ir) * rsc + jc + jr);
-                                tile(rows, nr, kc, ap, a_rs, a_cs, bp, cp, rsc, beta);
+                                T::tile(rows, cols, kc, ap, a_rs, a_cs, bp, cp, rsc, beta);
                             }
                         }
                     }
@@ -83,40 +185,40 @@ pub(crate) unsafe fn matmul_packed(m: usize, k: usize, n: usize, a: View, b: Vie
     });
 }
 
-/// Packs `mc x kc` of A into `MR`-row panels, each `kc` steps of `MR` values, zero padded.
+/// Packs `mc x kc` of A into `mr`-row panels, each `kc` steps of `mr` values, zero padded.
 /// SAFETY: `a` addresses a valid `mc x kc` matrix with strides `rs`, `cs`.
-unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
-    for (panel, i0) in (0..mc).step_by(MR).enumerate() {
-        let rows = MR.min(mc - i0);
-        let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
-        if rows < MR {
+unsafe fn pack_a(mr: usize, mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
+    for (panel, i0) in (0..mc).step_by(mr).enumerate() {
+        let rows = mr.min(mc - i0);
+        let dst = &mut out[panel * mr * kc..(panel + 1) * mr * kc];
+        if rows < mr {
             dst.fill(0.0);
         }
         for i in 0..rows {
             // One row of A at a time: contiguous reads when A is row-major.
             let row = unsafe { a.offset((i0 + i) as isize * rs) };
             for p in 0..kc {
-                dst[p * MR + i] = unsafe { *row.offset(p as isize * cs) };
+                dst[p * mr + i] = unsafe { *row.offset(p as isize * cs) };
             }
         }
     }
 }
 
-/// Packs `kc x nc` of B into `NR`-column panels, each `kc` steps of `NR` values, zero padded.
+/// Packs `kc x nc` of B into `nr`-column panels, each `kc` steps of `nr` values, zero padded.
 /// SAFETY: `b` addresses a valid `kc x nc` matrix with strides `rs`, `cs`.
-unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
-    for (panel, j0) in (0..nc).step_by(NR).enumerate() {
-        let cols = NR.min(nc - j0);
-        let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
+unsafe fn pack_b(nr: usize, kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
+    for (panel, j0) in (0..nc).step_by(nr).enumerate() {
+        let cols = nr.min(nc - j0);
+        let dst = &mut out[panel * nr * kc..(panel + 1) * nr * kc];
         let first = unsafe { b.offset(j0 as isize * cs) };
-        if cs == 1 && cols == NR {
-            // Row-major B: each step is one contiguous run of NR values.
-            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-                d.copy_from_slice(unsafe { std::slice::from_raw_parts(first.offset(p as isize * rs), NR) });
+        if cs == 1 && cols == nr {
+            // Row-major B: each step is one contiguous run of nr values.
+            for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
+                d.copy_from_slice(unsafe { std::slice::from_raw_parts(first.offset(p as isize * rs), nr) });
             }
             continue;
         }
-        if cols < NR {
+        if cols < nr {
             dst.fill(0.0);
         }
         // Column by column: contiguous reads when B is transposed (rs = 1), and the panel's
@@ -124,32 +226,10 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out:
         for j in 0..cols {
             let col = unsafe { first.offset(j as isize * cs) };
             for p in 0..kc {
-                dst[p * NR + j] = unsafe { *col.offset(p as isize * rs) };
+                dst[p * nr + j] = unsafe { *col.offset(p as isize * rs) };
             }
         }
     }
-}
-
-/// One `rows x cols` tile (`rows <= MR`, `cols <= NR`) through the instantiation of its size.
-/// SAFETY: as [`kernel`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile(
-    rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
-) {
-    macro_rules! by_rows {
-        ($v:literal) => {
-            match rows {
-                6 => kernel::<6, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                5 => kernel::<5, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                4 => kernel::<4, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                3 => kernel::<3, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                2 => kernel::<2, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                _ => kernel::<1, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-            }
-        };
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { if cols > 8 { by_rows!(2) } else { by_rows!(1) } }
 }
 
 /// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
@@ -158,46 +238,92 @@ unsafe fn tile(
 /// SAFETY: `a` addresses `R x kc` values through its strides, `b` holds `kc * NR` values and `c`
 /// a writable `R x cols` tile with row stride `rsc`; the CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn kernel<const R: usize, const V: usize>(
-    kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32,
-) {
-    use std::arch::x86_64::*;
-    // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
-    // neither read nor written by maskload/maskstore.
-    unsafe {
-        let mut acc = [[_mm256_setzero_ps(); V]; R];
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
-            let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm256_broadcast_ss(&*ap.offset(i as isize * a_rs));
-                for (r, &bv) in row.iter_mut().zip(&bv) {
-                    *r = _mm256_fmadd_ps(ai, bv, *r);
+impl Avx2Tile {
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel<const R: usize, const V: usize>(
+        kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32,
+    ) {
+        use std::arch::x86_64::*;
+        // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
+        // neither read nor written by maskload/maskstore.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); V]; R];
+            let (mut ap, mut bp) = (a, b);
+            for _ in 0..kc {
+                let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = _mm256_broadcast_ss(&*ap.offset(i as isize * a_rs));
+                    for (r, &bv) in row.iter_mut().zip(&bv) {
+                        *r = _mm256_fmadd_ps(ai, bv, *r);
+                    }
+                }
+                ap = ap.offset(a_cs);
+                bp = bp.add(Self::NR);
+            }
+            // The last vector of each row holds `tail` (1..=8) real columns.
+            let tail = cols - 8 * (V - 1);
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            let betav = _mm256_set1_ps(beta);
+            for (i, row) in acc.iter().enumerate() {
+                let cp = c.add(i * rsc);
+                for (v, &r) in row.iter().enumerate() {
+                    let p = cp.add(8 * v);
+                    let full = v + 1 < V || tail == 8;
+                    let out = match (beta == 0.0, full) {
+                        (true, _) => r,
+                        (false, true) => _mm256_fmadd_ps(betav, _mm256_loadu_ps(p), r),
+                        (false, false) => _mm256_fmadd_ps(betav, _mm256_maskload_ps(p, mask), r),
+                    };
+                    if full {
+                        _mm256_storeu_ps(p, out);
+                    } else {
+                        _mm256_maskstore_ps(p, mask, out);
+                    }
                 }
             }
-            ap = ap.offset(a_cs);
-            bp = bp.add(NR);
         }
-        // The last vector of each row holds `tail` (1..=8) real columns.
-        let tail = cols - 8 * (V - 1);
-        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        let betav = _mm256_set1_ps(beta);
-        for (i, row) in acc.iter().enumerate() {
-            let cp = c.add(i * rsc);
-            for (v, &r) in row.iter().enumerate() {
-                let p = cp.add(8 * v);
-                let full = v + 1 < V || tail == 8;
-                let out = match (beta == 0.0, full) {
-                    (true, _) => r,
-                    (false, true) => _mm256_fmadd_ps(betav, _mm256_loadu_ps(p), r),
-                    (false, false) => _mm256_fmadd_ps(betav, _mm256_maskload_ps(p, mask), r),
-                };
-                if full {
-                    _mm256_storeu_ps(p, out);
-                } else {
-                    _mm256_maskstore_ps(p, mask, out);
+    }
+}
+
+/// The AVX-512 register tile: as [`Avx2Tile::kernel`] with `V` vectors of 16 columns per row
+/// (`16 (V - 1) < cols <= 16 V`) and a 16-bit lane mask on the last.
+/// SAFETY: as [`Avx2Tile::kernel`], and the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+impl Avx512Tile {
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel<const R: usize, const V: usize>(
+        kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32,
+    ) {
+        use std::arch::x86_64::*;
+        // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
+        // neither read nor written.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); V]; R];
+            let (mut ap, mut bp) = (a, b);
+            for _ in 0..kc {
+                let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = _mm512_set1_ps(*ap.offset(i as isize * a_rs));
+                    for (r, &bv) in row.iter_mut().zip(&bv) {
+                        *r = _mm512_fmadd_ps(ai, bv, *r);
+                    }
+                }
+                ap = ap.offset(a_cs);
+                bp = bp.add(Self::NR);
+            }
+            // The last vector of each row holds `tail` (1..=16) real columns.
+            let tail = cols - 16 * (V - 1);
+            let mask: __mmask16 = if tail == 16 { !0 } else { (1u16 << tail) - 1 };
+            let betav = _mm512_set1_ps(beta);
+            for (i, row) in acc.iter().enumerate() {
+                let cp = c.add(i * rsc);
+                for (v, &r) in row.iter().enumerate() {
+                    let p = cp.add(16 * v);
+                    let m = if v + 1 < V { !0 } else { mask };
+                    let out = if beta == 0.0 { r } else { _mm512_fmadd_ps(betav, _mm512_maskz_loadu_ps(m, p), r) };
+                    _mm512_mask_storeu_ps(p, m, out);
                 }
             }
         }
@@ -205,9 +331,21 @@ unsafe fn kernel<const R: usize, const V: usize>(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-#[allow(clippy::too_many_arguments)]
-unsafe fn kernel<const R: usize, const V: usize>(
-    _: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32,
-) {
-    unreachable!("the packed kernel is only chosen on x86-64 with AVX2/FMA")
+impl Avx2Tile {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel<const R: usize, const V: usize>(
+        _: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32,
+    ) {
+        unreachable!("the packed kernel is only chosen on x86-64 with AVX2/FMA")
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl Avx512Tile {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel<const R: usize, const V: usize>(
+        _: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32,
+    ) {
+        unreachable!("the packed kernel is only chosen on x86-64 with AVX-512")
+    }
 }
