@@ -41,8 +41,26 @@ pub fn save(
     let mut meta = metadata.clone();
     meta.insert(SPEC_KEY.into(), spec.to_string());
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
-    let data = safetensors::tensor::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
+    let mut data = safetensors::tensor::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
+    sort_header(&mut data).map_err(err)?;
     write_atomic(path, &data)
+}
+
+/// Rewrites a safetensors header with its keys sorted: the metadata comes out of a hash map in
+/// a different order every run, and the same training must give the same bytes. The header
+/// keeps its length (the same keys, reordered, padded with spaces), so no offset moves.
+fn sort_header(data: &mut [u8]) -> std::result::Result<(), String> {
+    let len = data.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize).ok_or("no header")?;
+    let header = data.get_mut(8..8 + len).ok_or("a header longer than the file")?;
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    // serde_json's map is a BTreeMap: its keys serialise in order.
+    let sorted = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    if sorted.len() > len {
+        return Err(format!("the sorted header has {} bytes, the original {len}", sorted.len()));
+    }
+    header[..sorted.len()].copy_from_slice(&sorted);
+    header[sorted.len()..].fill(b' ');
+    Ok(())
 }
 
 /// Loads a checkpoint onto `device`. With `expect`, a checkpoint of another architecture is an error.

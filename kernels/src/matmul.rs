@@ -87,17 +87,20 @@ pub fn matmul_with(
 
     let threads = rayon::current_num_threads();
     let work = m * n * k.max(1);
-    let pieces = if work < (1 << 18) { 1 } else { threads };
+    // A piece per 2^20 multiply-adds at least (tens of microseconds on one core): a hand-off to
+    // a sleeping thread costs more than a smaller piece saves, most on many cores.
+    let pieces = (work >> 20).clamp(1, threads);
     // SAFETY (all calls below): the views cover exactly the slices whose lengths were checked
     // above, each piece reads inside them, and the pieces write disjoint blocks of `c` (or
     // their own scratch).
-    if pieces <= 1 {
-        unsafe { serial(kernel, isa, m, k, n, av, bv, c_ptr.0, n, beta) };
-    } else if k >= SPLIT_K_RATIO * m.max(n) {
+    // Split k by the shape alone, before the thread count is looked at: how a sum is cut decides
+    // its rounding, and the result must not depend on the machine's cores.
+    if k >= SPLIT_K_RATIO * m.max(n) && work >= 1 << 20 {
         // A weight gradient of a convolution: a small C summed over a long k (every pixel of the
         // batch). Each piece sums its own run of k; the first writes C, the rest scratch, added
-        // to C at the end.
-        let step = k.div_ceil(pieces);
+        // to C at the end in order. The runs depend on k alone, never on the thread count, so
+        // every machine adds the same numbers in the same order.
+        let step = k.div_ceil(SPLIT_K_PIECES);
         let mut scratch = vec![0.0f32; (k.div_ceil(step) - 1) * m * n];
         let s_ptr = SendPtr(scratch.as_mut_ptr());
         rayon::scope(|s| {
@@ -115,6 +118,8 @@ pub fn matmul_with(
         for part in scratch.chunks_exact(m * n) {
             c.iter_mut().zip(part).for_each(|(c, s)| *c += s);
         }
+    } else if pieces <= 1 {
+        unsafe { serial(kernel, isa, m, k, n, av, bv, c_ptr.0, n, beta) };
     } else if n >= m {
         let step = n.div_ceil(pieces).div_ceil(nr) * nr;
         rayon::scope(|s| {
@@ -142,6 +147,8 @@ pub fn matmul_with(
 
 /// k at least this many times C's longer side: the threads split k, not C (see [`matmul_with`]).
 const SPLIT_K_RATIO: usize = 8;
+/// Runs of k a split-k product is cut into, whatever the thread count.
+const SPLIT_K_PIECES: usize = 16;
 
 /// A raw output pointer that crosses to rayon's threads; each thread writes its own block.
 #[derive(Clone, Copy)]
@@ -193,6 +200,8 @@ mod tests {
         (12, 32, 32),
         (13, 41, 33),
         (145, 193, 97),
+        // Split k: a small C over a long k.
+        (16, 70_000, 8),
     ];
 
     fn check(kernel: MatmulKernel) {
@@ -236,6 +245,23 @@ mod tests {
         assert_eq!(MatmulKernel::choose(false, Isa::Scalar), MatmulKernel::MatrixMultiply);
         assert_eq!(MatmulKernel::choose(true, Isa::Avx2Fma), MatmulKernel::MatrixMultiply);
         crate::simd::with_isa(Isa::Scalar, || assert_eq!(MatmulKernel::current(), MatmulKernel::MatrixMultiply));
+    }
+
+    /// The same bits on one thread and on three, split-k products included: how a sum is cut
+    /// never depends on the thread count.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let mut rng = Rng::new(3);
+        for &(m, k, n) in &[(16usize, 70_000usize, 8usize), (128, 784, 300), (300, 200, 16)] {
+            let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let mut c = vec![0.0f32; m * n];
+                pool.install(|| matmul(m, k, n, &a, true, &b, false, &mut c, 0.0));
+                c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            assert!(run(1) == run(3), "{m}x{k}x{n}: one thread and three differ");
+        }
     }
 
     #[test]

@@ -154,12 +154,12 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: View, b: View, c: *mu
             for pc in (0..k).step_by(T::KC) {
                 let kc = T::KC.min(k - pc);
                 let beta = if pc == 0 { beta } else { 1.0 };
-                unsafe { pack_b(nr, kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
+                unsafe { pack_b::<T>(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
                 for ic in (0..m).step_by(T::MC) {
                     let mc = T::MC.min(m - ic);
                     // Where tile `ir`'s A starts, and its strides: packed panels, or in place.
                     let (a_base, a_rs, a_cs, a_tile) = if pack_a_panels {
-                        unsafe { pack_a(mr, mc, kc, a.at(ic, pc), a.rs, a.cs, apack) };
+                        unsafe { pack_a::<T>(mc, kc, a.at(ic, pc), a.rs, a.cs, apack) };
                         (apack.as_ptr(), 1, mr as isize, (mr * kc) as isize)
                     } else {
                         (unsafe { a.at(ic, pc) }, a.rs, a.cs, mr as isize * a.rs)
@@ -187,7 +187,9 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: View, b: View, c: *mu
 
 /// Packs `mc x kc` of A into `mr`-row panels, each `kc` steps of `mr` values, zero padded.
 /// SAFETY: `a` addresses a valid `mc x kc` matrix with strides `rs`, `cs`.
-unsafe fn pack_a(mr: usize, mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
+unsafe fn pack_a<T: Tile>(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
+    // A constant: the copies below compile to moves, not calls.
+    let mr = T::MR;
     for (panel, i0) in (0..mc).step_by(mr).enumerate() {
         let rows = mr.min(mc - i0);
         let dst = &mut out[panel * mr * kc..(panel + 1) * mr * kc];
@@ -206,7 +208,9 @@ unsafe fn pack_a(mr: usize, mc: usize, kc: usize, a: *const f32, rs: isize, cs: 
 
 /// Packs `kc x nc` of B into `nr`-column panels, each `kc` steps of `nr` values, zero padded.
 /// SAFETY: `b` addresses a valid `kc x nc` matrix with strides `rs`, `cs`.
-unsafe fn pack_b(nr: usize, kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
+unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
+    // A constant: each panel row's copy compiles to vector moves, not a call to memmove.
+    let nr = T::NR;
     for (panel, j0) in (0..nc).step_by(nr).enumerate() {
         let cols = nr.min(nc - j0);
         let dst = &mut out[panel * nr * kc..(panel + 1) * nr * kc];

@@ -4,10 +4,12 @@
 use crate::simd;
 use rayon::prelude::*;
 
-/// Sum of all values, accumulated in f64 per chunk so a million small terms do not drift.
+/// Sum of all values, accumulated in f64 per chunk so a million small terms do not drift. The
+/// chunks are of a fixed size and their sums added in order: the same bits on any number of
+/// threads.
 pub fn sum(x: &[f32]) -> f32 {
-    let chunk = crate::par_chunk_len(x.len(), 8);
-    x.par_chunks(chunk.max(1)).map(|c| c.iter().map(|&v| v as f64).sum::<f64>()).sum::<f64>() as f32
+    let partials: Vec<f64> = x.par_chunks(crate::PAR_MIN_ELEMS).map(|c| c.iter().map(|&v| v as f64).sum::<f64>()).collect();
+    partials.iter().sum::<f64>() as f32
 }
 
 /// `out[j] = beta * out[j] + sum_i x[i, j]` over `x (rows x cols)`: the bias gradient.
