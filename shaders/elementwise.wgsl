@@ -19,14 +19,15 @@ fn add_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
     let v = x[i] + y[i % p.cols];
-    dst[i] = select(v, max(v, 0.0), p.relu != 0u);
+    // NaN stays NaN (as on the CPU): a diverged layer must reach the loss.
+    dst[i] = select(v, select(v, 0.0, v < 0.0), p.relu != 0u);
 }
 
 @compute @workgroup_size(ELEMENTWISE_WG)
 fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = element(wid, nwg, lid);
     if i >= p.n { return; }
-    dst[i] = max(x[i], 0.0);
+    dst[i] = select(x[i], 0.0, x[i] < 0.0);
 }
 
 // dx = dy where the forward output y (here `x`) is positive, else 0.

@@ -18,7 +18,8 @@ fn max_pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     var best = x[window_index(n, oy, ox, 0u, 0u, ch)];
     for (var ky = 0u; ky < p.kernel; ky++) {
         for (var kx = 0u; kx < p.kernel; kx++) {
-            best = max(best, x[window_index(n, oy, ox, ky, kx, ch)]);
+            let v = x[window_index(n, oy, ox, ky, kx, ch)];
+            best = select(best, v, v > best || v != v);
         }
     }
     dst[e] = best;

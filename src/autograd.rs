@@ -121,6 +121,8 @@ pub(crate) struct Node {
     pub value: Tensor,
     pub op: Op,
     pub needs_grad: bool,
+    /// The model layer being built when the node was recorded, an index into `Graph::layers`.
+    pub layer: Option<usize>,
 }
 
 /// One forward pass, recorded for its backward pass.
@@ -136,12 +138,25 @@ pub struct Graph {
     /// Where a loss that computes the study's figures in its own pass adds them (see
     /// [`Graph::collect_parts`]), and whether one did.
     pub(crate) parts: Option<(Tensor, bool)>,
+    /// Names of the layers the nodes were recorded in (see [`Graph::enter_layer`]).
+    layers: Vec<String>,
+    current_layer: Option<usize>,
 }
 
 impl Graph {
     /// An empty tape on `device`. `seed` keys this pass's dropout masks.
     pub fn new(device: &Device, training: bool, seed: u64) -> Self {
-        Graph { device: device.clone(), nodes: Vec::with_capacity(32), training, seed, draws: 0, clock: Clock::new(), parts: None }
+        Graph {
+            device: device.clone(),
+            nodes: Vec::with_capacity(32),
+            training,
+            seed,
+            draws: 0,
+            clock: Clock::new(),
+            parts: None,
+            layers: Vec::new(),
+            current_layer: None,
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -176,8 +191,33 @@ impl Graph {
     /// Records a node; it needs a gradient if any input does (or it is a parameter).
     pub(crate) fn push(&mut self, value: Tensor, op: Op, needs_grad: bool) -> Var {
         self.clock.lap(&self.device, || label(&op, &value), false);
-        self.nodes.push(Node { value, op, needs_grad });
+        self.nodes.push(Node { value, op, needs_grad, layer: self.current_layer });
         Var(self.nodes.len() - 1)
+    }
+
+    /// Tags the nodes recorded from now on with the layer `name` (None: outside any layer), so
+    /// a report can say where a value came from.
+    pub fn enter_layer(&mut self, name: Option<&str>) {
+        self.current_layer = name.map(|n| {
+            self.layers.push(n.to_string());
+            self.layers.len() - 1
+        });
+    }
+
+    /// The first node, in the order they were computed, holding a NaN or an infinity: its op,
+    /// shape and layer, e.g. `matmul [128, 16] in layer fc0`. Reads every value back: for
+    /// diagnosing a failure, not for every step.
+    pub fn first_non_finite(&self) -> Option<String> {
+        self.nodes.iter().find(|n| n.value.to_vec().iter().any(|v| !v.is_finite())).map(|n| {
+            let what = match n.op {
+                Op::Leaf => format!("an input or parameter {:?}", n.value.shape()),
+                _ => label(&n.op, &n.value),
+            };
+            match n.layer {
+                Some(l) => format!("{what} in layer {}", self.layers[l]),
+                None => what,
+            }
+        })
     }
 
     pub(crate) fn needs_grad(&self, v: Var) -> bool {

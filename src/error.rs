@@ -23,6 +23,9 @@ pub enum Error {
     Report(String),
     #[error("device: {0}")]
     Device(String),
+    /// Training produced a NaN or an infinity; nothing non-finite was saved.
+    #[error("training diverged at step {step} (epoch {epoch}): {what}; nothing was saved from this step on (a lower --lr?)")]
+    Diverged { epoch: usize, step: u32, what: String },
 }
 
 /// `Result` with Retort's [`Error`].

@@ -112,7 +112,8 @@ fn bad_settings_and_architectures_get_a_clear_error() {
     // Every numeric setting outside its range, with the range in the message.
     for (flag, value, needle) in [
         ("--epochs", "0", "epochs = 0: must be at least 1"),
-        ("--lr", "1e30", "lr = 1000000000000000000000000000000: must be in (0, 10]"),
+        ("--lr", "inf", "lr = inf: must be positive and finite"),
+        ("--lr", "0", "lr = 0: must be positive and finite"),
         ("--lr", "nan", "lr = NaN"),
         ("--momentum", "1", "momentum = 1: must be in [0, 1)"),
         ("--momentum", "nan", "momentum = NaN"),
@@ -401,4 +402,26 @@ fn checkpoints_are_byte_identical_whatever_the_thread_count() {
         .collect();
     assert!(files[0] == files[1], "1 and 2 threads: different checkpoints");
     assert!(files[0] == files[2], "1 and 3 threads: different checkpoints");
+}
+
+/// `--lr 1e30`: the guard stops the run within its first epoch with one line naming the step,
+/// the op and its layer, exit 1; the checkpoint and the log the user had (to be replaced by
+/// `--force`) are untouched, and the checkpoint still loads.
+#[test]
+fn a_diverging_run_stops_naming_step_and_op_and_keeps_what_was_there() {
+    let dir = temp_dir("guard");
+    let ck = dir.join("m.safetensors");
+    let log = dir.join("m.safetensors.jsonl");
+    assert!(retort(&["train", "--model", "mlp:784-16-10", "--epochs", "1", "--out", s(&ck)]).status.success());
+    let (ck_before, log_before) = (std::fs::read(&ck).unwrap(), std::fs::read(&log).unwrap());
+    let train = ["train", "--model", "mlp:784-16-10", "--epochs", "2", "--lr", "1e30", "--force", "--out", s(&ck)];
+    fails_with(&train, "diverged at step 2 (epoch 1): the loss is NaN; the first NaN or infinity came from matmul [128, 10] in layer fc1");
+    let student = dir.join("s.safetensors");
+    let distill = ["distill", "--teacher", s(&ck), "--student", "mlp:784-8-10", "--lr", "1e30", "--out", s(&student)];
+    fails_with(&distill, "diverged at step 2 (epoch 1)");
+    assert!(!student.exists(), "a diverged run wrote a checkpoint");
+    assert_eq!(std::fs::read(&ck).unwrap(), ck_before, "the checkpoint changed");
+    assert_eq!(std::fs::read(&log).unwrap(), log_before, "the log changed");
+    let eval = retort(&["eval", "--model", s(&ck)]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
 }

@@ -20,7 +20,7 @@ pub fn add_bias(rows: usize, cols: usize, x: &[f32], bias: &[f32], relu: bool, o
         let x = &x[i * cols..(i + 1) * cols];
         simd::dispatch(isa, || {
             if relu {
-                o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = (x + b).max(0.0));
+                o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = relu_of(x + b));
             } else {
                 o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = x + b);
             }
@@ -30,7 +30,14 @@ pub fn add_bias(rows: usize, cols: usize, x: &[f32], bias: &[f32], relu: bool, o
 
 /// `out = max(x, 0)`.
 pub fn relu(x: &[f32], out: &mut [f32]) {
-    zip_map(x, x, out, |v, _| v.max(0.0));
+    zip_map(x, x, out, |v, _| relu_of(v));
+}
+
+/// `max(v, 0)`, but NaN stays NaN (`f32::max` would make it 0): a diverged layer must show in
+/// the loss, where the training guard sees it, not vanish into the next layer.
+#[inline(always)]
+pub(crate) fn relu_of(v: f32) -> f32 {
+    if v < 0.0 { 0.0 } else { v }
 }
 
 /// `dx = dy` where the ReLU's output `y > 0`, else 0.

@@ -16,7 +16,8 @@ pub fn max_pool2d(g: &Conv2dGeometry, x: &[f32], y: &mut [f32]) {
             out.copy_from_slice(&x[window_start(g, n, oy, ox, 0, 0)..][..c]);
             for (ky, kx) in window_offsets(g) {
                 let src = &x[window_start(g, n, oy, ox, ky, kx)..][..c];
-                out.iter_mut().zip(src).for_each(|(o, &v)| *o = o.max(v));
+                // A NaN in the window wins, as in the ReLU: divergence must reach the loss.
+                out.iter_mut().zip(src).for_each(|(o, &v)| *o = if v > *o || v.is_nan() { v } else { *o });
             }
         }
     });

@@ -169,6 +169,11 @@ impl Device {
         }
     }
 
+    /// Whether buffers live in host memory, so reading one back costs no device wait.
+    pub fn is_cpu(&self) -> bool {
+        matches!(self, Device::Cpu(_))
+    }
+
     /// `cpu` or `gpu`, for JSON output.
     pub fn kind(&self) -> &'static str {
         match self {

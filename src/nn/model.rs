@@ -92,6 +92,7 @@ impl Model {
         let mut activations = Vec::new();
         for (layer, name) in self.spec.layers().into_iter().zip(self.spec.layer_names()) {
             let tapped = taps.contains(&name);
+            g.enter_layer(Some(&name));
             h = match layer {
                 PlannedLayer::Conv { input: [height, width, channels], kernel, padding, stride, .. } => {
                     let geom = Conv2dGeometry { batch, height, width, channels, kernel, stride, padding };
@@ -120,6 +121,7 @@ impl Model {
                 }
             };
         }
+        g.enter_layer(None);
         Outputs { logits: h, activations }
     }
 

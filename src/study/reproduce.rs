@@ -185,7 +185,7 @@ fn teacher(recipe: &Recipe, splits: &Splits, device: &crate::Device, dir: &Path,
     }
     let config = recipe.train_config(recipe.teacher_epochs, 1, true);
     let mut trainer = Trainer::new(Model::new(spec, device, 1), Box::new(CrossEntropy), config)?;
-    let files = RunFiles { checkpoint: path.clone(), log: dir.join("teacher.safetensors.jsonl") };
+    let files = RunFiles { checkpoint: path.clone(), log: dir.join("teacher.safetensors.jsonl"), replace_log: false };
     let _ = std::fs::remove_file(&files.log);
     fit(&mut trainer, splits, None, Some(&files), "teacher", progress)?;
     Ok(trainer.model)

@@ -25,12 +25,23 @@ pub struct BenchResult {
     pub profile: Option<(Vec<profile::OpTime>, f64)>,
 }
 
+/// How a step benchmark runs.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchOptions {
+    /// About how long to time for.
+    pub seconds: f64,
+    /// Then as many steps again with each op timed ([`crate::profile`]).
+    pub profile: bool,
+    /// The training guard (see [`Trainer::guard`]), on as in training; off to measure its cost.
+    pub guard: bool,
+}
+
 /// Times training steps of `student` on random data, distilling from `teacher` when given
-/// (its forward pass counted in the step). Median over steps run for about `seconds`; then, if
-/// `profile`, as many steps again with each op timed ([`crate::profile`]).
+/// (its forward pass counted in the step). Median over steps run for about `options.seconds`.
 pub fn bench_step(
-    device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, seconds: f64, profile: bool,
+    device: &Device, teacher: Option<&ModelSpec>, student: &ModelSpec, batch: usize, dropout: Dropout, options: BenchOptions,
 ) -> Result<BenchResult> {
+    let BenchOptions { seconds, profile, guard } = options;
     if let Some(t) = teacher.filter(|t| t.input_len() != student.input_len() || t.classes() != student.classes()) {
         return Err(Error::Spec { spec: t.to_string(), reason: format!("teacher and student {student} differ in inputs or classes") });
     }
@@ -52,15 +63,17 @@ pub fn bench_step(
         None => Box::new(CrossEntropy),
     };
     let mut trainer = Trainer::new(Model::new(student.clone(), device, 1), method, config)?;
+    trainer.guard = guard;
     let teacher_model = teacher.map(|t| Model::new(t.clone(), device, 2));
     let mut rng = Rng::new(3);
     let x = Tensor::from_slice(device, &[batch, student.input_len()], &rng.vec(batch * student.input_len(), 0.0, 1.0));
     let labels = Labels::from_slice(device, &rng.labels(batch, student.classes()));
     // One step as the benchmark defines it: the teacher's forward pass on the batch
     // (never a precomputed table), then the student's training step.
-    let mut distill_step = |seed: u64| {
+    let mut distill_step = |seed: u64| -> Result<()> {
         let served = teacher_model.as_ref().map(|t| TeacherOutputs { logits: t.logits(&x), activations: Vec::new() });
-        trainer.step(&x, &labels, served.as_ref(), 0.01, seed);
+        trainer.step(&x, &labels, served.as_ref(), 0.01, seed)?;
+        Ok(())
     };
     // Steps are timed in groups that end in a device sync, so a GPU's queued work is counted
     // and the host is not made to wait after every step.
@@ -70,7 +83,7 @@ pub fn bench_step(
     for group in 0.. {
         let t0 = Instant::now();
         for i in 0..GROUP {
-            distill_step((group * GROUP + i) as u64);
+            distill_step((group * GROUP + i) as u64)?;
         }
         device.sync();
         if group >= 1 {
@@ -84,12 +97,14 @@ pub fn bench_step(
     let median = times[times.len() / 2];
     let flops = student.train_flops() + teacher.map_or(0, |t| 2 * t.forward_macs());
     let samples_per_s = batch as f64 / median;
-    let profile = profile.then(|| {
+    let profile = if !profile {
+        None
+    } else {
         let steps = times.len() * GROUP;
         profile::start();
         let t0 = Instant::now();
         for i in 0..steps {
-            distill_step(i as u64);
+            distill_step(i as u64)?;
         }
         device.sync();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
@@ -103,8 +118,8 @@ pub fn bench_step(
                 ..r
             })
             .collect();
-        (rows, step_ms)
-    });
+        Some((rows, step_ms))
+    };
     Ok(BenchResult {
         samples_per_s,
         gflops: samples_per_s * flops as f64 / 1e9,

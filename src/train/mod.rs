@@ -8,7 +8,7 @@ mod eval;
 pub mod records;
 mod teacher;
 
-pub use bench::{BenchResult, bench_step};
+pub use bench::{BenchOptions, BenchResult, bench_step};
 pub use eval::{Predictions, evaluate, fidelity};
 pub use records::{EpochRecord, EvalRecord, Fidelity, append_jsonl, read_jsonl};
 pub use teacher::Teacher;
@@ -56,9 +56,10 @@ impl TrainConfig {
         if self.batch == 0 {
             return Err(Error::setting("batch", self.batch, "must be at least 1"));
         }
-        // Past 10 an SGD step on He-initialised weights overflows within an epoch.
-        if !(self.lr > 0.0 && self.lr <= 10.0) {
-            return Err(Error::setting("lr", self.lr, "must be in (0, 10]"));
+        // Any positive step is a setting someone may try; one that makes training diverge is
+        // stopped by the guard, which names where.
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::setting("lr", self.lr, "must be positive and finite"));
         }
         for (name, p) in [("dropout-input", self.dropout.input), ("dropout", self.dropout.hidden)] {
             if !(0.0..1.0).contains(&p) {
@@ -95,6 +96,9 @@ pub struct Trainer {
     pub config: TrainConfig,
     /// Epochs completed.
     pub epoch: usize,
+    /// Stop at the first non-finite loss (see [`Trainer::step`]); on unless turned off to
+    /// measure what it costs.
+    pub guard: bool,
 }
 
 /// What one epoch did.
@@ -126,7 +130,7 @@ impl Trainer {
         let method_params = init_params(&method.param_shapes(), &device, config.seed ^ 0x6d65_7468);
         let all: Vec<Tensor> = model.params.iter().chain(&method_params).cloned().collect();
         let optimizer = Optimizer::new(config.optimizer, &all);
-        Ok(Trainer { model, method, method_params, optimizer, config, epoch: 0 })
+        Ok(Trainer { model, method, method_params, optimizer, config, epoch: 0, guard: true })
     }
 
     /// Continues from a checkpoint written after an epoch of this run.
@@ -186,7 +190,18 @@ impl Trainer {
 
     /// Saves the model, the method's parameters and the optimizer's state to `path`, atomically.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        // Never a checkpoint of a diverged model: the user's last good one stays.
+        if let Some(name) = self.non_finite_param() {
+            let what = format!("parameter {name} holds a NaN or an infinity");
+            return Err(Error::Diverged { epoch: self.epoch, step: self.optimizer.step, what });
+        }
         checkpoint::save(path, &self.model.spec, &self.named_params(), &self.optimizer.state, &self.checkpoint_metadata())
+    }
+
+    /// The name of the first parameter (the model's, then the method's) holding a NaN or an
+    /// infinity.
+    fn non_finite_param(&self) -> Option<String> {
+        self.named_params().into_iter().find(|(_, t)| t.to_vec().iter().any(|v| !v.is_finite())).map(|(n, _)| n)
     }
 
     /// One pass over `data`, the teacher serving each batch when the method needs it.
@@ -232,11 +247,17 @@ impl Trainer {
             let labels = Labels::from_slice(&device, &ys);
             let step_seed = cfg.seed.wrapping_add((self.optimizer.step as u64 + 1).wrapping_mul(0x9e37_79b9));
             let served = teacher.map(|t| t.outputs(&x, idx, cfg.jitter > 0));
-            let out = self.step_with_parts(&x, &labels, served.as_ref(), lr, step_seed, &mut parts_sum);
+            let out = self.step_with_parts(&x, &labels, served.as_ref(), lr, step_seed, &mut parts_sum)?;
             device.axpy(idx.len() as f32, out.loss.storage(), loss_sum.storage_mut());
             seen += idx.len();
             if (b + 1) % LOSS_READ_EVERY == 0 || b + 1 == batches {
                 mean_loss = loss_sum.item() / seen as f32;
+                // A GPU's loss is read only here (every step would wait on the device): the step
+                // is known to within these batches.
+                if !mean_loss.is_finite() {
+                    let what = format!("the loss became {mean_loss} within the last {} batches", (b % LOSS_READ_EVERY) + 1);
+                    return Err(Error::Diverged { epoch: self.epoch + 1, step: self.optimizer.step, what });
+                }
             }
             on_batch(b + 1, batches, mean_loss);
         }
@@ -251,7 +272,7 @@ impl Trainer {
     /// One update on a batch: forward, the method's loss (against the teacher's outputs for the
     /// batch when it needs them), backward, optimizer step, handed to the device without
     /// waiting. Returns the batch's loss and the student's logits, still on the device.
-    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64) -> StepOutput {
+    pub fn step(&mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64) -> Result<StepOutput> {
         self.step_with_parts(x, labels, teacher, lr, seed, &mut None)
     }
 
@@ -260,7 +281,7 @@ impl Trainer {
     /// where the method's loss computes them (Hinton), else from one more pass over the logits.
     pub fn step_with_parts(
         &mut self, x: &Tensor, labels: &Labels, teacher: Option<&TeacherOutputs>, lr: f32, seed: u64, parts_sum: &mut Option<Tensor>,
-    ) -> StepOutput {
+    ) -> Result<StepOutput> {
         let mut g = Graph::new(x.device(), true, seed);
         if let Some(sums) = parts_sum.take() {
             g.collect_parts(sums);
@@ -270,6 +291,19 @@ impl Trainer {
         let (student, params) = self.model.forward(&mut g, xv, self.config.dropout, &needs.student_activations);
         let method_params: Vec<_> = self.method_params.iter().map(|p| g.param(p)).collect();
         let loss = self.method.loss(&mut g, &Batch { student: &student, teacher, labels, params: &method_params });
+        // The guard: on the CPU the loss is read every step (one value, no wait); a non-finite
+        // one stops the step before its update, naming the first op that made a NaN or an inf.
+        if self.guard && x.device().is_cpu() && !g.value(loss).item().is_finite() {
+            let what = match self.non_finite_param() {
+                Some(name) => format!("the loss is {}; parameter {name} already held a NaN or an infinity", g.value(loss).item()),
+                None => format!(
+                    "the loss is {}; the first NaN or infinity came from {}",
+                    g.value(loss).item(),
+                    g.first_non_finite().unwrap_or_else(|| "the loss itself".into())
+                ),
+            };
+            return Err(Error::Diverged { epoch: self.epoch + 1, step: self.optimizer.step + 1, what });
+        }
         let grads = g.backward(loss);
         let out = StepOutput { loss: g.value(loss).clone(), logits: g.value(student.logits).clone() };
         if let Some((mut sums, filled)) = g.take_parts() {
@@ -291,7 +325,7 @@ impl Trainer {
         self.method_params = all.split_off(n);
         self.model.params = all;
         x.device().flush();
-        out
+        Ok(out)
     }
 }
 
@@ -300,6 +334,9 @@ impl Trainer {
 pub struct RunFiles {
     pub checkpoint: PathBuf,
     pub log: PathBuf,
+    /// The log there belongs to an earlier run (`--force`): this run's first record replaces it,
+    /// atomically, so a run that fails before finishing an epoch leaves it as it was.
+    pub replace_log: bool,
 }
 
 /// What the loop reports as it goes; every method does nothing by default.
@@ -380,7 +417,12 @@ pub fn fit(
             // The checkpoint first: a run killed between the two resumes from this epoch and
             // never logs an epoch twice.
             trainer.save(&files.checkpoint)?;
-            append_jsonl(&files.log, &record)?;
+            if files.replace_log && records.is_empty() {
+                let line = serde_json::to_string(&record).expect("records serialize") + "\n";
+                crate::files::write_atomic(&files.log, line.as_bytes())?;
+            } else {
+                append_jsonl(&files.log, &record)?;
+            }
         }
         progress.epoch(&record);
         records.push(record);
@@ -490,7 +532,7 @@ mod tests {
         let device = Device::cpu();
         let dir = std::env::temp_dir().join(format!("retort-train-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let files = RunFiles { checkpoint: dir.join("m.safetensors"), log: dir.join("m.jsonl") };
+        let files = RunFiles { checkpoint: dir.join("m.safetensors"), log: dir.join("m.jsonl"), replace_log: false };
         let _ = std::fs::remove_file(&files.log);
         let (splits, teacher_model) = (splits(), Model::new(ModelSpec::parse("mlp:16-12-3").unwrap(), &device, 1));
         let method = Box::new(Dkd::new(4.0, 1.0, 8.0).unwrap());

@@ -7,8 +7,8 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use retort::kernel_bench::bench_kernels;
 use retort::nn::{Dropout, ModelSpec};
-use retort::train::bench_step;
 use retort::train::records::ProfileRecord;
+use retort::train::{BenchOptions, bench_step};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -61,6 +61,9 @@ pub struct BenchArgs {
     /// Then as many steps again with each op timed: where the step's time goes.
     #[arg(long)]
     pub profile: bool,
+    /// Without the training guard's read of the loss every step: to measure what it costs.
+    #[arg(long)]
+    pub no_guard: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -81,8 +84,14 @@ pub fn run(b: BenchCommand) -> Result<()> {
         bail!("seconds = {}, batch = {}: seconds must be in [0, 3600], batch at least 1", args.seconds, args.batch);
     }
     let device = open_device(&args.common, args.json)?;
-    let r =
-        bench_step(&device, teacher.as_ref(), &student, args.batch, Dropout { input: 0.0, hidden: dropout }, args.seconds, args.profile)?;
+    let r = bench_step(
+        &device,
+        teacher.as_ref(),
+        &student,
+        args.batch,
+        Dropout { input: 0.0, hidden: dropout },
+        BenchOptions { seconds: args.seconds, profile: args.profile, guard: !args.no_guard },
+    )?;
     let record = r.record(what, teacher.as_ref(), &student, args.batch, dropout, &device);
     if args.json {
         println!("{}", serde_json::to_string(&record)?);

@@ -112,9 +112,7 @@ fn check_outputs(h: &Hyper, files: &RunFiles, inputs: &[&Path]) -> Result<()> {
     }
     if files.log.exists() {
         check_log(&files.log)?;
-        if h.force {
-            std::fs::remove_file(&files.log).with_context(|| files.log.display().to_string())?;
-        } else if !h.resume {
+        if !h.force && !h.resume {
             anyhow::bail!("{}: a log is already there; --resume continues its run, --force replaces it", files.log.display());
         }
     }
@@ -141,7 +139,9 @@ fn check_log(path: &Path) -> Result<()> {
 /// The checkpoint at `out` and its log (`--log`, or the checkpoint's path + `.jsonl`).
 fn run_files(h: &Hyper, out: &Path) -> RunFiles {
     let log = h.log.clone().unwrap_or_else(|| PathBuf::from(format!("{}.jsonl", out.display())));
-    RunFiles { checkpoint: out.to_path_buf(), log }
+    // --force replaces a log only once this run has a record to put in it (see check_outputs).
+    let replace_log = h.force && log.exists();
+    RunFiles { checkpoint: out.to_path_buf(), log, replace_log }
 }
 
 /// The closing line of a training run.
