@@ -84,6 +84,9 @@ pub fn load(path: &Path, device: &Device, expect: Option<&ModelSpec>) -> Result<
             return Err(err(format!("tensor `{name}` has shape {:?}, a {spec} needs {s:?}", view.shape())));
         }
         let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(err(format!("tensor `{name}` holds {} at value {i}: a diverged or damaged model", values[i])));
+        }
         Ok(Tensor::from_slice(device, view.shape(), &values))
     };
     let shapes = spec.param_shapes();

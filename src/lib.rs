@@ -14,6 +14,7 @@ pub mod error;
 pub mod files;
 pub mod kd;
 pub mod kernel_bench;
+pub mod limits;
 pub mod nn;
 pub mod ops;
 pub mod optim;

@@ -20,9 +20,15 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 
 /// Parses IDX bytes (raw or gzipped); the error says what is wrong.
 pub fn parse_idx(raw: &[u8]) -> std::result::Result<IdxArray, String> {
+    let limit = crate::limits::max_bytes();
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw).read_to_end(&mut out).map_err(|e| format!("corrupt or truncated gzip data: {e}"))?;
+        // Read one byte past the limit: a file that inflates beyond it is refused, not held.
+        let mut inflate = flate2::read::GzDecoder::new(raw).take(limit + 1);
+        inflate.read_to_end(&mut out).map_err(|e| format!("corrupt or truncated gzip data: {e}"))?;
+        if out.len() as u64 > limit {
+            return Err(format!("inflates past {} ({})", crate::limits::describe(limit), crate::limits::HOW_TO_RAISE));
+        }
         out
     } else {
         raw.to_vec()
@@ -56,7 +62,7 @@ pub fn parse_idx(raw: &[u8]) -> std::result::Result<IdxArray, String> {
     let dims: Vec<usize> = (0..ndim).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize).collect();
     let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
     let body = &bytes[header..];
-    let want = count * size;
+    let want = count.checked_mul(size).ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
     if body.len() < want {
         return Err(format!("truncated: dimensions {dims:?} need {want} bytes of data, the file has {}", body.len()));
     }
@@ -71,6 +77,10 @@ pub fn parse_idx(raw: &[u8]) -> std::result::Result<IdxArray, String> {
         0x0D => body.chunks_exact(4).map(|c| f32::from_be_bytes(c.try_into().unwrap())).collect(),
         _ => body.chunks_exact(8).map(|c| f64::from_be_bytes(c.try_into().unwrap()) as f32).collect(),
     };
+    let data: Vec<f32> = data;
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(format!("value {i} is {} (an f32 holds none of NaN, an infinity or a float beyond 3.4e38)", data[i]));
+    }
     Ok(IdxArray { dims, data })
 }
 

@@ -18,6 +18,22 @@ pub struct Dataset {
     pub example_dims: Vec<usize>,
 }
 
+impl Dataset {
+    /// `60000 examples, 1a2b...`: the count and an FNV-1a hash of every label and value, so a
+    /// resumed run can tell it is given the data it started on.
+    pub fn fingerprint(&self) -> String {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        let mut eat = |bytes: [u8; 4]| {
+            for b in bytes {
+                hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        self.labels.iter().for_each(|&y| eat(y.to_le_bytes()));
+        self.images.iter().for_each(|&v| eat(v.to_bits().to_le_bytes()));
+        format!("{} examples, {hash:016x}", self.labels.len())
+    }
+}
+
 /// A training and a test set.
 #[derive(Clone, Debug)]
 pub struct Splits {

@@ -84,11 +84,14 @@ impl ModelSpec {
                 if sizes.len() < 2 {
                     return Err(err("an MLP needs at least an input and an output width".into()));
                 }
-                Ok(ModelSpec::Mlp { sizes })
+                let spec = ModelSpec::Mlp { sizes };
+                spec.check_size().map_err(err)?;
+                Ok(spec)
             }
             "cnn" => {
                 let spec = parse_cnn(body).map_err(err)?;
                 spec.plan().map_err(err)?;
+                spec.check_size().map_err(err)?;
                 Ok(spec)
             }
             other => Err(err(format!("unknown model kind `{other}`: expected mlp or cnn"))),
@@ -214,20 +217,24 @@ impl ModelSpec {
     fn plan(&self) -> std::result::Result<Vec<PlannedLayer>, String> {
         let ModelSpec::Cnn { input, layers, classes } = self else { return Ok(self.layers()) };
         let [c, h, w] = *input;
+        let too_large = |what: &str| format!("{what} does not fit in memory's address space");
+        let volume = |d: [usize; 3]| d.iter().try_fold(1usize, |a, &x| a.checked_mul(x));
         // `image` is [height, width, channels] until the first fully connected layer.
-        let (mut image, mut flat) = (Some([h, w, c]), h * w * c);
+        let (mut image, mut flat) = (Some([h, w, c]), volume([h, w, c]).ok_or_else(|| too_large("the input"))?);
         let mut plan = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
             let at = |what: String| format!("layer {} `{layer}`: {what}", i + 1);
             match *layer {
                 CnnLayer::Conv { channels, kernel, padding, stride } => {
                     let Some([h, w, c]) = image else { return Err(at("a convolution after a fully connected layer".into())) };
-                    if kernel > h + 2 * padding || kernel > w + 2 * padding {
+                    let padded = |d: usize| padding.checked_mul(2).and_then(|p| p.checked_add(d));
+                    let (Some(ph), Some(pw)) = (padded(h), padded(w)) else { return Err(at(too_large("the padded input"))) };
+                    if kernel > ph || kernel > pw {
                         return Err(at(format!("a {kernel}x{kernel} kernel does not fit its {h}x{w}x{c} input with padding {padding}")));
                     }
                     plan.push(PlannedLayer::Conv { input: [h, w, c], kernel, padding, stride, out_channels: channels });
-                    let out = [(h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1, channels];
-                    (image, flat) = (Some(out), out.iter().product());
+                    let out = [(ph - kernel) / stride + 1, (pw - kernel) / stride + 1, channels];
+                    (image, flat) = (Some(out), volume(out).ok_or_else(|| at(too_large("its output")))?);
                 }
                 CnnLayer::Pool { size } => {
                     let Some([h, w, c]) = image else { return Err(at("a pool after a fully connected layer".into())) };
@@ -236,7 +243,7 @@ impl ModelSpec {
                     }
                     plan.push(PlannedLayer::Pool { input: [h, w, c], size });
                     let out = [h / size, w / size, c];
-                    (image, flat) = (Some(out), out.iter().product());
+                    (image, flat) = (Some(out), volume(out).ok_or_else(|| at(too_large("its output")))?);
                 }
                 CnnLayer::Fc { width } => {
                     plan.push(PlannedLayer::Linear { inputs: flat, outputs: width, relu: true });
@@ -246,6 +253,49 @@ impl ModelSpec {
         }
         plan.push(PlannedLayer::Linear { inputs: flat, outputs: *classes, relu: false });
         Ok(plan)
+    }
+}
+
+impl ModelSpec {
+    /// Refuses a model whose parameters, or whose activations for one example, would pass the
+    /// size limit ([`crate::limits`]) or overflow: counted with checked arithmetic before any of
+    /// it is allocated.
+    fn check_size(&self) -> std::result::Result<(), String> {
+        let limit = crate::limits::max_bytes();
+        let overflow = || "its size overflows 64 bits".to_string();
+        let (mut params, mut widest) = (0u64, 0u64);
+        for layer in self.layers() {
+            let (weights, outputs) = match layer {
+                PlannedLayer::Linear { inputs, outputs, .. } => ((inputs as u64).checked_mul(outputs as u64), outputs as u64),
+                PlannedLayer::Conv { input: [h, w, c], kernel, padding, stride, out_channels } => {
+                    let out = |d: usize| ((d + 2 * padding - kernel) / stride + 1) as u64;
+                    let window = (kernel as u64).checked_mul(kernel as u64).and_then(|k| k.checked_mul(c as u64));
+                    let outputs = out(h).checked_mul(out(w)).and_then(|v| v.checked_mul(out_channels as u64)).ok_or_else(overflow)?;
+                    (window.and_then(|k| k.checked_mul(out_channels as u64)), outputs)
+                }
+                PlannedLayer::Pool { input: [h, w, c], size } => (Some(0), ((h / size) * (w / size) * c) as u64),
+            };
+            let biases = match layer {
+                PlannedLayer::Pool { .. } => 0,
+                PlannedLayer::Linear { outputs, .. } => outputs as u64,
+                PlannedLayer::Conv { out_channels, .. } => out_channels as u64,
+            };
+            params = weights.and_then(|w| w.checked_add(biases)).and_then(|p| p.checked_add(params)).ok_or_else(overflow)?;
+            widest = widest.max(outputs);
+        }
+        let bytes = params.checked_mul(4).ok_or_else(overflow)?;
+        if bytes > limit {
+            return Err(format!(
+                "{params} parameters take {}, over the {} limit ({})",
+                crate::limits::describe(bytes),
+                crate::limits::describe(limit),
+                crate::limits::HOW_TO_RAISE
+            ));
+        }
+        if widest.saturating_mul(4) > limit {
+            return Err(format!("a layer's {widest} outputs per example pass the {} limit", crate::limits::describe(limit)));
+        }
+        Ok(())
     }
 }
 

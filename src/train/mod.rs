@@ -48,6 +48,33 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The settings a resumed run must keep, by option name, as they are written in a
+    /// checkpoint's metadata (`retort.setting.<name>`); `epochs` may grow.
+    pub fn resumable_settings(&self) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("batch", self.batch.to_string()),
+            ("lr", self.lr.to_string()),
+            ("schedule", format!("{:?}", self.schedule)),
+            ("optimizer", self.optimizer.name().to_string()),
+        ];
+        let weight_decay = match self.optimizer {
+            OptimizerKind::Sgd { momentum, weight_decay, max_norm } => {
+                settings.push(("momentum", momentum.to_string()));
+                settings.push(("max-norm", max_norm.map_or("none".into(), |m| m.to_string())));
+                weight_decay
+            }
+            OptimizerKind::Adam { weight_decay, .. } => weight_decay,
+        };
+        settings.extend([
+            ("weight-decay", weight_decay.to_string()),
+            ("dropout-input", self.dropout.input.to_string()),
+            ("dropout", self.dropout.hidden.to_string()),
+            ("jitter", self.jitter.to_string()),
+            ("seed", self.seed.to_string()),
+        ]);
+        settings
+    }
+
     /// Refuses settings that cannot train.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
@@ -99,6 +126,9 @@ pub struct Trainer {
     /// Stop at the first non-finite loss (see [`Trainer::step`]); on unless turned off to
     /// measure what it costs.
     pub guard: bool,
+    /// The fingerprint of the training set ([`Dataset::fingerprint`]) this model trains on:
+    /// set by the first epoch, or by the checkpoint a run resumes.
+    pub data: Option<String>,
 }
 
 /// What one epoch did.
@@ -130,7 +160,7 @@ impl Trainer {
         let method_params = init_params(&method.param_shapes(), &device, config.seed ^ 0x6d65_7468);
         let all: Vec<Tensor> = model.params.iter().chain(&method_params).cloned().collect();
         let optimizer = Optimizer::new(config.optimizer, &all);
-        Ok(Trainer { model, method, method_params, optimizer, config, epoch: 0, guard: true })
+        Ok(Trainer { model, method, method_params, optimizer, config, epoch: 0, guard: true, data: None })
     }
 
     /// Continues from a checkpoint written after an epoch of this run.
@@ -138,6 +168,22 @@ impl Trainer {
         let mut t = Trainer::new(ck.model, method, config)?;
         let get = |k: &str| ck.metadata.get(k).and_then(|v| v.parse::<u64>().ok());
         t.epoch = get("retort.epoch").unwrap_or(0) as usize;
+        // A resumed run is the same run: any setting changed would make it another, silently.
+        let method_settings = t.method.settings().into_iter().map(|(k, v)| (k, format!("method.{k}"), v.to_string()));
+        let settings = t.config.resumable_settings().into_iter().map(|(k, v)| (k, format!("setting.{k}"), v));
+        for (name, key, value) in settings.chain(method_settings) {
+            if let Some(saved) = ck.metadata.get(&format!("retort.{key}")).filter(|s| **s != value) {
+                return Err(Error::setting(
+                    name,
+                    value,
+                    format!("differs from the checkpoint's {saved}; a resumed run keeps its settings"),
+                ));
+            }
+        }
+        if let Some(saved) = ck.metadata.get("retort.method").filter(|m| *m != t.method.name()) {
+            return Err(Error::setting("method", t.method.name(), format!("differs from the checkpoint's {saved}")));
+        }
+        t.data = ck.metadata.get("retort.data").cloned();
         for ((name, shape), p) in t.method.param_shapes().iter().zip(&mut t.method_params) {
             let saved = ck.extra.iter().find(|(n, _)| *n == format!("{METHOD_PREFIX}{name}"));
             match saved {
@@ -161,6 +207,12 @@ impl Trainer {
                     "differs from the checkpoint's; resume with the same optimizer",
                 ));
             }
+            for (i, (saved, fresh)) in ck.optimizer_state.iter().zip(&t.optimizer.state).enumerate() {
+                if saved.shape() != fresh.shape() {
+                    let reason = format!("the checkpoint's state {i} has shape {:?}, its parameter {:?}", saved.shape(), fresh.shape());
+                    return Err(Error::setting("optimizer", t.config.optimizer.name(), reason));
+                }
+            }
             t.optimizer.state = ck.optimizer_state;
             t.optimizer.step = get("retort.optimizer.step").unwrap_or(0) as u32;
         }
@@ -182,6 +234,12 @@ impl Trainer {
             ("retort.seed".into(), self.config.seed.to_string()),
             ("retort.method".into(), self.method.name().into()),
         ]);
+        for (k, v) in self.config.resumable_settings() {
+            meta.insert(format!("retort.setting.{k}"), v);
+        }
+        if let Some(data) = &self.data {
+            meta.insert("retort.data".into(), data.clone());
+        }
         for (k, v) in self.method.settings() {
             meta.insert(format!("retort.method.{k}"), v.to_string());
         }
@@ -212,6 +270,14 @@ impl Trainer {
         let device = self.model.params[0].device().clone();
         check_fits(&self.model.spec, data)?;
         check_device_fits(&self.model.spec, &device, self.config.batch)?;
+        let fingerprint = data.fingerprint();
+        match &self.data {
+            Some(trained_on) if *trained_on != fingerprint => {
+                let reason = format!("differs from the set this model was trained on ({trained_on}); a resumed run keeps its data");
+                return Err(Error::setting("training data", fingerprint, reason));
+            }
+            _ => self.data = Some(fingerprint),
+        }
         if let &[height, width, ..] = &data.example_dims[..]
             && self.config.jitter >= height.min(width)
         {

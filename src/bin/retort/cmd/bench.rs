@@ -40,7 +40,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 4096)]
         max_dim: usize,
         /// Seconds to time each kernel for.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
         seconds: f64,
         #[arg(long)]
         json: bool,
@@ -54,7 +54,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Seconds to time for.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, allow_negative_numbers = true)]
     pub seconds: f64,
     #[arg(long)]
     pub json: bool,
