@@ -66,15 +66,20 @@ fn sort_header(data: &mut [u8]) -> std::result::Result<(), String> {
 /// Loads a checkpoint onto `device`. With `expect`, a checkpoint of another architecture is an error.
 pub fn load(path: &Path, device: &Device, expect: Option<&ModelSpec>) -> Result<Checkpoint> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    from_bytes(&raw, path, device, expect)
+}
+
+/// [`load`] from the file's bytes (`path` names it in errors): what the fuzzer drives.
+pub fn from_bytes(raw: &[u8], path: &Path, device: &Device, expect: Option<&ModelSpec>) -> Result<Checkpoint> {
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
-    let (_, header) = SafeTensors::read_metadata(&raw).map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(raw).map_err(|e| err(format!("not a safetensors file: {e}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let spec_str = metadata.get(SPEC_KEY).ok_or_else(|| err("no model spec in its metadata: not a Retort checkpoint".into()))?;
     let spec = ModelSpec::parse(spec_str)?;
     if let Some(want) = expect.filter(|w| **w != spec) {
         return Err(err(format!("holds a {spec}, expected a {want}")));
     }
-    let st = SafeTensors::deserialize(&raw).map_err(|e| err(format!("corrupt safetensors data: {e}")))?;
+    let st = SafeTensors::deserialize(raw).map_err(|e| err(format!("corrupt safetensors data: {e}")))?;
     let read = |name: &str, shape: Option<&[usize]>| -> Result<Tensor> {
         let view = st.tensor(name).map_err(|_| err(format!("tensor `{name}` is missing for a {spec}")))?;
         if view.dtype() != Dtype::F32 {
