@@ -113,8 +113,17 @@ pub(crate) fn tile_shape(isa: Isa) -> (usize, usize) {
 const PACK_A_MIN_N: usize = 128;
 
 thread_local! {
-    /// Packed blocks of A and B, allocated once per thread, at the largest blocking of any tile.
-    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new((vec![0.0; 144 * 256], vec![0.0; 256 * 2048]));
+    /// Packed blocks of A and B, allocated once per thread, at the largest blocking of any tile,
+    /// with room to start each on a cache line (see [`cache_aligned`]).
+    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new((vec![0.0; 144 * 256 + 16], vec![0.0; 256 * 2048 + 16]));
+}
+
+/// `v` from its first 64-byte boundary. The tile loads a panel's row of B (16 or 32 values) per
+/// step: from a boundary that is one or two cache lines, from anywhere else one more. Where a
+/// buffer starts depends on the allocator's state, which can differ from one process to the next.
+fn cache_aligned(v: &mut [f32]) -> &mut [f32] {
+    let skip = v.as_ptr().align_offset(64).min(v.len());
+    &mut v[skip..]
 }
 
 /// `C = A B + beta C` on views through the tile of `isa`; `c` has row stride `rsc`, unit
@@ -149,6 +158,7 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: View, b: View, c: *mu
     let pack_a_panels = n >= PACK_A_MIN_N;
     PACK.with(|pack| {
         let (apack, bpack) = &mut *pack.borrow_mut();
+        let (apack, bpack) = (cache_aligned(apack), cache_aligned(bpack));
         for jc in (0..n).step_by(T::NC) {
             let nc = T::NC.min(n - jc);
             for pc in (0..k).step_by(T::KC) {
