@@ -27,16 +27,9 @@ fn dkd_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let base = row * p.cols;
     let inv_t = 1.0 / p.t;
     let y = labels[row];
-    let s = split(0u, base, y, inv_t, lid);
-    let te = split(1u, base, y, inv_t, lid);
-    var acc = 0.0;
-    for (var j = lid; j < p.cols; j += WG) {
-        if j != y { acc += kl_term(log_other(te, zt[base + j], inv_t), log_other(s, zs[base + j], inv_t)); }
-    }
-    let nckd = max(workgroup_sum(acc, lid), 0.0);
-    let tckd = max(kl_term(te.log_target, s.log_target) + kl_term(te.log_rest, s.log_rest), 0.0);
+    let parts = decoupled(base, y, inv_t, lid);
     if lid == 0u {
-        dst[row] = p.t * p.t * (p.alpha * tckd + p.beta * nckd);
+        dst[row] = p.t * p.t * (p.alpha * parts.x + p.beta * parts.y);
     }
 }
 

@@ -132,17 +132,10 @@ fn kd_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
     }
     if want_parts {
-        let s = split(0u, base, y, inv_t, lid);
-        let te = split(1u, base, y, inv_t, lid);
-        var acc = 0.0;
-        for (var j = lid; j < p.cols; j += WG) {
-            if j != y { acc += kl_term(log_other(te, zt[base + j], inv_t), log_other(s, zs[base + j], inv_t)); }
-        }
-        let nckd = max(workgroup_sum(acc, lid), 0.0);
-        var tckd = 0.0;
-        if p.cols > 1u {
-            tckd = max(kl_term(te.log_target, s.log_target) + kl_term(te.log_rest, s.log_rest), 0.0);
-        }
+        let parts_row = decoupled(base, y, inv_t, lid);
+        // One class: nothing outside the label, both parts 0.
+        let tckd = select(parts_row.x, 0.0, p.cols < 2u);
+        let nckd = parts_row.y;
         let st1 = row_exp_sum(1u, base, mt, 1.0, lid);
         let kl1 = row_kl(base, ms, mt, 1.0, ss1, st1, lid);
         let agree = first_at(0u, base, ms, lid) == first_at(1u, base, mt, lid);

@@ -1,7 +1,7 @@
-// Prepended to kd_loss.wgsl, dkd_loss.wgsl and kd_parts.wgsl (after common.wgsl): the buffers
-// these modules bind, one workgroup per row, and the row statistics they share (each module's
-// Params has `cols`). Forward kernels write each row's loss to dst; backward kernels
-// write the gradient on the student's logits, scaled by dloss[0] over the rows.
+// Prepended to kd_loss.wgsl and dkd_loss.wgsl (after common.wgsl): the buffers these modules
+// bind, one workgroup per row, and the row statistics they share (each module's Params has
+// `cols`). Each row's loss goes to dst; dkd_loss_backward writes the gradient on the student's
+// logits, scaled by dloss[0] over the rows (kd_loss writes its own in the same pass).
 
 @group(0) @binding(1) var<storage, read> zs: array<f32>;      // student logits, rows x cols
 @group(0) @binding(2) var<storage, read> zt: array<f32>;      // teacher logits, rows x cols
@@ -58,4 +58,18 @@ fn log_other(s: Split, z: f32, inv_t: f32) -> f32 {
 fn kl_term(log_p: f32, log_q: f32) -> f32 {
     let pr = exp(log_p);
     return select(pr * (log_p - log_q), 0.0, pr == 0.0);
+}
+
+// TCKD and NCKD of the row (kernels/src/dkd_loss.rs): the binary target-versus-rest KL and the KL
+// of the other classes' renormalised distributions, from both rows' splits at 1 / inv_t.
+fn decoupled(base: u32, y: u32, inv_t: f32, lid: u32) -> vec2<f32> {
+    let s = split(0u, base, y, inv_t, lid);
+    let te = split(1u, base, y, inv_t, lid);
+    var acc = 0.0;
+    for (var j = lid; j < p.cols; j += WG) {
+        if j != y { acc += kl_term(log_other(te, zt[base + j], inv_t), log_other(s, zs[base + j], inv_t)); }
+    }
+    let nckd = max(workgroup_sum(acc, lid), 0.0);
+    let tckd = max(kl_term(te.log_target, s.log_target) + kl_term(te.log_rest, s.log_rest), 0.0);
+    return vec2<f32>(tckd, nckd);
 }

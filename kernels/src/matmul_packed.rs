@@ -37,6 +37,17 @@ pub(crate) trait Tile {
     );
 }
 
+/// `<$tile>::kernel::<R, $v>(args)` with `R` the tile's `rows` among the listed counts, 1 for the
+/// rest: each count is its own instantiation, its accumulators in registers.
+macro_rules! by_rows {
+    ($tile:ty, $rows:expr, $v:literal, [$($r:literal),*], $args:tt) => {
+        match $rows {
+            $($r => <$tile>::kernel::<$r, $v> $args,)*
+            _ => <$tile>::kernel::<1, $v> $args,
+        }
+    };
+}
+
 /// 6 rows x 16 columns: 12 accumulators of 8 lanes, 2 loads of B and 6 broadcasts of A per 12 FMAs.
 pub(crate) struct Avx2Tile;
 /// 12 rows x 32 columns: 24 accumulators of 16 lanes (of 32 registers), 2 loads of B and 12
@@ -52,20 +63,13 @@ impl Tile for Avx2Tile {
     unsafe fn tile(
         rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
     ) {
-        macro_rules! by_rows {
-            ($v:literal) => {
-                match rows {
-                    6 => Self::kernel::<6, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    5 => Self::kernel::<5, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    4 => Self::kernel::<4, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    3 => Self::kernel::<3, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    2 => Self::kernel::<2, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    _ => Self::kernel::<1, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                }
-            };
+        let wide = cols > 8;
+        unsafe {
+            match wide {
+                true => by_rows!(Self, rows, 2, [6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
+                false => by_rows!(Self, rows, 1, [6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
+            }
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { if cols > 8 { by_rows!(2) } else { by_rows!(1) } }
     }
 }
 
@@ -78,26 +82,13 @@ impl Tile for Avx512Tile {
     unsafe fn tile(
         rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
     ) {
-        macro_rules! by_rows {
-            ($v:literal) => {
-                match rows {
-                    12 => Self::kernel::<12, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    11 => Self::kernel::<11, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    10 => Self::kernel::<10, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    9 => Self::kernel::<9, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    8 => Self::kernel::<8, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    7 => Self::kernel::<7, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    6 => Self::kernel::<6, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    5 => Self::kernel::<5, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    4 => Self::kernel::<4, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    3 => Self::kernel::<3, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    2 => Self::kernel::<2, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                    _ => Self::kernel::<1, $v>(kc, a, a_rs, a_cs, b, c, rsc, cols, beta),
-                }
-            };
+        let wide = cols > 16;
+        unsafe {
+            match wide {
+                true => by_rows!(Self, rows, 2, [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
+                false => by_rows!(Self, rows, 1, [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
+            }
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { if cols > 16 { by_rows!(2) } else { by_rows!(1) } }
     }
 }
 
