@@ -1,6 +1,6 @@
 //! Bias+ReLU, ReLU backward and the few elementwise ops the tape needs.
 //!
-//! Memory-bound loops: written plainly and compiled twice by [`simd::dispatch`], once for the
+//! Memory-bound loops: written plainly and compiled twice by [`simd::dispatch!`], once for the
 //! baseline target and once with AVX2/FMA, chosen at run time.
 
 use crate::{for_each_row, simd};
@@ -18,7 +18,7 @@ pub fn add_bias(rows: usize, cols: usize, x: &[f32], bias: &[f32], relu: bool, o
     let isa = simd::isa();
     for_each_row(out, cols, |i, o| {
         let x = &x[i * cols..(i + 1) * cols];
-        simd::dispatch(isa, || {
+        simd::dispatch!(isa, {
             if relu {
                 o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = relu_of(x + b));
             } else {
@@ -67,7 +67,7 @@ pub fn axpy(s: f32, x: &[f32], y: &mut [f32]) {
     let chunk = crate::par_chunk_len(x.len(), 8);
     y.par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk))
-        .for_each(|(y, x)| simd::dispatch(isa, || y.iter_mut().zip(x).for_each(|(y, &x)| *y += s * x)));
+        .for_each(|(y, x)| simd::dispatch!(isa, y.iter_mut().zip(x).for_each(|(y, &x)| *y += s * x)));
 }
 
 fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync) {
@@ -77,7 +77,7 @@ fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + 
     out.par_chunks_mut(chunk)
         .zip(a.par_chunks(chunk))
         .zip(b.par_chunks(chunk))
-        .for_each(|((o, a), b)| simd::dispatch(isa, || o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b))));
+        .for_each(|((o, a), b)| simd::dispatch!(isa, o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b))));
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
     dx.par_chunks_mut(g.height * g.width * c).enumerate().for_each_init(
         || vec![0.0f32; padded_h * padded_w * c],
         |padded, (n, image)| {
-            simd::dispatch(isa, || {
+            simd::dispatch!(isa, {
                 padded.fill(0.0);
                 for oy in 0..oh {
                     for ky in 0..k {

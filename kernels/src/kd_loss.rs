@@ -10,7 +10,7 @@
 //! exponentials (at `t` and at 1) to a scratch row that stays in L1, and the sweeps over that
 //! scratch that give the loss, the gradient and the parts. All in f32 through [`crate::lanes`]:
 //! the KL at high `t`, where `t^2` magnifies rounding, is taken in a centred form whose terms
-//! are all non-negative (see [`kl_row`]), not as a difference of log-sum-exps.
+//! are all non-negative (see [`kl_over`]), not as a difference of log-sum-exps.
 
 use crate::dkd_loss::dkd_parts;
 use crate::kd_parts::{AGREE, CE, KL, KL_T1, NCKD, PARTS, TCKD};
@@ -128,7 +128,7 @@ impl KdPass {
             if soft {
                 ss = exp_shifted(l, zs, ms, inv_t, es);
                 st = exp_shifted(l, zt, mt, inv_t, et);
-                kl = kl_row(l, Exps { zs, zt, es, et }, ms, mt, inv_t, ss, st);
+                kl = kl_over(l, &[Exps { zs, zt, es, et }], ms, mt, inv_t, ss as f64, st as f64);
             }
             let (es1, ss1): (&[f32], f32) = match (hard, soft && same_t) {
                 (false, _) => (es1, 1.0),
@@ -141,6 +141,9 @@ impl KdPass {
             // Cross-entropy on the label at 1: log-sum-exp minus the label's shifted logit.
             let ce = if hard { ss1.ln() as f64 - (zs[y] - ms) as f64 } else { 0.0 };
             let t = self.t as f64;
+            // Each row's arg-max, for the agreement and the gradient's fix below: once each.
+            let top_s = (parts.is_some() || grad.is_some()).then(|| first_index_of(l, zs, ms));
+            let top_t = (parts.is_some() || (grad.is_some() && soft && self.alpha > 0.0)).then(|| first_index_of(l, zt, mt));
             *row_loss = (self.alpha as f64 * t * t * kl + (1.0 - self.alpha as f64) * ce) as f32;
             if let Some(p) = parts.as_deref_mut() {
                 let p = &mut p[i * PARTS..(i + 1) * PARTS];
@@ -152,8 +155,9 @@ impl KdPass {
                 };
                 p[KL] = kl as f32;
                 p[CE] = ce as f32;
-                p[KL_T1] = if same_t { kl } else { kl_row(l, Exps { zs, zt, es: es1, et: et1 }, ms, mt, 1.0, ss1, st1) } as f32;
-                p[AGREE] = (first_index_of(l, zs, ms) == first_index_of(l, zt, mt)) as u32 as f32;
+                let kl_1 = || kl_over(l, &[Exps { zs, zt, es: es1, et: et1 }], ms, mt, 1.0, ss1 as f64, st1 as f64);
+                p[KL_T1] = if same_t { kl } else { kl_1() } as f32;
+                p[AGREE] = (top_s == top_t) as u32 as f32;
                 let (tckd, nckd) = decoupled(l, Exps { zs, zt, es, et }, y, ms, mt, inv_t, ss, st);
                 (p[TCKD], p[NCKD]) = (tckd as f32, nckd as f32);
             }
@@ -161,13 +165,13 @@ impl KdPass {
                 let g = &mut g[i * cols..(i + 1) * cols];
                 let (a, k) = (self.alpha, self.scale);
                 let (k_s, k_t, k_1) = (k * a * self.t / ss, -k * a * self.t / st, k * (1.0 - a) / ss1);
-                write_gradient(l, [es, et, es1], [k_s, k_t, k_1], [soft && a > 0.0, a < 1.0], g);
+                write_gradient(l, [es, et, es1], [k_s, k_t, k_1], soft && a > 0.0, g);
                 g[y] -= k * (1.0 - a);
                 // Where a probability is near 1, its difference from another near 1 (or from the
                 // one-hot) would lose its digits: at the row's max it is 1 / S, so 1 - p comes
                 // from the sum of the others, taken without it.
-                let top = first_index_of(l, zs, ms);
-                let soft_top = soft && a > 0.0 && first_index_of(l, zt, mt) == top;
+                let top = top_s.expect("found when a gradient is asked for");
+                let soft_top = soft && a > 0.0 && top_t == Some(top);
                 if soft_top || (a < 1.0 && top == y) {
                     let (ss, st, ss1) = (ss as f64, st as f64, ss1 as f64);
                     let soft_part = match soft_top {
@@ -187,10 +191,11 @@ impl KdPass {
     }
 }
 
-/// `g = k_s es + k_t et + k_1 es1`, leaving out the soft pair or `es1` when their weight is 0.
+/// `g = k_s es + k_t et + k_1 es1`, the soft pair left out where its weight is 0 (`k_1` is 0 where
+/// `es1` was not computed).
 #[inline(always)]
-fn write_gradient<L: Lanes>(l: L, [es, et, es1]: [&[f32]; 3], [k_s, k_t, k_1]: [f32; 3], [soft, hard]: [bool; 2], g: &mut [f32]) {
-    let (ks, kt, k1) = (l.splat(k_s), l.splat(k_t), l.splat(if hard { k_1 } else { 0.0 }));
+fn write_gradient<L: Lanes>(l: L, [es, et, es1]: [&[f32]; 3], [k_s, k_t, k_1]: [f32; 3], soft: bool, g: &mut [f32]) {
+    let (ks, kt, k1) = (l.splat(k_s), l.splat(k_t), l.splat(k_1));
     for j in (0..g.len()).step_by(L::N) {
         let mut v = l.mul(k1, l.load_at(es1, j, 0.0));
         if soft {
@@ -200,19 +205,13 @@ fn write_gradient<L: Lanes>(l: L, [es, et, es1]: [&[f32]; 3], [k_s, k_t, k_1]: [
     }
 }
 
-/// `KL(softmax(zt / t) || softmax(zs / t))` of one row from its exponentials and their sums.
+/// `KL(softmax(zt / t) || softmax(zs / t))` over the union of `segments` (a row, or a row with a
+/// class left out) from its exponentials and their sums `ss` and `st`.
 ///
 /// With `a_j = log et_j - log es_j` and `abar` its mean under the teacher, `v_j = abar - a_j`:
 /// `KL = log E[e^v] - E[v]`, and `E[e^v] = 1 + E[e^v - 1 - v] + E[v]` is a sum of non-negative
 /// terms (`e^v - 1 - v` by its series where `|v| < 1/2`), so nothing cancels however small the
 /// KL is. Where the KL is large the direct `abar + log(ss / st)` is as accurate and cheaper.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn kl_row<L: Lanes>(l: L, row: Exps, ms: f32, mt: f32, inv_t: f32, ss: f32, st: f32) -> f64 {
-    kl_over(l, &[row], ms, mt, inv_t, ss as f64, st as f64)
-}
-
-/// [`kl_row`] over the union of `segments` (a row with a class left out), `ss` and `st` their sums.
 #[inline(always)]
 fn kl_over<L: Lanes>(l: L, segments: &[Exps], ms: f32, mt: f32, inv_t: f32, ss: f64, st: f64) -> f64 {
     let shifts = [l.splat(ms), l.splat(mt), l.splat(inv_t)];

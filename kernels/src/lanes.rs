@@ -2,7 +2,7 @@
 //! each path: [`Scalar`] (one lane, std's `exp`), [`Avx2`] (8 lanes) and [`Avx512`] (16 lanes).
 //!
 //! Kernels are generic over [`Lanes`] and entered through [`with_lanes!`], which instantiates
-//! the body once per path inside [`crate::simd::dispatch`], so every method inlines into code
+//! the body once per path inside [`crate::simd::dispatch!`], so every method inlines into code
 //! compiled with its features. A lane type can only be made after run-time detection of its
 //! features, which is what makes its safe methods sound.
 //!
@@ -73,34 +73,25 @@ pub trait Lanes: Copy {
 }
 
 /// Runs `$body` with `$l` bound to the lanes of `$isa`, each instantiation compiled with its
-/// path's features. Closures in kernels are passed `#[inline(always)]` (stable only in argument
-/// position): one left to LLVM's judgement may stay a function built without the features,
-/// where every intrinsic becomes a call.
+/// path's features (through [`crate::simd::dispatch!`]). Closures inside a kernel are passed
+/// `#[inline(always)]` too, for the same reason.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! with_lanes {
     ($isa:expr, $l:ident => $body:expr) => {{
-        use $crate::simd::{Isa, dispatch};
+        use $crate::simd::Isa;
         match $isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
                 // SAFETY: `Isa::Avx512` comes from run-time detection of its features.
                 let $l = unsafe { $crate::lanes::Avx512::new() };
-                dispatch(
-                    Isa::Avx512,
-                    #[inline(always)]
-                    || $body,
-                )
+                $crate::simd::dispatch!(Isa::Avx512, $body)
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => {
                 // SAFETY: `Isa::Avx2Fma` comes from run-time detection of AVX2 and FMA.
                 let $l = unsafe { $crate::lanes::Avx2::new() };
-                dispatch(
-                    Isa::Avx2Fma,
-                    #[inline(always)]
-                    || $body,
-                )
+                $crate::simd::dispatch!(Isa::Avx2Fma, $body)
             }
             _ => {
                 let $l = $crate::lanes::Scalar;

@@ -10,7 +10,7 @@ pub fn sgd_momentum(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, momentum: 
     let isa = simd::isa();
     let chunk = crate::par_chunk_len(w.len(), 8);
     w.par_chunks_mut(chunk).zip(v.par_chunks_mut(chunk)).zip(g.par_chunks(chunk)).for_each(|((w, v), g)| {
-        simd::dispatch(isa, || {
+        simd::dispatch!(isa, {
             for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
                 *v = momentum * *v + g + weight_decay * *w;
                 *w -= lr * *v;
@@ -54,7 +54,7 @@ pub fn adam(
     let chunk = crate::par_chunk_len(w.len(), 8);
     w.par_chunks_mut(chunk).zip(m.par_chunks_mut(chunk)).zip(v.par_chunks_mut(chunk)).zip(g.par_chunks(chunk)).for_each(
         |(((w, m), v), g)| {
-            simd::dispatch(isa, || {
+            simd::dispatch!(isa, {
                 for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                     *m = beta1 * *m + (1.0 - beta1) * g;
                     *v = beta2 * *v + (1.0 - beta2) * g * g;

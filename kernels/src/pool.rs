@@ -35,7 +35,7 @@ pub fn max_pool2d_backward(g: &Conv2dGeometry, x: &[f32], y: &[f32], dy: &[f32],
     // not yet found, so the loop over a block vectorises.
     const BLOCK: usize = 64;
     dx.par_chunks_mut(image_len).enumerate().for_each(|(n, image)| {
-        simd::dispatch(isa, || {
+        simd::dispatch!(isa, {
             image.fill(0.0);
             let mut open = [0.0f32; BLOCK];
             for oy in 0..oh {

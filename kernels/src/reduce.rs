@@ -20,7 +20,7 @@ pub fn col_sums(rows: usize, cols: usize, x: &[f32], beta: f32, out: &mut [f32])
     let block = 64usize;
     out.par_chunks_mut(block).enumerate().for_each(|(b, o)| {
         let j0 = b * block;
-        simd::dispatch(isa, || {
+        simd::dispatch!(isa, {
             // beta = 0 never reads `out`: it may hold anything (a recycled buffer, NaN).
             if beta == 0.0 {
                 o.fill(0.0);

@@ -76,11 +76,26 @@ pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     out
 }
 
-/// Runs `body` compiled for `isa`: the closure is inlined into a function built with the
-/// path's features enabled, so plain loops in it are vectorised and the vector types of
-/// [`crate::lanes`] compile to single instructions.
+/// Runs `$body` compiled for `$isa`: the body becomes an `#[inline(always)]` closure inlined into
+/// a function built with the path's features, so plain loops in it are vectorised and the vector
+/// types of [`crate::lanes`] compile to single instructions. (A closure left to LLVM's judgement
+/// may stay a function of its own, built without the features: its loops then run on SSE2.)
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dispatch {
+    ($isa:expr, $body:expr) => {
+        $crate::simd::run_compiled_for(
+            $isa,
+            #[inline(always)]
+            || $body,
+        )
+    };
+}
+pub use dispatch;
+
+/// [`dispatch!`]'s function: call it through the macro.
 #[inline(always)]
-pub fn dispatch<R>(isa: Isa, body: impl FnOnce() -> R) -> R {
+pub fn run_compiled_for<R>(isa: Isa, body: impl FnOnce() -> R) -> R {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => {

@@ -120,24 +120,13 @@ fn page(settings: &SweepSettings, runs: &[SweepRun], cells: &[SweepCell]) -> Res
             .map(|(k, (name, points))| (name, points.into_iter().map(|(t, m)| (t * shift(k), m)).collect()))
             .collect()
     };
-    let (series, errors) = against_t(&|c| (c.mean_errors, c.std_errors));
-    let series = spread(series);
-    let error_plot = plot::lines_with_error_bars(
-        Labels { title: "Test errors against T (mean ± sd over seeds)", x: "temperature T", y: "test errors" },
-        &series,
-        &errors,
-        log_x,
-        (640, 360),
-    )?;
-    let (series, errors) = against_t(&|c| (100.0 * c.mean_agreement, 100.0 * c.std_agreement));
-    let series = spread(series);
-    let agreement_plot = plot::lines_with_error_bars(
-        Labels { title: "Agreement with the teacher against T", x: "temperature T", y: "agreement (%)" },
-        &series,
-        &errors,
-        log_x,
-        (640, 360),
-    )?;
+    let plot_against_t = |title: &str, y: &str, mean: &dyn Fn(&SweepCell) -> (f64, f64)| {
+        let (series, errors) = against_t(mean);
+        plot::lines_with_error_bars(Labels { title, x: "temperature T", y }, &spread(series), &errors, log_x, (640, 360))
+    };
+    let error_plot = plot_against_t("Test errors against T (mean ± sd over seeds)", "test errors", &|c| (c.mean_errors, c.std_errors))?;
+    let agreement_plot =
+        plot_against_t("Agreement with the teacher against T", "agreement (%)", &|c| (100.0 * c.mean_agreement, 100.0 * c.std_agreement))?;
     page.section(
         "grid",
         "Test error over the grid",
