@@ -14,8 +14,9 @@
 
 use crate::dkd_loss::dkd_parts;
 use crate::kd_parts::{AGREE, CE, KL, KL_T1, NCKD, PARTS, TCKD};
+use crate::kd_rows_as_lanes as narrow;
 use crate::lanes::{Lanes, with_lanes};
-use crate::softmax::{exp_shifted, row_max};
+use crate::softmax::{exp_shifted, exp2_factor, row_max};
 use crate::{PAR_MIN_ELEMS, simd};
 
 /// Where one [`kd_loss`] pass writes, besides the per-row loss.
@@ -112,6 +113,10 @@ impl KdPass {
     #[inline(always)]
     fn block<L: Lanes>(self, l: L, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>) {
         let cols = self.cols;
+        if parts.is_none() && cols <= narrow::MAX_COLS {
+            let settings = narrow::Settings { cols, t: self.t, alpha: self.alpha, scale: self.scale };
+            return narrow::kd_rows_as_lanes(l, settings, rows.zs, rows.zt, rows.labels, loss, grad);
+        }
         let soft = self.alpha > 0.0 || parts.is_some();
         let hard = self.alpha < 1.0 || parts.is_some();
         // Scratch rows for the exponentials, once per block: es, et at t; es, et at 1.
@@ -120,52 +125,41 @@ impl KdPass {
         let (et, rest) = rest.split_at_mut(cols);
         let (es1, et1) = rest.split_at_mut(cols);
         let inv_t = 1.0 / self.t;
+        let (k, k1) = (exp2_factor(self.t), exp2_factor(1.0));
         let same_t = self.t == 1.0;
         for (i, row_loss) in loss.iter_mut().enumerate() {
             let (zs, zt, y) = (&rows.zs[i * cols..(i + 1) * cols], &rows.zt[i * cols..(i + 1) * cols], rows.labels[i] as usize);
             let (ms, mt) = (row_max(l, zs), row_max(l, zt));
-            let (mut ss, mut st, mut kl) = (1.0f32, 1.0f32, 0.0f64);
+            let (mut ss, mut st) = (1.0f32, 1.0f32);
             if soft {
-                ss = exp_shifted(l, zs, ms, inv_t, es);
-                st = exp_shifted(l, zt, mt, inv_t, et);
-                kl = kl_over(l, &[Exps { zs, zt, es, et }], ms, mt, inv_t, ss as f64, st as f64);
+                ss = exp_shifted(l, zs, ms, k, es);
+                st = exp_shifted(l, zt, mt, k, et);
             }
             let (es1, ss1): (&[f32], f32) = match (hard, soft && same_t) {
                 (false, _) => (es1, 1.0),
                 (true, true) => (es, ss),
                 (true, false) => {
-                    let s = exp_shifted(l, zs, ms, 1.0, es1);
+                    let s = exp_shifted(l, zs, ms, k1, es1);
                     (es1, s)
                 }
             };
             // Cross-entropy on the label at 1: log-sum-exp minus the label's shifted logit.
             let ce = if hard { ss1.ln() as f64 - (zs[y] - ms) as f64 } else { 0.0 };
-            let t = self.t as f64;
             // Each row's arg-max, for the agreement and the gradient's fix below: once each.
             let top_s = (parts.is_some() || grad.is_some()).then(|| first_index_of(l, zs, ms));
             let top_t = (parts.is_some() || (grad.is_some() && soft && self.alpha > 0.0)).then(|| first_index_of(l, zt, mt));
-            *row_loss = (self.alpha as f64 * t * t * kl + (1.0 - self.alpha as f64) * ce) as f32;
-            if let Some(p) = parts.as_deref_mut() {
-                let p = &mut p[i * PARTS..(i + 1) * PARTS];
-                let (et1, st1): (&[f32], f32) = if same_t {
-                    (et, st)
-                } else {
-                    let s = exp_shifted(l, zt, mt, 1.0, et1);
-                    (et1, s)
-                };
-                p[KL] = kl as f32;
-                p[CE] = ce as f32;
-                let kl_1 = || kl_over(l, &[Exps { zs, zt, es: es1, et: et1 }], ms, mt, 1.0, ss1 as f64, st1 as f64);
-                p[KL_T1] = if same_t { kl } else { kl_1() } as f32;
-                p[AGREE] = (top_s == top_t) as u32 as f32;
-                let (tckd, nckd) = decoupled(l, Exps { zs, zt, es, et }, y, ms, mt, inv_t, ss, st);
-                (p[TCKD], p[NCKD]) = (tckd as f32, nckd as f32);
-            }
+            let row = Exps { zs, zt, es, et };
+            let centre = soft.then(|| KlCentre::new(l, ms, mt, inv_t, ss as f64, st as f64));
+            // The KL comes from the gradient's sweep where there is one, else from its own.
+            let mut kl = 0.0f64;
             if let Some(g) = grad.as_deref_mut() {
                 let g = &mut g[i * cols..(i + 1) * cols];
                 let (a, k) = (self.alpha, self.scale);
                 let (k_s, k_t, k_1) = (k * a * self.t / ss, -k * a * self.t / st, k * (1.0 - a) / ss1);
-                write_gradient(l, [es, et, es1], [k_s, k_t, k_1], soft && a > 0.0, g);
+                match centre {
+                    Some(centre) => kl = kl_and_gradient(l, row, es1, centre, [k_s, k_t, k_1], g),
+                    None => scale_into(l, es1, k_1, g),
+                }
                 g[y] -= k * (1.0 - a);
                 // Where a probability is near 1, its difference from another near 1 (or from the
                 // one-hot) would lose its digits: at the row's max it is 1 / S, so 1 - p comes
@@ -186,86 +180,150 @@ impl KdPass {
                     let (a, k) = (a as f64, k as f64);
                     g[top] = (k * (a * self.t as f64 * soft_part + (1.0 - a) * hard_part)) as f32;
                 }
+            } else if let Some(centre) = centre {
+                kl = kl_over(l, &[row], centre);
+            }
+            let t = self.t as f64;
+            *row_loss = (self.alpha as f64 * t * t * kl + (1.0 - self.alpha as f64) * ce) as f32;
+            if let Some(p) = parts.as_deref_mut() {
+                let p = &mut p[i * PARTS..(i + 1) * PARTS];
+                let (et1, st1): (&[f32], f32) = if same_t {
+                    (et, st)
+                } else {
+                    let s = exp_shifted(l, zt, mt, k1, et1);
+                    (et1, s)
+                };
+                p[KL] = kl as f32;
+                p[CE] = ce as f32;
+                let kl_1 = || kl_over(l, &[Exps { zs, zt, es: es1, et: et1 }], KlCentre::new(l, ms, mt, 1.0, ss1 as f64, st1 as f64));
+                p[KL_T1] = if same_t { kl } else { kl_1() } as f32;
+                p[AGREE] = (top_s == top_t) as u32 as f32;
+                let (tckd, nckd) = decoupled(l, row, y, ms, mt, inv_t, ss, st);
+                (p[TCKD], p[NCKD]) = (tckd as f32, nckd as f32);
             }
         }
     }
 }
 
-/// `g = k_s es + k_t et + k_1 es1`, the soft pair left out where its weight is 0 (`k_1` is 0 where
-/// `es1` was not computed).
+/// `g = k es1`: the gradient of the hard term alone.
 #[inline(always)]
-fn write_gradient<L: Lanes>(l: L, [es, et, es1]: [&[f32]; 3], [k_s, k_t, k_1]: [f32; 3], soft: bool, g: &mut [f32]) {
-    let (ks, kt, k1) = (l.splat(k_s), l.splat(k_t), l.splat(k_1));
+fn scale_into<L: Lanes>(l: L, es1: &[f32], k: f32, g: &mut [f32]) {
+    let kv = l.splat(k);
     for j in (0..g.len()).step_by(L::N) {
-        let mut v = l.mul(k1, l.load_at(es1, j, 0.0));
-        if soft {
-            v = l.mul_add(ks, l.load_at(es, j, 0.0), l.mul_add(kt, l.load_at(et, j, 0.0), v));
-        }
-        l.store_at(g, j, v);
+        l.store_at(g, j, l.mul(kv, l.load_at(es1, j, 0.0)));
     }
+}
+
+/// One sweep over a row: `g = k_s es + k_t et + k_1 es1` (`k_1` is 0 where `es1` was not
+/// computed), and the KL of [`kl_over`] from the same loads.
+#[inline(always)]
+fn kl_and_gradient<L: Lanes>(l: L, row: Exps, es1: &[f32], centre: KlCentre<L>, k: [f32; 3], g: &mut [f32]) -> f64 {
+    let k = k.map(|k| l.splat(k));
+    let (cols, n) = (g.len(), L::N);
+    let body = cols / n * n;
+    let mut terms = l.splat(0.0);
+    for j in (0..body).step_by(n) {
+        terms = kl_and_gradient_step(l, &row, es1, &centre, k, g, j, true, terms);
+    }
+    if body < cols {
+        terms = kl_and_gradient_step(l, &row, es1, &centre, k, g, body, false, terms);
+    }
+    centre.finish(l, terms)
+}
+
+/// The vector at `j` of [`kl_and_gradient`]: whole, or the row's tail.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn kl_and_gradient_step<L: Lanes>(
+    l: L, row: &Exps, es1: &[f32], centre: &KlCentre<L>, [ks, kt, k1]: [L::V; 3], g: &mut [f32], j: usize, whole: bool, terms: L::V,
+) -> L::V {
+    let (es, et) = (l.load_known(row.es, j, whole, 0.0), l.load_known(row.et, j, whole, 0.0));
+    let (zs, zt) = (l.load_known(row.zs, j, whole, 0.0), l.load_known(row.zt, j, whole, 0.0));
+    l.store_known(g, j, whole, l.mul_add(ks, es, l.mul_add(kt, et, l.mul(k1, l.load_known(es1, j, whole, 0.0)))));
+    l.add(terms, centre.term(l, zs, zt, es, et))
 }
 
 /// `KL(softmax(zt / t) || softmax(zs / t))` over the union of `segments` (a row, or a row with a
-/// class left out) from its exponentials and their sums `ss` and `st`.
+/// class left out, whose sums `centre` was made with), from their exponentials.
+#[inline(always)]
+fn kl_over<L: Lanes>(l: L, segments: &[Exps], centre: KlCentre<L>) -> f64 {
+    let mut terms = l.splat(0.0);
+    for seg in segments {
+        let (cols, n) = (seg.zs.len(), L::N);
+        let body = cols / n * n;
+        for j in (0..body).step_by(n) {
+            terms = kl_step(l, seg, &centre, j, true, terms);
+        }
+        if body < cols {
+            terms = kl_step(l, seg, &centre, body, false, terms);
+        }
+    }
+    centre.finish(l, terms)
+}
+
+/// The vector at `j` of [`kl_over`]: whole, or the segment's tail.
+#[inline(always)]
+fn kl_step<L: Lanes>(l: L, seg: &Exps, centre: &KlCentre<L>, j: usize, whole: bool, terms: L::V) -> L::V {
+    let (zs, zt) = (l.load_known(seg.zs, j, whole, 0.0), l.load_known(seg.zt, j, whole, 0.0));
+    let (es, et) = (l.load_known(seg.es, j, whole, 0.0), l.load_known(seg.et, j, whole, 0.0));
+    l.add(terms, centre.term(l, zs, zt, es, et))
+}
+
+/// The KL in a form whose terms are all non-negative, so nothing cancels however small it is
+/// (at t = 100 the KL of two close rows is 1e-9, and t^2 = 1e4 magnifies any rounding).
 ///
-/// With `a_j = log et_j - log es_j` and `abar` its mean under the teacher, `v_j = abar - a_j`:
-/// `KL = log E[e^v] - E[v]`, and `E[e^v] = 1 + E[e^v - 1 - v] + E[v]` is a sum of non-negative
-/// terms (`e^v - 1 - v` by its series where `|v| < 1/2`), so nothing cancels however small the
-/// KL is. Where the KL is large the direct `abar + log(ss / st)` is as accurate and cheaper.
-#[inline(always)]
-fn kl_over<L: Lanes>(l: L, segments: &[Exps], ms: f32, mt: f32, inv_t: f32, ss: f64, st: f64) -> f64 {
-    let shifts = [l.splat(ms), l.splat(mt), l.splat(inv_t)];
-    let mut weighted = l.splat(0.0);
-    for seg in segments {
-        for_chunks(
-            l,
-            seg,
-            #[inline(always)]
-            |zs, zt, _, et| weighted = l.mul_add(et, log_ratio(l, zs, zt, shifts), weighted),
-        );
-    }
-    let abar = l.sum(weighted) as f64 / st;
-    let direct = abar + (ss / st).ln();
-    if direct > 1.0 {
-        return direct;
-    }
-    let (abar_v, e_abar) = (l.splat(abar as f32), l.splat((abar as f32).exp()));
-    let (mut terms, mut mean_v) = (l.splat(0.0), l.splat(0.0));
-    for seg in segments {
-        for_chunks(
-            l,
-            seg,
-            #[inline(always)]
-            |zs, zt, es, et| {
-                let v = l.sub(abar_v, log_ratio(l, zs, zt, shifts));
-                // e^v - 1 - v = v^2 (1/2 + v/6 + ... + v^6/40320), or directly with et e^v = es e^abar.
-                let mut series = l.splat(1.0 / 40320.0);
-                for c in [1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5] {
-                    series = l.mul_add(series, v, l.splat(c));
-                }
-                let small = l.mul(et, l.mul(l.mul(v, v), series));
-                let large = l.sub(l.mul(es, e_abar), l.mul_add(et, v, et));
-                terms = l.add(terms, l.select_abs_below(v, 0.5, small, large));
-                mean_v = l.mul_add(et, v, mean_v);
-            },
-        );
-    }
-    let (terms, mean_v) = (l.sum(terms) as f64 / st, l.sum(mean_v) as f64 / st);
-    ((terms + mean_v).ln_1p() - mean_v).max(0.0)
+/// With `p = et / st`, `q = es / ss` and `v_j = log(q_j / p_j) = log(st / ss) - a_j`,
+/// `a_j = ((zt_j - mt) - (zs_j - ms)) / t`: since `sum q = sum p = 1`,
+/// `KL(p || q) = sum_j p_j (e^v_j - 1 - v_j)`. Each term is `e^v - 1 - v` by its series where
+/// `|v| < 1/2`, else `et_j e^v_j = es_j st / ss` directly. An error `d` in `log(st / ss)` (from
+/// the f32 sums) moves the KL by `d (sum q - 1) + O(d^2)`: by nothing to first order.
+/// Its lanes may hold one row's figures (the row kernels) or one row each (rows as lanes).
+#[derive(Clone, Copy)]
+pub(crate) struct KlCentre<L: Lanes> {
+    pub ms: L::V,
+    pub mt: L::V,
+    pub inv_t: L::V,
+    /// `log(st / ss)`.
+    pub log_ratio: L::V,
+    /// `st / ss`.
+    pub ratio: L::V,
+    /// `st`, which [`KlCentre::finish`] divides by.
+    st: f64,
 }
 
-/// `a_j = ((zt_j - mt) - (zs_j - ms)) / t` of a vector, with `[ms, mt, 1 / t]` splat.
-#[inline(always)]
-fn log_ratio<L: Lanes>(l: L, zs: L::V, zt: L::V, [ms, mt, inv_t]: [L::V; 3]) -> L::V {
-    l.mul(l.sub(l.sub(zt, mt), l.sub(zs, ms)), inv_t)
-}
+impl<L: Lanes> KlCentre<L> {
+    #[inline(always)]
+    fn new(l: L, ms: f32, mt: f32, inv_t: f32, ss: f64, st: f64) -> Self {
+        let (ms, mt, inv_t) = (l.splat(ms), l.splat(mt), l.splat(inv_t));
+        KlCentre { ms, mt, inv_t, log_ratio: l.splat((st / ss).ln() as f32), ratio: l.splat((st / ss) as f32), st }
+    }
 
-/// Calls `f` on each vector of a row's logits and exponentials; the tail's spare lanes hold
-/// zeros (`e = 0`: they weigh nothing).
-#[inline(always)]
-fn for_chunks<L: Lanes>(l: L, row: &Exps, mut f: impl FnMut(L::V, L::V, L::V, L::V)) {
-    for j in (0..row.zs.len()).step_by(L::N) {
-        f(l.load_at(row.zs, j, 0.0), l.load_at(row.zt, j, 0.0), l.load_at(row.es, j, 0.0), l.load_at(row.et, j, 0.0));
+    /// One row per lane: `ss` and `st` are the lanes' sums (the KL's last division is then the
+    /// caller's).
+    #[inline(always)]
+    pub(crate) fn of_lanes(l: L, ms: L::V, mt: L::V, inv_t: f32, ss: L::V, st: L::V) -> Self {
+        let ratio = l.div(st, ss);
+        KlCentre { ms, mt, inv_t: l.splat(inv_t), log_ratio: l.ln(ratio), ratio, st: 1.0 }
+    }
+
+    /// `et_j (e^v_j - 1 - v_j)` of a vector (0 where `es = et = 0`, as in a tail's spare lanes).
+    #[inline(always)]
+    pub(crate) fn term(self, l: L, zs: L::V, zt: L::V, es: L::V, et: L::V) -> L::V {
+        let v = l.sub(self.log_ratio, l.mul(l.sub(l.sub(zt, self.mt), l.sub(zs, self.ms)), self.inv_t));
+        // e^v - 1 - v = v^2 (1/2 + v/6 + ... + v^6/40320) where |v| < 1/2.
+        let mut series = l.splat(1.0 / 40320.0);
+        for c in [1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5] {
+            series = l.mul_add(series, v, l.splat(c));
+        }
+        let small = l.mul(et, l.mul(l.mul(v, v), series));
+        let large = l.sub(l.mul(es, self.ratio), l.mul_add(et, v, et));
+        l.select_abs_below(v, 0.5, small, large)
+    }
+
+    /// The KL from the summed terms.
+    #[inline(always)]
+    fn finish(self, l: L, terms: L::V) -> f64 {
+        (l.sum(terms) as f64 / self.st).max(0.0)
     }
 }
 
@@ -308,7 +366,7 @@ fn decoupled<L: Lanes>(l: L, row: Exps, y: usize, ms: f32, mt: f32, inv_t: f32, 
     let (log_pt_o, log_ps_o) = ((st_other / st).ln(), (ss_other / ss).ln());
     let weigh = |log_p: f64, log_q: f64| if log_p == f64::NEG_INFINITY { 0.0 } else { log_p.exp() * (log_p - log_q) };
     let tckd = (weigh(log_pt_y, log_ps_y) + weigh(log_pt_o, log_ps_o)).max(0.0);
-    let nckd = kl_over(l, &segments, ms, mt, inv_t as f32, ss_other, st_other);
+    let nckd = kl_over(l, &segments, KlCentre::new(l, ms, mt, inv_t as f32, ss_other, st_other));
     (tckd, nckd)
 }
 

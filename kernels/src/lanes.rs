@@ -30,6 +30,16 @@ pub trait Lanes: Copy {
         buf[..s.len()].copy_from_slice(s);
         self.load(&buf)
     }
+    /// `dst[j * N + i] = src[i * cols + j]`: the first `count` (`<= N`) rows of `src` as
+    /// `cols` vectors, one row per lane, zeros in the lanes past them.
+    fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+        transpose_in_by_element(src, cols, count, dst, Self::N);
+    }
+    /// `dst[i * cols + j] = src[j * N + i]` for the first `count` rows: the inverse of
+    /// [`Lanes::transpose_in`].
+    fn transpose_out(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+        transpose_out_by_element(src, cols, count, dst, Self::N);
+    }
     /// Into the first `N` values of `d` (`d.len() >= N`).
     fn store(self, d: &mut [f32], v: Self::V);
     /// The first `d.len()` (< `N`) lanes into `d`.
@@ -47,6 +57,17 @@ pub trait Lanes: Copy {
     fn load_at(self, s: &[f32], j: usize, fill: f32) -> Self::V {
         if j + Self::N <= s.len() { self.load(&s[j..]) } else { self.load_part(&s[j..], fill) }
     }
+    /// [`Lanes::load_at`] where the caller knows which it is (a loop's body, or its tail), so no
+    /// step tests it: the loops' bodies call their step with `whole = true`, the tail with false.
+    #[inline(always)]
+    fn load_known(self, s: &[f32], j: usize, whole: bool, fill: f32) -> Self::V {
+        if whole { self.load(&s[j..]) } else { self.load_part(&s[j..], fill) }
+    }
+    /// [`Lanes::store_at`] where the caller knows which it is.
+    #[inline(always)]
+    fn store_known(self, d: &mut [f32], j: usize, whole: bool, v: Self::V) {
+        if whole { self.store(&mut d[j..], v) } else { self.store_part(&mut d[j..], v) }
+    }
     /// Stores `v` at `d[j..]`, whole or its first lanes.
     #[inline(always)]
     fn store_at(self, d: &mut [f32], j: usize, v: Self::V) {
@@ -57,19 +78,65 @@ pub trait Lanes: Copy {
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a b + c`, fused where the path has FMA.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// The larger lane by lane; NaN in `b` wins.
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `if a == b { x } else { y }`, lane by lane.
+    fn select_eq(self, a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
     /// `if |a| < bound { x } else { y }`, lane by lane.
     fn select_abs_below(self, a: Self::V, bound: f32, x: Self::V, y: Self::V) -> Self::V;
     /// Bit `i` set where lane `i` of `a` equals `b`.
     fn eq_bits(self, a: Self::V, b: f32) -> u32;
     fn exp(self, x: Self::V) -> Self::V;
+    /// `2^y` for `y <= 0` (or NaN), the row kernels' exponential once the row's max is
+    /// subtracted and `log2(e) / t` folded into one factor: `y = n + f`, `|f| <= 1/2`, a degree-6
+    /// polynomial for `2^f` and `n` added to its exponent bits. Under 1e-7 relative error where
+    /// the result is at least `2^-125`; smaller results flush to 0 (their weight in a row that
+    /// holds a 1 is nil). Half the work of [`Lanes::exp`], which serves the whole range.
+    fn exp2_nonpositive(self, y: Self::V) -> Self::V;
     fn wide_zero(self) -> Self::Wide;
     /// `acc + v`, lane by lane in f64.
     fn wide_add(self, acc: Self::Wide, v: Self::V) -> Self::Wide;
+    /// `acc + a + b` lane by lane in f64. The vector paths add `a + b` in f32 first, halving the
+    /// widenings, which cost more than the sum's whole rest on Zen 3; for the non-negative
+    /// terms it is given (exponentials), that rounding is at most 2^-24 of the pair.
+    #[inline(always)]
+    fn wide_add_pair(self, acc: Self::Wide, a: Self::V, b: Self::V) -> Self::Wide {
+        self.wide_add(self.wide_add(acc, a), b)
+    }
     fn wide_sum(self, acc: Self::Wide) -> f64;
+    /// The natural log of positive normal lanes (Cephes' `logf`: `x = m 2^e`, `m` in
+    /// `[sqrt(1/2), sqrt(2))`, a degree-8 polynomial in `m - 1`): within 2e-7 of `ln x`,
+    /// relative, or absolute near `x = 1`.
+    fn ln(self, x: Self::V) -> Self::V;
+    /// The f64 lanes rounded back to f32.
+    fn narrow(self, w: Self::Wide) -> Self::V;
+    /// `a - b` in f64, lane by lane, rounded to f32: the difference of two sums keeps the bits
+    /// that a difference of their f32 roundings would lose.
+    fn narrow_diff(self, a: Self::Wide, b: Self::Wide) -> Self::V;
     fn sum(self, v: Self::V) -> f32;
     fn max_lane(self, v: Self::V) -> f32;
+}
+
+/// [`Lanes::transpose_in`] for `n` lanes, a value at a time.
+#[inline(always)]
+fn transpose_in_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
+    dst[..cols * n].fill(0.0);
+    for (i, row) in src[..count * cols].chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            dst[j * n + i] = v;
+        }
+    }
+}
+
+/// [`Lanes::transpose_out`] for `n` lanes, a value at a time.
+#[inline(always)]
+fn transpose_out_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
+    for (i, row) in dst[..count * cols].chunks_exact_mut(cols).enumerate() {
+        for (j, d) in row.iter_mut().enumerate() {
+            *d = src[j * n + i];
+        }
+    }
 }
 
 /// Runs `$body` with `$l` bound to the lanes of `$isa`, each instantiation compiled with its
@@ -156,6 +223,26 @@ impl Lanes for Scalar {
         if b.is_nan() || b > a { b } else { a }
     }
     #[inline(always)]
+    fn div(self, a: f32, b: f32) -> f32 {
+        a / b
+    }
+    #[inline(always)]
+    fn select_eq(self, a: f32, b: f32, x: f32, y: f32) -> f32 {
+        if a == b { x } else { y }
+    }
+    #[inline(always)]
+    fn ln(self, x: f32) -> f32 {
+        x.ln()
+    }
+    #[inline(always)]
+    fn narrow(self, w: f64) -> f32 {
+        w as f32
+    }
+    #[inline(always)]
+    fn narrow_diff(self, a: f64, b: f64) -> f32 {
+        (a - b) as f32
+    }
+    #[inline(always)]
     fn select_abs_below(self, a: f32, bound: f32, x: f32, y: f32) -> f32 {
         if a.abs() < bound { x } else { y }
     }
@@ -166,6 +253,10 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn exp(self, x: f32) -> f32 {
         x.exp()
+    }
+    #[inline(always)]
+    fn exp2_nonpositive(self, y: f32) -> f32 {
+        if y < EXP2_FLUSH { 0.0 } else { y.exp2() }
     }
     #[inline(always)]
     fn sum(self, v: f32) -> f32 {
@@ -185,6 +276,26 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
+// `(2^f - 1) / f` on |f| <= 1/2, interpolated at the six Chebyshev nodes (highest power first):
+// `1 + f q(f)` is within 6.7e-8 of 2^f with f32 rounding, and exactly 1 at f = 0, so a row's
+// max contributes exactly 1 to its sum.
+const EXP2_POLY: [f32; 6] = [1.545_316_3e-4, 1.339_086_3e-3, 9.618_083e-3, 5.550_357e-2, 0.240_226_5, std::f32::consts::LN_2];
+// Cephes' logf: sqrt(1/2), and the coefficients of (ln(1 + x) - x + x^2 / 2) / x^3, highest first.
+const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+const LN_POLY: [f32; 9] = [
+    7.037_683_6e-2,
+    -1.151_461e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_4e-1,
+    -2.499_999_4e-1,
+    3.333_333e-1,
+];
+// Below this `2^y` is flushed to 0: adding n to the exponent bits of 2^f is only right while
+// the result stays normal.
+const EXP2_FLUSH: f32 = -125.0;
 
 #[cfg(target_arch = "x86_64")]
 pub use x86::{Avx2, Avx512};
@@ -229,6 +340,10 @@ mod x86 {
             }
         }
         #[inline(always)]
+        fn wide_add_pair(self, acc: [__m256d; 2], a: __m256, b: __m256) -> [__m256d; 2] {
+            self.wide_add(acc, self.add(a, b))
+        }
+        #[inline(always)]
         fn wide_sum(self, [lo, hi]: [__m256d; 2]) -> f64 {
             unsafe {
                 let s = _mm256_add_pd(lo, hi);
@@ -244,6 +359,20 @@ mod x86 {
         fn load(self, s: &[f32]) -> __m256 {
             assert!(s.len() >= 8);
             unsafe { _mm256_loadu_ps(s.as_ptr()) }
+        }
+        #[inline(always)]
+        fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+            match cols < 8 {
+                true => transpose_in_by_element(src, cols, count, dst, 8),
+                false => transpose8_in(src, cols, count, dst, 8, 0),
+            }
+        }
+        #[inline(always)]
+        fn transpose_out(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+            match cols < 8 {
+                true => transpose_out_by_element(src, cols, count, dst, 8),
+                false => transpose8_out(src, cols, count, dst, 8, 0),
+            }
         }
         #[inline(always)]
         fn load_part(self, s: &[f32], fill: f32) -> __m256 {
@@ -302,6 +431,43 @@ mod x86 {
             unsafe { _mm256_max_ps(a, b) }
         }
         #[inline(always)]
+        fn div(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_div_ps(a, b) }
+        }
+        #[inline(always)]
+        fn select_eq(self, a: __m256, b: __m256, x: __m256, y: __m256) -> __m256 {
+            unsafe { _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b)) }
+        }
+        #[inline(always)]
+        fn ln(self, x: __m256) -> __m256 {
+            unsafe {
+                // x = m 2^e with m in [1/2, 1), from the bits; then m in [sqrt(1/2), sqrt(2)).
+                let bits = _mm256_castps_si256(x);
+                let e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(126)));
+                let mant = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)), _mm256_set1_epi32(0x3f00_0000));
+                let m = _mm256_castsi256_ps(mant);
+                let low = _mm256_cmp_ps::<_CMP_LT_OQ>(m, _mm256_set1_ps(SQRT_HALF));
+                let e = _mm256_sub_ps(e, _mm256_and_ps(low, _mm256_set1_ps(1.0)));
+                let m = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(low, m)), _mm256_set1_ps(1.0));
+                let z = _mm256_mul_ps(m, m);
+                let mut p = _mm256_set1_ps(LN_POLY[0]);
+                for c in &LN_POLY[1..] {
+                    p = _mm256_fmadd_ps(p, m, _mm256_set1_ps(*c));
+                }
+                let y = _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_LO), _mm256_mul_ps(_mm256_mul_ps(p, m), z));
+                let y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5), y);
+                _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_HI), _mm256_add_ps(m, y))
+            }
+        }
+        #[inline(always)]
+        fn narrow(self, [lo, hi]: [__m256d; 2]) -> __m256 {
+            unsafe { _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo)) }
+        }
+        #[inline(always)]
+        fn narrow_diff(self, [a_lo, a_hi]: [__m256d; 2], [b_lo, b_hi]: [__m256d; 2]) -> __m256 {
+            self.narrow(unsafe { [_mm256_sub_pd(a_lo, b_lo), _mm256_sub_pd(a_hi, b_hi)] })
+        }
+        #[inline(always)]
         fn select_abs_below(self, a: __m256, bound: f32, x: __m256, y: __m256) -> __m256 {
             unsafe {
                 let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), a);
@@ -337,6 +503,22 @@ mod x86 {
             }
         }
         #[inline(always)]
+        fn exp2_nonpositive(self, y: __m256) -> __m256 {
+            unsafe {
+                let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+                let f = _mm256_sub_ps(y, n);
+                let mut q = _mm256_set1_ps(EXP2_POLY[0]);
+                for c in &EXP2_POLY[1..] {
+                    q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(*c));
+                }
+                let p = _mm256_fmadd_ps(q, f, _mm256_set1_ps(1.0));
+                let scaled = _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32::<23>(_mm256_cvtps_epi32(n)));
+                // Unordered compare: a NaN lane is kept (its bits plus n's stay NaN).
+                let keep = _mm256_cmp_ps::<_CMP_NLT_UQ>(y, _mm256_set1_ps(EXP2_FLUSH));
+                _mm256_and_ps(_mm256_castsi256_ps(scaled), keep)
+            }
+        }
+        #[inline(always)]
         fn sum(self, v: __m256) -> f32 {
             unsafe {
                 let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
@@ -359,6 +541,107 @@ mod x86 {
     fn tail_mask(n: usize) -> __m256i {
         // SAFETY: reached only from `Avx2`'s methods, so the CPU has AVX2.
         unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
+    }
+
+    /// The 8x8 transpose of `r` (eight rows of eight) into its columns: unpacks, shuffles and
+    /// 128-bit permutes, 24 in all.
+    #[inline(always)]
+    fn transpose8x8(r: [__m256; 8]) -> [__m256; 8] {
+        // SAFETY: reached only from `Avx2`'s and `Avx512`'s methods, so the CPU has AVX2.
+        unsafe {
+            let t = [
+                _mm256_unpacklo_ps(r[0], r[1]),
+                _mm256_unpackhi_ps(r[0], r[1]),
+                _mm256_unpacklo_ps(r[2], r[3]),
+                _mm256_unpackhi_ps(r[2], r[3]),
+                _mm256_unpacklo_ps(r[4], r[5]),
+                _mm256_unpackhi_ps(r[4], r[5]),
+                _mm256_unpacklo_ps(r[6], r[7]),
+                _mm256_unpackhi_ps(r[6], r[7]),
+            ];
+            let s = [
+                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+            ];
+            [
+                _mm256_permute2f128_ps::<0x20>(s[0], s[4]),
+                _mm256_permute2f128_ps::<0x20>(s[1], s[5]),
+                _mm256_permute2f128_ps::<0x20>(s[2], s[6]),
+                _mm256_permute2f128_ps::<0x20>(s[3], s[7]),
+                _mm256_permute2f128_ps::<0x31>(s[0], s[4]),
+                _mm256_permute2f128_ps::<0x31>(s[1], s[5]),
+                _mm256_permute2f128_ps::<0x31>(s[2], s[6]),
+                _mm256_permute2f128_ps::<0x31>(s[3], s[7]),
+            ]
+        }
+    }
+
+    /// `dst[j * stride + lane0 + i] = src[i * cols + j]` for rows `i < count` (`<= 8`), zeros in
+    /// the other lanes of those eight; `cols >= 8`. Eight columns at a time, the last window
+    /// ending at the row's end (overlapping the one before), so no load leaves a row.
+    #[inline(always)]
+    fn transpose8_in(src: &[f32], cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
+        assert!(cols >= 8 && count <= 8 && src.len() >= count * cols && dst.len() >= (cols - 1) * stride + lane0 + 8);
+        for c0 in (0..cols).step_by(8) {
+            let w0 = c0.min(cols - 8);
+            // SAFETY: the CPU has AVX2 (callers are `Avx2`'s and `Avx512`'s methods); rows
+            // `i < count`, columns `w0..w0 + 8 <= cols`: inside `src` (asserted).
+            let rows = unsafe {
+                let p = src.as_ptr().add(w0);
+                let mut r = [_mm256_setzero_ps(); 8];
+                if count == 8 {
+                    for (i, r) in r.iter_mut().enumerate() {
+                        *r = _mm256_loadu_ps(p.add(i * cols));
+                    }
+                } else {
+                    for (i, r) in r.iter_mut().enumerate().take(count) {
+                        *r = _mm256_loadu_ps(p.add(i * cols));
+                    }
+                }
+                r
+            };
+            let columns = transpose8x8(rows);
+            for (k, &column) in columns.iter().enumerate().skip(c0 - w0) {
+                let at = (w0 + k) * stride + lane0;
+                // SAFETY: AVX2 as above; `at + 8 <= dst.len()` (asserted, `w0 + k < cols`).
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(at), column) }
+            }
+        }
+    }
+
+    /// `dst[i * cols + j] = src[j * stride + lane0 + i]` for rows `i < count` (`<= 8`); `cols >=
+    /// 8`. The last window overlaps the one before, rewriting its values unchanged.
+    #[inline(always)]
+    fn transpose8_out(src: &[f32], cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
+        assert!(cols >= 8 && count <= 8 && dst.len() >= count * cols && src.len() >= (cols - 1) * stride + lane0 + 8);
+        for c0 in (0..cols).step_by(8) {
+            let w0 = c0.min(cols - 8);
+            // SAFETY: AVX2 as in `transpose8_in`; columns `w0..w0 + 8 <= cols` of `src` and rows
+            // `i < count` of `dst`, whose windows end inside their rows: in bounds (asserted).
+            unsafe {
+                let mut columns = [_mm256_setzero_ps(); 8];
+                for (k, c) in columns.iter_mut().enumerate() {
+                    *c = _mm256_loadu_ps(src.as_ptr().add((w0 + k) * stride + lane0));
+                }
+                let rows = transpose8x8(columns);
+                let p = dst.as_mut_ptr().add(w0);
+                if count == 8 {
+                    for (i, &r) in rows.iter().enumerate() {
+                        _mm256_storeu_ps(p.add(i * cols), r);
+                    }
+                } else {
+                    for (i, &r) in rows.iter().enumerate().take(count) {
+                        _mm256_storeu_ps(p.add(i * cols), r);
+                    }
+                }
+            }
+        }
     }
 
     /// 16 lanes of AVX-512F.
@@ -393,6 +676,10 @@ mod x86 {
             }
         }
         #[inline(always)]
+        fn wide_add_pair(self, acc: [__m512d; 2], a: __m512, b: __m512) -> [__m512d; 2] {
+            self.wide_add(acc, self.add(a, b))
+        }
+        #[inline(always)]
         fn wide_sum(self, [lo, hi]: [__m512d; 2]) -> f64 {
             unsafe { _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)) }
         }
@@ -404,6 +691,26 @@ mod x86 {
         fn load(self, s: &[f32]) -> __m512 {
             assert!(s.len() >= 16);
             unsafe { _mm512_loadu_ps(s.as_ptr()) }
+        }
+        #[inline(always)]
+        fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+            if cols < 8 {
+                return transpose_in_by_element(src, cols, count, dst, 16);
+            }
+            // Two 8-row halves through AVX2's shuffles (every AVX-512 CPU has AVX2; the
+            // dispatch enables it beside AVX-512F).
+            let top = count.min(8);
+            transpose8_in(src, cols, top, dst, 16, 0);
+            transpose8_in(&src[top * cols..], cols, count - top, dst, 16, 8);
+        }
+        #[inline(always)]
+        fn transpose_out(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+            if cols < 8 {
+                return transpose_out_by_element(src, cols, count, dst, 16);
+            }
+            let top = count.min(8);
+            transpose8_out(src, cols, top, dst, 16, 0);
+            transpose8_out(src, cols, count - top, &mut dst[top * cols..], 16, 8);
         }
         #[inline(always)]
         fn load_part(self, s: &[f32], fill: f32) -> __m512 {
@@ -441,6 +748,46 @@ mod x86 {
             unsafe { _mm512_max_ps(a, b) }
         }
         #[inline(always)]
+        fn div(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_div_ps(a, b) }
+        }
+        #[inline(always)]
+        fn select_eq(self, a: __m512, b: __m512, x: __m512, y: __m512) -> __m512 {
+            unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b), y, x) }
+        }
+        #[inline(always)]
+        fn ln(self, x: __m512) -> __m512 {
+            unsafe {
+                // x = m 2^e with m in [1/2, 1), from the bits; then m in [sqrt(1/2), sqrt(2)).
+                let bits = _mm512_castps_si512(x);
+                let e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(126)));
+                let mant = _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)), _mm512_set1_epi32(0x3f00_0000));
+                let m = _mm512_castsi512_ps(mant);
+                let low = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, _mm512_set1_ps(SQRT_HALF));
+                let e = _mm512_mask_sub_ps(e, low, e, _mm512_set1_ps(1.0));
+                let m = _mm512_sub_ps(_mm512_mask_add_ps(m, low, m, m), _mm512_set1_ps(1.0));
+                let z = _mm512_mul_ps(m, m);
+                let mut p = _mm512_set1_ps(LN_POLY[0]);
+                for c in &LN_POLY[1..] {
+                    p = _mm512_fmadd_ps(p, m, _mm512_set1_ps(*c));
+                }
+                let y = _mm512_fmadd_ps(e, _mm512_set1_ps(LN2_LO), _mm512_mul_ps(_mm512_mul_ps(p, m), z));
+                let y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5), y);
+                _mm512_fmadd_ps(e, _mm512_set1_ps(LN2_HI), _mm512_add_ps(m, y))
+            }
+        }
+        #[inline(always)]
+        fn narrow(self, [lo, hi]: [__m512d; 2]) -> __m512 {
+            unsafe {
+                let (lo, hi) = (_mm512_cvtpd_ps(lo), _mm512_cvtpd_ps(hi));
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi)))
+            }
+        }
+        #[inline(always)]
+        fn narrow_diff(self, [a_lo, a_hi]: [__m512d; 2], [b_lo, b_hi]: [__m512d; 2]) -> __m512 {
+            self.narrow(unsafe { [_mm512_sub_pd(a_lo, b_lo), _mm512_sub_pd(a_hi, b_hi)] })
+        }
+        #[inline(always)]
         fn select_abs_below(self, a: __m512, bound: f32, x: __m512, y: __m512) -> __m512 {
             unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(a), _mm512_set1_ps(bound)), y, x) }
         }
@@ -464,6 +811,22 @@ mod x86 {
                 let y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0));
                 // scalef computes y 2^n with IEEE rounding into the subnormals, 0 and inf.
                 _mm512_scalef_ps(y, n)
+            }
+        }
+        #[inline(always)]
+        fn exp2_nonpositive(self, y: __m512) -> __m512 {
+            unsafe {
+                let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+                let f = _mm512_sub_ps(y, n);
+                let mut q = _mm512_set1_ps(EXP2_POLY[0]);
+                for c in &EXP2_POLY[1..] {
+                    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(*c));
+                }
+                let p = _mm512_fmadd_ps(q, f, _mm512_set1_ps(1.0));
+                let scaled = _mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32::<23>(_mm512_cvtps_epi32(n)));
+                // Unordered compare: a NaN lane is kept (its bits plus n's stay NaN).
+                let keep = _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(y, _mm512_set1_ps(EXP2_FLUSH));
+                _mm512_maskz_mov_ps(keep, _mm512_castsi512_ps(scaled))
             }
         }
         #[inline(always)]
@@ -526,6 +889,95 @@ mod tests {
             }
             eprintln!("{path:?}: worst relative error {:.3e} at {}", worst.0, worst.1);
             assert!(worst.0 < 1e-7, "{path:?}: relative error {:.3e} at x = {}", worst.0, worst.1);
+        }
+    }
+
+    fn exp2_all(xs: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; xs.len()];
+        with_lanes!(isa(), l => for j in (0..xs.len()).step_by(l.n()) {
+            l.store_at(&mut out, j, l.exp2_nonpositive(l.load_at(xs, j, 0.0)));
+        });
+        out
+    }
+
+    #[test]
+    fn exp2_nonpositive_matches_f64_and_flushes_below_its_floor() {
+        // Every 17th float from 0 down to -130, plus the edges.
+        let mut xs: Vec<f32> = ((-0.0f32).to_bits()..=(-130.0f32).to_bits()).step_by(17).map(f32::from_bits).collect();
+        xs.extend([0.0, -0.5, 0.5 - 1.0, -124.99, -125.0, -125.01, -1e30, f32::NEG_INFINITY]);
+        for path in available() {
+            let got = with_isa(path, || exp2_all(&xs));
+            let mut worst = (0.0f64, 0.0f32);
+            for (&y, &e) in xs.iter().zip(&got) {
+                let want = (y as f64).exp2();
+                if y >= EXP2_FLUSH {
+                    let rel = (e as f64 - want).abs() / want;
+                    if rel > worst.0 {
+                        worst = (rel, y);
+                    }
+                } else {
+                    assert!(e == 0.0 || (path == crate::simd::Isa::Scalar && (e as f64 - want).abs() < 1e-44), "{path:?}: 2^{y} = {e}");
+                }
+            }
+            eprintln!("{path:?}: 2^y worst relative error {:.3e} at {}", worst.0, worst.1);
+            assert!(worst.0 < 1e-7, "{path:?}: relative error {:.3e} at y = {}", worst.0, worst.1);
+            let ends = with_isa(path, || exp2_all(&[0.0, -0.0, f32::NAN, f32::NEG_INFINITY]));
+            assert_eq!(&ends[..2], &[1.0, 1.0], "{path:?}: 2^0 is exactly 1");
+            assert!(ends[2].is_nan() && ends[3] == 0.0, "{path:?}: {ends:?}");
+        }
+    }
+
+    #[test]
+    fn ln_matches_f64_over_the_normal_range() {
+        // Every 97th float from the smallest normal to f32::MAX, plus values around 1.
+        let mut xs: Vec<f32> = (f32::MIN_POSITIVE.to_bits()..f32::MAX.to_bits()).step_by(97).map(f32::from_bits).collect();
+        xs.extend([1.0, 1.0 + f32::EPSILON, 1.0 - f32::EPSILON / 2.0, SQRT_HALF, 2.0f32.sqrt(), 0.5, 2.0, f32::MAX]);
+        for path in available() {
+            let mut got = vec![0.0; xs.len()];
+            with_isa(path, || {
+                with_lanes!(isa(), l => for j in (0..xs.len()).step_by(l.n()) {
+                    l.store_at(&mut got, j, l.ln(l.load_at(&xs, j, 1.0)));
+                })
+            });
+            let mut worst = (0.0f64, 0.0f32);
+            for (&x, &y) in xs.iter().zip(&got) {
+                let want = (x as f64).ln();
+                let err = (y as f64 - want).abs() / want.abs().max(1.0);
+                if err > worst.0 {
+                    worst = (err, x);
+                }
+            }
+            eprintln!("{path:?}: ln worst error {:.3e} at {}", worst.0, worst.1);
+            assert!(worst.0 < 2e-7, "{path:?}: ln error {:.3e} at x = {}", worst.0, worst.1);
+        }
+    }
+
+    #[test]
+    fn selects_divides_and_narrows_lane_by_lane() {
+        for path in available() {
+            with_isa(path, || {
+                with_lanes!(isa(), l => {
+                    let n = l.n();
+                    let idx: Vec<f32> = (0..n).map(|i| i as f32).collect();
+                    let v = l.load(&idx);
+                    let mut out = vec![0.0f32; n];
+                    l.store(&mut out, l.select_eq(v, l.splat(1.0), l.splat(-1.0), l.div(v, l.splat(4.0))));
+                    for (i, &o) in out.iter().enumerate() {
+                        assert_eq!(o, if i == 1 { -1.0 } else { i as f32 / 4.0 }, "{path:?} lane {i}");
+                    }
+                    // 1 + 1e-12 per lane in f64: its f32 rounding is 1, the difference from 1 is not lost.
+                    let mut one = l.wide_zero();
+                    one = l.wide_add(one, l.splat(1.0));
+                    let mut sum = l.wide_add(one, v);
+                    sum = l.wide_add(sum, l.splat(1e-12));
+                    l.store(&mut out, l.narrow(sum));
+                    assert_eq!(out, idx.iter().map(|i| i + 1.0).collect::<Vec<_>>(), "{path:?}");
+                    l.store(&mut out, l.narrow_diff(sum, one));
+                    for (i, &o) in out.iter().enumerate() {
+                        assert!((o as f64 - (i as f64 + 1e-12)).abs() <= 1e-15 + 1e-7 * i as f64, "{path:?} lane {i}: {o}");
+                    }
+                });
+            });
         }
     }
 

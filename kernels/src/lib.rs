@@ -11,6 +11,7 @@ pub mod elementwise;
 pub mod im2col;
 pub mod kd_loss;
 pub mod kd_parts;
+mod kd_rows_as_lanes;
 pub mod lanes;
 pub mod matmul;
 mod matmul_packed;
