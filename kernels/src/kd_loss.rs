@@ -113,9 +113,9 @@ impl KdPass {
     #[inline(always)]
     fn block<L: Lanes>(self, l: L, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>) {
         let cols = self.cols;
-        if parts.is_none() && cols <= narrow::MAX_COLS {
+        if cols <= narrow::MAX_COLS {
             let settings = narrow::Settings { cols, t: self.t, alpha: self.alpha, scale: self.scale };
-            return narrow::kd_rows_as_lanes(l, settings, rows.zs, rows.zt, rows.labels, loss, grad);
+            return narrow::kd_rows_as_lanes(l, settings, rows.zs, rows.zt, rows.labels, loss, grad, parts);
         }
         let soft = self.alpha > 0.0 || parts.is_some();
         let hard = self.alpha < 1.0 || parts.is_some();
@@ -352,22 +352,39 @@ fn decoupled<L: Lanes>(l: L, row: Exps, y: usize, ms: f32, mt: f32, inv_t: f32, 
     let cols = row.zs.len();
     let segments = [row.range(0..y), row.range(y + 1..cols)];
     let (ss_other, st_other) = (sum_without(l, row.es, y), sum_without(l, row.et, y));
-    // Below this the other classes' exponentials are too few bits (or none) for the shape of
-    // their distribution, which f64 still resolves.
-    const TINY: f64 = 1e-30;
-    if st_other < TINY || ss_other < TINY {
+    if st_other < TINY_OTHERS || ss_other < TINY_OTHERS {
         let p = dkd_parts(row.zs, row.zt, y, 1.0 / inv_t);
         return (p.tckd, p.nckd);
     }
-    let (ss, st) = (ss as f64, st as f64);
-    let inv_t = inv_t as f64;
-    let log_pt_y = (row.zt[y] - mt) as f64 * inv_t - st.ln();
-    let log_ps_y = (row.zs[y] - ms) as f64 * inv_t - ss.ln();
-    let (log_pt_o, log_ps_o) = ((st_other / st).ln(), (ss_other / ss).ln());
-    let weigh = |log_p: f64, log_q: f64| if log_p == f64::NEG_INFINITY { 0.0 } else { log_p.exp() * (log_p - log_q) };
-    let tckd = (weigh(log_pt_y, log_ps_y) + weigh(log_pt_o, log_ps_o)).max(0.0);
-    let nckd = kl_over(l, &segments, KlCentre::new(l, ms, mt, inv_t as f32, ss_other, st_other));
+    let sums = TargetSums { ss: ss as f64, st: st as f64, ss_other, st_other };
+    let tckd = tckd(row.zs[y] - ms, row.zt[y] - mt, inv_t, sums);
+    let nckd = kl_over(l, &segments, KlCentre::new(l, ms, mt, inv_t, ss_other, st_other));
     (tckd, nckd)
+}
+
+/// Below this the other classes' exponentials (at the row's scale, where its max is 1) are too
+/// few bits, or none, for the shape of their distribution, which f64 still resolves: TCKD and
+/// NCKD then come from [`dkd_parts`].
+pub(crate) const TINY_OTHERS: f64 = 1e-30;
+
+/// A row's sums of exponentials at `t`: all classes, and all but the label.
+#[derive(Clone, Copy)]
+struct TargetSums {
+    ss: f64,
+    st: f64,
+    ss_other: f64,
+    st_other: f64,
+}
+
+/// TCKD, the binary KL of (label, the rest) between teacher and student, from the label's
+/// shifted logits (`z_y - max`) and the row's sums.
+fn tckd(zs_y: f32, zt_y: f32, inv_t: f32, sums: TargetSums) -> f64 {
+    let inv_t = inv_t as f64;
+    let log_pt_y = zt_y as f64 * inv_t - sums.st.ln();
+    let log_ps_y = zs_y as f64 * inv_t - sums.ss.ln();
+    let (log_pt_o, log_ps_o) = ((sums.st_other / sums.st).ln(), (sums.ss_other / sums.ss).ln());
+    let weigh = |log_p: f64, log_q: f64| if log_p == f64::NEG_INFINITY { 0.0 } else { log_p.exp() * (log_p - log_q) };
+    (weigh(log_pt_y, log_ps_y) + weigh(log_pt_o, log_ps_o)).max(0.0)
 }
 
 /// The index of the first value of `x` equal to `max` (its largest).

@@ -55,6 +55,11 @@ mod tests {
                     zt[c + y[1] as usize] = 60.0 * t;
                     zt[2 * c + y[2] as usize] = 60.0 * t;
                 }
+                // And one where the others' exponentials underflow f32 (the f64 path's rows).
+                if r > 3 {
+                    zs[3 * c + y[3] as usize] = 200.0 * t;
+                    zt[3 * c + y[3] as usize] = 150.0 * t;
+                }
                 // Some rows where the two agree.
                 zt[..c].copy_from_slice(&zs[..c]);
                 let mut out = vec![f32::NAN; r * PARTS];

@@ -3,15 +3,18 @@
 //! kernel there would spend its time on a vector and a masked tail per sweep, and on the row's
 //! scalar logs; here every instruction works on `N` rows, the logs included.
 //!
-//! Same loss and gradient as the row kernel, the same care: sums in f64 lanes, the KL in its
-//! centred form ([`KlCentre`]), and at the row's arg-max, where the probability is `1 / S`,
+//! Same loss, gradient and parts as the row kernel, the same care: sums in f64 lanes, the KL in
+//! its centred form ([`KlCentre`]), and at the row's arg-max, where the probability is `1 / S`,
 //! `1 - p` from the f64 sums (`S - 1`, the others' sum, since the max's own term is exactly 1).
 
-use crate::kd_loss::KlCentre;
+use crate::dkd_loss::dkd_parts;
+use crate::kd_loss::{KlCentre, TINY_OTHERS};
+use crate::kd_parts::{AGREE, CE, KL, KL_T1, NCKD, PARTS, TCKD};
 use crate::lanes::Lanes;
 use crate::softmax::exp2_factor;
 
-/// Rows at most this wide go through [`kd_rows_as_lanes`].
+/// Rows at most this wide go through [`kd_rows_as_lanes`]: at 16 classes it is 1.4x the row
+/// kernel on AVX2, at 10 about 2.5x (at 32 the row kernel is ahead).
 pub(crate) const MAX_COLS: usize = 16;
 
 /// The per-call settings of the pass (as the row kernel's).
@@ -24,116 +27,204 @@ pub(crate) struct Settings {
     pub scale: f32,
 }
 
-/// Loss (and gradient) of the rows of `zs`, `zt` (`loss.len()` rows of `cols`), `N` rows at a
-/// time. Loss and gradient only: the study's parts take the row kernel.
+/// `cols` vectors of `n` lanes: one transposed block.
+struct Block<'a> {
+    v: &'a mut [f32],
+    n: usize,
+}
+
+impl Block<'_> {
+    #[inline(always)]
+    fn at<L: Lanes>(&self, l: L, j: usize) -> L::V {
+        l.load(&self.v[j * self.n..])
+    }
+    #[inline(always)]
+    fn put<L: Lanes>(&mut self, l: L, j: usize, x: L::V) {
+        l.store(&mut self.v[j * self.n..], x)
+    }
+}
+
+/// Loss, and the gradient and parts where asked for, of the rows of `zs`, `zt` (`loss.len()`
+/// rows of `cols`), `N` rows at a time.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn kd_rows_as_lanes<L: Lanes>(
     l: L, s: Settings, zs: &[f32], zt: &[f32], labels: &[u32], loss: &mut [f32], mut grad: Option<&mut [f32]>,
+    mut parts: Option<&mut [f32]>,
 ) {
     let (cols, n) = (s.cols, L::N);
-    let (soft, hard) = (s.alpha > 0.0, s.alpha < 1.0);
-    // Transposed blocks, `cols` vectors of `n` lanes each: the logits, their exponentials at t
-    // and at 1, and the gradient.
-    let mut scratch = vec![0.0f32; 6 * cols * n];
-    let (zs_t, rest) = scratch.split_at_mut(cols * n);
-    let (zt_t, rest) = rest.split_at_mut(cols * n);
-    let (es, rest) = rest.split_at_mut(cols * n);
-    let (et, rest) = rest.split_at_mut(cols * n);
-    let (es1_own, g_t) = rest.split_at_mut(cols * n);
+    let soft = s.alpha > 0.0 || parts.is_some();
+    let hard = s.alpha < 1.0 || parts.is_some();
+    // Transposed blocks: the logits, their exponentials at t and at 1, and the gradient.
+    let mut scratch = vec![0.0f32; 7 * cols * n];
+    let mut blocks = scratch.chunks_exact_mut(cols * n).map(|v| Block { v, n });
+    let mut next = || blocks.next().expect("seven blocks");
+    let (zs_t, zt_t, mut es, mut et, mut es1_own, mut et1_own, mut g_t) = (next(), next(), next(), next(), next(), next(), next());
     let (k, k1, inv_t) = (exp2_factor(s.t), exp2_factor(1.0), 1.0 / s.t);
     let (a, t, kk) = (s.alpha, s.t, s.scale);
-    let one = l.wide_add(l.wide_zero(), l.splat(1.0));
+    // At t = 1 the exponentials at t are those at 1 (where they are computed at all).
+    let same_t = soft && s.t == 1.0;
+    let (zero, one) = (l.splat(0.0), l.splat(1.0));
+    let wide_one = l.wide_add(l.wide_zero(), one);
     let mut lanes = [0.0f32; 16];
     for first in (0..loss.len()).step_by(n) {
         let count = n.min(loss.len() - first);
         // Lanes past the last row hold zero logits and label 0: finite, and never stored.
-        l.transpose_in(&zs[first * cols..], cols, count, zs_t);
-        l.transpose_in(&zt[first * cols..], cols, count, zt_t);
+        l.transpose_in(&zs[first * cols..], cols, count, zs_t.v);
+        l.transpose_in(&zt[first * cols..], cols, count, zt_t.v);
         lanes.fill(0.0);
-        for i in 0..count {
-            lanes[i] = labels[first + i] as f32;
+        for (lane, &y) in lanes.iter_mut().zip(&labels[first..first + count]) {
+            *lane = y as f32;
         }
         let y = l.load(&lanes);
         let (mut ms, mut mt) = (l.splat(f32::NEG_INFINITY), l.splat(f32::NEG_INFINITY));
         for j in 0..cols {
-            ms = l.max(ms, l.load(&zs_t[j * n..]));
-            mt = l.max(mt, l.load(&zt_t[j * n..]));
+            ms = l.max(ms, zs_t.at(l, j));
+            mt = l.max(mt, zt_t.at(l, j));
         }
-        // Each row's first arg-max, and its label's logit.
-        let (mut top, mut zy) = (l.splat(0.0), l.splat(0.0));
+        // Each row's first arg-max (student's and teacher's), and its label's logits.
+        let (mut top, mut top_t, mut zy, mut zty) = (zero, zero, zero, zero);
         for j in (0..cols).rev() {
-            let (jv, v) = (l.splat(j as f32), l.load(&zs_t[j * n..]));
-            top = l.select_eq(v, ms, jv, top);
-            zy = l.select_eq(jv, y, v, zy);
+            let (jv, vs, vt) = (l.splat(j as f32), zs_t.at(l, j), zt_t.at(l, j));
+            top = l.select_eq(vs, ms, jv, top);
+            top_t = l.select_eq(vt, mt, jv, top_t);
+            zy = l.select_eq(jv, y, vs, zy);
+            zty = l.select_eq(jv, y, vt, zty);
         }
-        // The exponentials and their sums; the teacher's at the student's arg-max.
-        let (mut ssw, mut stw, mut ss1w) = (one, one, one);
-        let mut et_top = l.splat(0.0);
+        // The exponentials at t and their sums (all classes, and all but the label's); the
+        // teacher's at the student's arg-max.
+        let (mut ssw, mut stw, mut ss_o, mut st_o) = (wide_one, wide_one, l.wide_zero(), l.wide_zero());
+        let mut et_top = zero;
         if soft {
             (ssw, stw) = (l.wide_zero(), l.wide_zero());
             for j in 0..cols {
-                let e = l.exp2_nonpositive(l.mul(l.sub(l.load(&zs_t[j * n..]), ms), l.splat(k)));
-                l.store(&mut es[j * n..], e);
-                ssw = l.wide_add(ssw, e);
-                let e = l.exp2_nonpositive(l.mul(l.sub(l.load(&zt_t[j * n..]), mt), l.splat(k)));
-                l.store(&mut et[j * n..], e);
-                stw = l.wide_add(stw, e);
-                et_top = l.select_eq(l.splat(j as f32), top, e, et_top);
+                let jv = l.splat(j as f32);
+                let e_s = l.exp2_nonpositive(l.mul(l.sub(zs_t.at(l, j), ms), l.splat(k)));
+                let e_t = l.exp2_nonpositive(l.mul(l.sub(zt_t.at(l, j), mt), l.splat(k)));
+                es.put(l, j, e_s);
+                et.put(l, j, e_t);
+                ssw = l.wide_add(ssw, e_s);
+                stw = l.wide_add(stw, e_t);
+                et_top = l.select_eq(jv, top, e_t, et_top);
+                if parts.is_some() {
+                    ss_o = l.wide_add(ss_o, l.select_eq(jv, y, zero, e_s));
+                    st_o = l.wide_add(st_o, l.select_eq(jv, y, zero, e_t));
+                }
             }
         }
-        let same_t = soft && s.t == 1.0;
-        if hard && !same_t {
-            ss1w = l.wide_zero();
-            for j in 0..cols {
-                let e = l.exp2_nonpositive(l.mul(l.sub(l.load(&zs_t[j * n..]), ms), l.splat(k1)));
-                l.store(&mut es1_own[j * n..], e);
-                ss1w = l.wide_add(ss1w, e);
+        // At 1: the student's for the cross-entropy, the teacher's for the KL at 1 (parts).
+        let (mut ss1w, mut st1w) = (wide_one, wide_one);
+        if same_t {
+            (ss1w, st1w) = (ssw, stw);
+        } else {
+            if hard {
+                ss1w = exp_column_sums(l, &zs_t, ms, k1, &mut es1_own, cols);
+            }
+            if parts.is_some() {
+                st1w = exp_column_sums(l, &zt_t, mt, k1, &mut et1_own, cols);
             }
         }
-        if hard && same_t {
-            ss1w = ssw;
-        }
-        let es1: &[f32] = if same_t { es } else { es1_own };
+        let (es1, et1) = if same_t { (&es, &et) } else { (&es1_own, &et1_own) };
         let (ss, st, ss1) = (l.narrow(ssw), l.narrow(stw), l.narrow(ss1w));
-        let ce = if hard { l.sub(l.ln(ss1), l.sub(zy, ms)) } else { l.splat(0.0) };
+        let ce = if hard { l.sub(l.ln(ss1), l.sub(zy, ms)) } else { zero };
         let centre = KlCentre::of_lanes(l, ms, mt, inv_t, ss, st);
         // The gradient's weights, and its value at the arg-max: the soft part from `st - ss`
         // where the teacher's term there is 1 too, the hard part from `ss1 - 1` at the label.
         let (ks, kt, k1v) = (l.div(l.splat(kk * a * t), ss), l.div(l.splat(-kk * a * t), st), l.div(l.splat(kk * (1.0 - a)), ss1));
         let ky = l.splat(kk * (1.0 - a));
-        let mut at_top = l.splat(0.0);
+        let mut at_top = zero;
         if grad.is_some() {
             if soft {
                 let apart = l.div(l.narrow_diff(stw, ssw), l.mul(ss, st));
-                let near = l.sub(l.div(l.splat(1.0), ss), l.div(et_top, st));
-                at_top = l.mul(l.splat(kk * a * t), l.select_eq(et_top, l.splat(1.0), apart, near));
+                let near = l.sub(l.div(one, ss), l.div(et_top, st));
+                at_top = l.mul(l.splat(kk * a * t), l.select_eq(et_top, one, apart, near));
             }
             if hard {
-                let others = l.div(l.narrow_diff(ss1w, one), ss1);
-                let hard_part = l.select_eq(top, y, l.sub(l.splat(0.0), others), l.div(l.splat(1.0), ss1));
+                let others = l.div(l.narrow_diff(ss1w, wide_one), ss1);
+                let hard_part = l.select_eq(top, y, l.sub(zero, others), l.div(one, ss1));
                 at_top = l.mul_add(l.splat(kk * (1.0 - a)), hard_part, at_top);
             }
         }
-        let mut terms = l.splat(0.0);
+        let mut terms = zero;
         for j in 0..cols {
             let jv = l.splat(j as f32);
-            let (zs_j, zt_j) = (l.load(&zs_t[j * n..]), l.load(&zt_t[j * n..]));
-            let (es_j, et_j) = (l.load(&es[j * n..]), l.load(&et[j * n..]));
+            let (es_j, et_j) = (es.at(l, j), et.at(l, j));
             if soft {
-                terms = l.add(terms, centre.term(l, zs_j, zt_j, es_j, et_j));
+                terms = l.add(terms, centre.term(l, zs_t.at(l, j), zt_t.at(l, j), es_j, et_j));
             }
             if grad.is_some() {
-                let g = l.mul_add(ks, es_j, l.mul_add(kt, et_j, l.mul(k1v, l.load(&es1[j * n..]))));
-                let g = l.sub(g, l.select_eq(jv, y, ky, l.splat(0.0)));
-                l.store(&mut g_t[j * n..], l.select_eq(jv, top, at_top, g));
+                let g = l.mul_add(ks, es_j, l.mul_add(kt, et_j, l.mul(k1v, es1.at(l, j))));
+                let g = l.sub(g, l.select_eq(jv, y, ky, zero));
+                g_t.put(l, j, l.select_eq(jv, top, at_top, g));
             }
         }
-        let kl = l.max(l.splat(0.0), l.div(terms, st));
+        let kl = l.max(zero, l.div(terms, st));
         let row_loss = l.mul_add(l.splat(a * t * t), kl, l.mul(l.splat(1.0 - a), ce));
         l.store(&mut lanes, row_loss);
         loss[first..first + count].copy_from_slice(&lanes[..count]);
         if let Some(g) = grad.as_deref_mut() {
-            l.transpose_out(g_t, cols, count, &mut g[first * cols..]);
+            l.transpose_out(g_t.v, cols, count, &mut g[first * cols..]);
+        }
+        let Some(p) = parts.as_deref_mut() else { continue };
+        // The parts: the KL at 1, the agreement, and NCKD (the KL over all but the label) in the
+        // lanes; TCKD from each row's sums, as the row kernel computes it.
+        let kl1 = if same_t {
+            kl
+        } else {
+            let st1 = l.narrow(st1w);
+            let centre1 = KlCentre::of_lanes(l, ms, mt, 1.0, ss1, st1);
+            let mut terms1 = zero;
+            for j in 0..cols {
+                terms1 = l.add(terms1, centre1.term(l, zs_t.at(l, j), zt_t.at(l, j), es1.at(l, j), et1.at(l, j)));
+            }
+            l.max(zero, l.div(terms1, st1))
+        };
+        let (sso, sto) = (l.narrow(ss_o), l.narrow(st_o));
+        let centre_o = KlCentre::of_lanes(l, ms, mt, inv_t, sso, sto);
+        let mut terms_o = zero;
+        for j in 0..cols {
+            let term = centre_o.term(l, zs_t.at(l, j), zt_t.at(l, j), es.at(l, j), et.at(l, j));
+            terms_o = l.add(terms_o, l.select_eq(l.splat(j as f32), y, zero, term));
+        }
+        let nckd = l.max(zero, l.div(terms_o, sto));
+        let agree = l.select_eq(top, top_t, one, zero);
+        // TCKD, the binary KL of (label, the rest); rows whose others underflow (their sums
+        // under TINY_OTHERS) are recomputed below in f64.
+        let (lpy, lqy) = (l.sub(l.mul(l.sub(zty, mt), l.splat(inv_t)), l.ln(st)), l.sub(l.mul(l.sub(zy, ms), l.splat(inv_t)), l.ln(ss)));
+        let (lpo, lqo) = (l.ln(l.div(sto, st)), l.ln(l.div(sso, ss)));
+        let tckd = l.max(zero, l.add(weigh(l, lpy, lqy), weigh(l, lpo, lqo)));
+        let [kl, ce, kl1, tckd, nckd, agree, sso, sto] = [kl, ce, kl1, tckd, nckd, agree, sso, sto].map(|v| {
+            let mut out = [0.0f32; 16];
+            l.store(&mut out, v);
+            out
+        });
+        for i in 0..count {
+            let row = first + i;
+            let p = &mut p[row * PARTS..(row + 1) * PARTS];
+            (p[KL], p[CE], p[KL_T1], p[AGREE], p[TCKD], p[NCKD]) = (kl[i], ce[i], kl1[i], agree[i], tckd[i], nckd[i]);
+            if (sso[i] as f64) < TINY_OTHERS || (sto[i] as f64) < TINY_OTHERS {
+                let (r, y) = (row * cols..(row + 1) * cols, labels[row] as usize);
+                let d = dkd_parts(&zs[r.clone()], &zt[r], y, t);
+                (p[TCKD], p[NCKD]) = (d.tckd as f32, d.nckd as f32);
+            }
         }
     }
+}
+
+/// `p (log p - log q)` with `p = e^log_p`, lane by lane (`log_p <= 0`).
+#[inline(always)]
+fn weigh<L: Lanes>(l: L, log_p: L::V, log_q: L::V) -> L::V {
+    l.mul(l.exp2_nonpositive(l.mul(log_p, l.splat(std::f32::consts::LOG2_E))), l.sub(log_p, log_q))
+}
+
+/// `out_j = 2^((z_j - max) k)` for each column of the block `z`; returns their sums, lane by lane.
+#[inline(always)]
+fn exp_column_sums<L: Lanes>(l: L, z: &Block, max: L::V, k: f32, out: &mut Block, cols: usize) -> L::Wide {
+    let mut sum = l.wide_zero();
+    for j in 0..cols {
+        let e = l.exp2_nonpositive(l.mul(l.sub(z.at(l, j), max), l.splat(k)));
+        out.put(l, j, e);
+        sum = l.wide_add(sum, e);
+    }
+    sum
 }
