@@ -26,30 +26,33 @@ pub fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
     // One image row with its padding, so that every window row is one full run of `k * c`
     // values: no clipping per output position.
     let padded_len = ((ow - 1) * s + k).max(g.width + g.padding) * c;
+    let isa = simd::isa();
     cols.par_chunks_mut(row_len * ow).enumerate().for_each_init(
         // WIDE values of slack: a wide copy may read past the last window.
         || vec![0.0f32; padded_len + WIDE],
         |padded, (n_oy, rows)| {
-            let (n, oy) = (n_oy / oh, n_oy % oh);
-            for ky in 0..k {
-                let Some(iy) = g.source(oy, ky, g.height) else {
-                    rows.chunks_mut(row_len).for_each(|row| zero_run(&mut row[ky * run..][..run]));
-                    continue;
-                };
-                let src = &x[n * image_len + iy * g.width * c..][..g.width * c];
-                padded[g.padding * c..][..src.len()].copy_from_slice(src);
-                if run < WIDE && ky * run + WIDE <= row_len {
-                    // A short run (one channel: 5 values) as one copy of WIDE values: the excess
-                    // lands on the runs of later window rows, written after this one.
-                    for (ox, row) in rows.chunks_mut(row_len).enumerate() {
-                        row[ky * run..][..WIDE].copy_from_slice(&padded[ox * s * c..][..WIDE]);
-                    }
-                } else {
-                    for (ox, row) in rows.chunks_mut(row_len).enumerate() {
-                        copy_run(&mut row[ky * run..][..run], &padded[ox * s * c..][..run]);
+            simd::dispatch!(isa, {
+                let (n, oy) = (n_oy / oh, n_oy % oh);
+                for ky in 0..k {
+                    let Some(iy) = g.source(oy, ky, g.height) else {
+                        rows.chunks_mut(row_len).for_each(|row| zero_run(&mut row[ky * run..][..run]));
+                        continue;
+                    };
+                    let src = &x[n * image_len + iy * g.width * c..][..g.width * c];
+                    padded[g.padding * c..][..src.len()].copy_from_slice(src);
+                    if run < WIDE && ky * run + WIDE <= row_len {
+                        // A short run (one channel: 5 values) as one copy of WIDE values: the excess
+                        // lands on the runs of later window rows, written after this one.
+                        for (ox, row) in rows.chunks_mut(row_len).enumerate() {
+                            row[ky * run..][..WIDE].copy_from_slice(&padded[ox * s * c..][..WIDE]);
+                        }
+                    } else {
+                        for (ox, row) in rows.chunks_mut(row_len).enumerate() {
+                            copy_run(&mut row[ky * run..][..run], &padded[ox * s * c..][..run]);
+                        }
                     }
                 }
-            }
+            })
         },
     );
 }

@@ -9,15 +9,53 @@ use crate::{for_each_row_block, simd};
 /// `out[i, j] = exp(x[i, j] / t) / sum_k exp(x[i, k] / t)`; `x`, `out`: `rows x cols`; `t > 0`.
 ///
 /// Each row is read from memory once: the max, the exponentials (written to `out`) and the
-/// scaling are three sweeps, the last two over a row that is still in L1.
+/// scaling are three sweeps, the last two over a row that is still in L1. Rows of at most
+/// [`LANES_MAX_COLS`] classes go a row per lane instead ([`softmax_rows_as_lanes`]).
 pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     check(rows, cols, x, out, t, "softmax");
     let isa = simd::isa();
     for_each_row_block(out, cols, |first, block| {
-        with_lanes!(isa, l => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
-            softmax_row(l, &x[(first + i) * cols..(first + i + 1) * cols], exp2_factor(t), o);
+        let x = &x[first * cols..first * cols + block.len()];
+        with_lanes!(isa, l => match cols <= LANES_MAX_COLS {
+            true => softmax_rows_as_lanes(l, cols, x, exp2_factor(t), block),
+            false => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
+                softmax_row(l, &x[i * cols..(i + 1) * cols], exp2_factor(t), o);
+            },
         })
     });
+}
+
+/// Rows at most this wide go a row per lane: a row kernel would spend its time on a vector and
+/// a masked tail per sweep (128x10: 3-5 us that way on Zen 3).
+pub(crate) const LANES_MAX_COLS: usize = 16;
+
+/// Softmax of the rows of `x` into `out` (`cols` wide), `N` rows at a time transposed so each
+/// lane holds a row (as [`crate::kd_loss`]'s narrow rows): max, exponentials with their f64
+/// sums, and the scaling, each one vector per class.
+#[inline(always)]
+fn softmax_rows_as_lanes<L: Lanes>(l: L, cols: usize, x: &[f32], k: f32, out: &mut [f32]) {
+    let (n, total) = (L::N, out.len() / cols);
+    let mut scratch = vec![0.0f32; cols * n];
+    for first in (0..total).step_by(n) {
+        let rows = n.min(total - first);
+        l.transpose_in(&x[first * cols..], cols, rows, &mut scratch);
+        let mut max = l.splat(f32::NEG_INFINITY);
+        for j in 0..cols {
+            max = l.max(max, l.load(&scratch[j * n..]));
+        }
+        let mut sum = l.wide_zero();
+        for j in 0..cols {
+            let e = shifted_exp2(l, l.load(&scratch[j * n..]), max, l.splat(k));
+            l.store(&mut scratch[j * n..], e);
+            sum = l.wide_add(sum, e);
+        }
+        let inv = l.div(l.splat(1.0), l.narrow(sum));
+        for j in 0..cols {
+            let p = l.mul(l.load(&scratch[j * n..]), inv);
+            l.store(&mut scratch[j * n..], p);
+        }
+        l.transpose_out(&scratch, cols, rows, &mut out[first * cols..]);
+    }
 }
 
 /// `out[i, j] = x[i, j] / t - log sum_k exp(x[i, k] / t)`; shapes as [`softmax`].
