@@ -263,16 +263,20 @@ impl Avx2Tile {
             ) {
                 // SAFETY: as the kernel's; the CPU has AVX2 and FMA (inlined into the kernel).
                 unsafe {
-                    let (mut ap, mut bp) = (a, b);
+                    // One pointer per row of A, each advanced on its own: a single pointer
+                    // offset by `i a_rs` compiles, for a stride known only at run time, to a
+                    // chain of adds through the rows (the convolutions' unpacked A).
+                    let mut rows: [*const f32; R] = std::array::from_fn(|i| a.offset(i as isize * a_rs));
+                    let mut bp = b;
                     for _ in 0..kc {
                         let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
-                        for (i, row) in acc.iter_mut().enumerate() {
-                            let ai = _mm256_broadcast_ss(&*ap.offset(i as isize * a_rs));
+                        for (row, ap) in acc.iter_mut().zip(rows.iter_mut()) {
+                            let ai = _mm256_broadcast_ss(&**ap);
                             for (r, &bv) in row.iter_mut().zip(&bv) {
                                 *r = _mm256_fmadd_ps(ai, bv, *r);
                             }
+                            *ap = ap.offset(a_cs);
                         }
-                        ap = ap.offset(a_cs);
                         bp = bp.add(Avx2Tile::NR);
                     }
                 }
