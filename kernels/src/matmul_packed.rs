@@ -332,16 +332,18 @@ impl Avx512Tile {
             ) {
                 // SAFETY: as the kernel's; the CPU has AVX-512F (inlined into the kernel).
                 unsafe {
-                    let (mut ap, mut bp) = (a, b);
+                    // A pointer per row of A, as in the AVX2 tile.
+                    let mut rows: [*const f32; R] = std::array::from_fn(|i| a.offset(i as isize * a_rs));
+                    let mut bp = b;
                     for _ in 0..kc {
                         let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
-                        for (i, row) in acc.iter_mut().enumerate() {
-                            let ai = _mm512_set1_ps(*ap.offset(i as isize * a_rs));
+                        for (row, ap) in acc.iter_mut().zip(rows.iter_mut()) {
+                            let ai = _mm512_set1_ps(**ap);
                             for (r, &bv) in row.iter_mut().zip(&bv) {
                                 *r = _mm512_fmadd_ps(ai, bv, *r);
                             }
+                            *ap = ap.offset(a_cs);
                         }
-                        ap = ap.offset(a_cs);
                         bp = bp.add(Avx512Tile::NR);
                     }
                 }
