@@ -271,6 +271,27 @@ device_test!(kd_loss_pass_is_finite_on_extreme_logits_and_matches_the_cpu_kernel
     }
 });
 
+// Where student and teacher nearly agree at high t the KL is ~1e-9 and t^2 = 1e4 shows any
+// cancellation: the loss within 1e-4 of the f64 one (1e-9 absolute), teacher logits shifted by
+// up to 1000 from the student's.
+device_test!(kd_loss_keeps_a_tiny_kl_at_high_temperature, |g| {
+    let mut rng = Rng::new(13);
+    for c in [10usize, 1000] {
+        let zs = rng.vec(c, -8.0, 8.0);
+        for (shift, noise) in [(0.0f32, 1e-3f32), (1000.0, 1e-2), (-3.0, 0.3)] {
+            let zt: Vec<f32> = zs.iter().map(|&v| v + shift + rng.vec(1, -noise, noise)[0]).collect();
+            let y = rng.labels(1, c);
+            for t in [1.0f32, 20.0, 100.0] {
+                let mut loss = nans(g, 1);
+                g.kd_loss(1, c, &g.upload(&zs), &g.upload(&zt), &g.upload_labels(&y), t, 1.0, &mut loss, None, None);
+                let want = (t as f64).powi(2) * reference::kl_t(&f64s(&zt), &f64s(&zs), t as f64);
+                let got = down(g, &loss)[0] as f64;
+                assert!((got - want).abs() <= 1e-4 * want + 1e-9, "1x{c} shift={shift} noise={noise} t={t}: {got} against {want}");
+            }
+        }
+    }
+});
+
 device_test!(optimizers_match_reference, |g| {
     let mut rng = Rng::new(10);
     for &n in &[1usize, 7, 33, 1000, 70_001] {
