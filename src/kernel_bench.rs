@@ -125,6 +125,11 @@ fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, second
     let (mut out, mut grad, mut loss) = (device.zeros(n), device.zeros(n), device.zeros(1));
     let copy = median_seconds(device, seconds, || device.scale(&zs, 1.0, None, &mut out));
     let add = median_seconds(device, seconds, || device.add(&zs, &zt, &mut out));
+    // The CPU's narrow rows go a row per lane, a layout worth naming beside the vector width.
+    let row_path = match device {
+        Device::Cpu(_) if retort_kernels::kd_loss::rows_as_lanes(cols) => format!("{path}, row per lane"),
+        _ => path.to_string(),
+    };
     let timing = |kernel: &str, secs: f64, (floor, bytes): (f64, usize)| KernelTiming {
         kernel: kernel.into(),
         shape: shape.clone(),
@@ -138,15 +143,15 @@ fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, second
     let mut out_timings =
         vec![timing("copy (the roofline of softmax)", copy, (copy, 2)), timing("add (the roofline of the KD pass)", add, (add, 3))];
     let secs = median_seconds(device, seconds, || device.softmax(rows, cols, &zs, t, false, &mut out));
-    out_timings.push(timing("softmax", secs, (copy, 2)));
+    out_timings.push(KernelTiming { path: row_path.clone(), ..timing("softmax", secs, (copy, 2)) });
     let ls = labels.storage();
     let secs = median_seconds(device, seconds, || device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), None));
-    out_timings.push(timing("kd_loss fused: loss and gradient", secs, (add, 3)));
+    out_timings.push(KernelTiming { path: row_path.clone(), ..timing("kd_loss fused: loss and gradient", secs, (add, 3)) });
     let mut parts = device.zeros(retort_kernels::kd_parts::PARTS);
     let secs = median_seconds(device, seconds, || {
         device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), Some(&mut parts))
     });
-    out_timings.push(timing("kd_loss fused: loss, gradient and parts", secs, (add, 3)));
+    out_timings.push(KernelTiming { path: row_path, ..timing("kd_loss fused: loss, gradient and parts", secs, (add, 3)) });
     // The composed twin, as a framework without the fused kernel runs it: its primitives on the
     // tape, forward and backward.
     let (zs_t, zt_t) = (Tensor::from_slice(device, &[rows, cols], &zs_host), Tensor::from_slice(device, &[rows, cols], &zt_host));

@@ -75,6 +75,12 @@ pub fn kd_loss(rows: usize, cols: usize, zs: &[f32], zt: &[f32], labels: &[u32],
         .for_each(|(b, ((loss, grad), parts))| block(b * block_rows, loss, grad.take(), parts.take()));
 }
 
+/// Whether rows of `cols` classes go a row per lane (softmax's and this pass's narrow-row
+/// kernels) rather than a row at a time.
+pub fn rows_as_lanes(cols: usize) -> bool {
+    cols <= narrow::MAX_COLS
+}
+
 /// The per-call settings of a [`kd_loss`] pass.
 #[derive(Clone, Copy)]
 struct KdPass {
@@ -113,7 +119,7 @@ impl KdPass {
     #[inline(always)]
     fn block<L: Lanes>(self, l: L, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>) {
         let cols = self.cols;
-        if cols <= narrow::MAX_COLS {
+        if rows_as_lanes(cols) {
             let settings = narrow::Settings { cols, t: self.t, alpha: self.alpha, scale: self.scale };
             return narrow::kd_rows_as_lanes(l, settings, rows.zs, rows.zt, rows.labels, loss, grad, parts);
         }

@@ -9,14 +9,16 @@ use crate::{for_each_row_block, simd};
 /// `out[i, j] = exp(x[i, j] / t) / sum_k exp(x[i, k] / t)`; `x`, `out`: `rows x cols`; `t > 0`.
 ///
 /// Each row is read from memory once: the max, the exponentials (written to `out`) and the
-/// scaling are three sweeps, the last two over a row that is still in L1. Rows of at most
-/// [`LANES_MAX_COLS`] classes go a row per lane instead ([`softmax_rows_as_lanes`]).
+/// scaling are three sweeps, the last two over a row that is still in L1. Narrow rows
+/// ([`crate::kd_loss::rows_as_lanes`]) go a row per lane instead ([`softmax_rows_as_lanes`]):
+/// a row kernel would spend its time on a vector and a masked tail per sweep (128x10: 3-5 us
+/// that way on Zen 3).
 pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     check(rows, cols, x, out, t, "softmax");
     let isa = simd::isa();
     for_each_row_block(out, cols, |first, block| {
         let x = &x[first * cols..first * cols + block.len()];
-        with_lanes!(isa, l => match cols <= LANES_MAX_COLS {
+        with_lanes!(isa, l => match crate::kd_loss::rows_as_lanes(cols) {
             true => softmax_rows_as_lanes(l, cols, x, exp2_factor(t), block),
             false => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
                 softmax_row(l, &x[i * cols..(i + 1) * cols], exp2_factor(t), o);
@@ -24,10 +26,6 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
         })
     });
 }
-
-/// Rows at most this wide go a row per lane: a row kernel would spend its time on a vector and
-/// a masked tail per sweep (128x10: 3-5 us that way on Zen 3).
-pub(crate) const LANES_MAX_COLS: usize = 16;
 
 /// Softmax of the rows of `x` into `out` (`cols` wide), `N` rows at a time transposed so each
 /// lane holds a row (as [`crate::kd_loss`]'s narrow rows): max, exponentials with their f64
