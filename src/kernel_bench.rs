@@ -6,6 +6,7 @@ use crate::autograd::Graph;
 use crate::backend::Device;
 use crate::error::Result;
 use crate::ops::kd_loss::one_hot;
+use crate::profile::GemmShape;
 use crate::tensor::{Labels, Tensor};
 use retort_kernels::matmul::MatmulKernel;
 use retort_kernels::rng::Rng;
@@ -88,10 +89,7 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
     }
     for (m, k, n, ta, tb, what) in matmuls {
         device.check_len(&format!("matmul {m}x{k}x{n}"), m * k.max(n))?;
-        let a = device.upload(&rng.vec(m * k, -1.0, 1.0));
-        let b = device.upload(&rng.vec(k * n, -1.0, 1.0));
-        let mut c = device.zeros(m * n);
-        let secs = median_seconds(device, seconds_each, || device.matmul(m, k, n, &a, ta, &b, tb, &mut c, 0.0));
+        let secs = gemm_alone(device, &mut rng, GemmShape { m, k, n, trans_a: ta, trans_b: tb }, seconds_each);
         let flops = 2.0 * (m * k * n) as f64;
         let roofline = peak.map(|p| flops / (p * 1e9));
         kernels.push(KernelTiming {
@@ -109,6 +107,15 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
         kernels.extend(bench_losses(device, &mut rng, rows, cols, seconds_each, cpu_path));
     }
     Ok(KernelBenchRecord { device: device.kind().into(), device_name: device.describe(), timer: device.timer().into(), fma_peaks, kernels })
+}
+
+/// The median time of one GEMM of `shape` alone, on random operands, for about `seconds`.
+pub fn gemm_alone(device: &Device, rng: &mut Rng, shape: GemmShape, seconds: f64) -> f64 {
+    let GemmShape { m, k, n, trans_a, trans_b } = shape;
+    let a = device.upload(&rng.vec(m * k, -1.0, 1.0));
+    let b = device.upload(&rng.vec(k * n, -1.0, 1.0));
+    let mut c = device.zeros(m * n);
+    median_seconds(device, seconds, || device.matmul(m, k, n, &a, trans_a, &b, trans_b, &mut c, 0.0))
 }
 
 /// Softmax and the KD loss on `rows x cols` logits, each beside the time the device takes to

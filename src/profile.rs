@@ -2,7 +2,8 @@
 //! then every node the tape records is timed from the previous one (its forward pass), every
 //! backward call on its own, each after a device sync so a GPU's queued work is counted where
 //! it was issued; times are summed per op and output shape. The syncs slow a GPU step down:
-//! the shares are the point, not the absolute figures.
+//! the shares are the point, not the absolute figures. On the CPU the backend's GEMMs (the
+//! linear layers'; a convolution's run inside its kernel) are also timed call by call, by shape.
 
 use crate::backend::Device;
 use std::collections::HashMap;
@@ -21,13 +22,56 @@ pub struct OpTime {
     pub backward_s: f64,
 }
 
+/// A GEMM's shape: `C (m x n) = op(A) op(B)` over `k`, `op` a transpose where asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GemmShape {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+impl GemmShape {
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.m * self.k * self.n) as f64
+    }
+}
+
+/// The summed time of one GEMM shape's calls (on the CPU, where a call's time is its own).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GemmTime {
+    pub shape: GemmShape,
+    pub calls: usize,
+    pub seconds: f64,
+}
+
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static TABLE: Mutex<Option<HashMap<String, OpTime>>> = Mutex::new(None);
+static GEMMS: Mutex<Option<HashMap<GemmShape, GemmTime>>> = Mutex::new(None);
 
-/// Starts recording, from an empty table.
+/// Starts recording, from empty tables.
 pub fn start() {
     *TABLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashMap::new());
+    *GEMMS.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashMap::new());
     ENABLED.store(true, Ordering::Release);
+}
+
+/// The GEMMs recorded since [`start`], the most expensive first (call after [`finish`]).
+pub fn take_gemms() -> Vec<GemmTime> {
+    let table = GEMMS.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+    let mut rows: Vec<GemmTime> = table.into_values().collect();
+    rows.sort_by(|a, b| b.seconds.total_cmp(&a.seconds).then_with(|| a.shape.flops().total_cmp(&b.shape.flops())));
+    rows
+}
+
+/// Adds one call of `shape` taking `seconds`.
+pub(crate) fn record_gemm(shape: GemmShape, seconds: f64) {
+    let mut table = GEMMS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(table) = table.as_mut() else { return };
+    let row = table.entry(shape).or_insert(GemmTime { shape, calls: 0, seconds: 0.0 });
+    row.calls += 1;
+    row.seconds += seconds;
 }
 
 /// Stops recording; the table, the most expensive op first.

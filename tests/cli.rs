@@ -245,6 +245,16 @@ fn bench_profile_names_each_op() {
     }
     let total: f64 = ops.iter().map(|o| o["forward_ms"].as_f64().unwrap() + o["backward_ms"].as_f64().unwrap()).sum();
     assert!(total <= v["profile"]["step_ms"].as_f64().unwrap() * 1.01, "the ops take no more than the step: {v}");
+    // The linear layers' GEMMs, each in the step and alone: fc32's forward, its two gradients.
+    let gemms = v["profile"]["gemms"].as_array().unwrap();
+    for (m, k, n, ta, tb) in [(8, 784, 32, false, false), (784, 8, 32, true, false), (8, 32, 784, false, true)] {
+        let g = gemms
+            .iter()
+            .find(|g| g["m"] == m && g["k"] == k && g["n"] == n && g["trans_a"] == ta && g["trans_b"] == tb)
+            .unwrap_or_else(|| panic!("no {m}x{k}x{n} in {gemms:?}"));
+        assert_eq!(g["calls"], 1, "{g}");
+        assert!(g["in_step_gflops"].as_f64().unwrap() > 0.0 && g["alone_gflops"].as_f64().unwrap() > 0.0, "{g}");
+    }
 }
 
 /// A CNN teacher distilled into an MLP student, end to end on the embedded data.

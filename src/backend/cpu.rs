@@ -105,7 +105,12 @@ impl Backend for CpuBackend {
         labels.to_vec()
     }
     fn matmul(&self, m: usize, k: usize, n: usize, a: &CpuBuf, trans_a: bool, b: &CpuBuf, trans_b: bool, c: &mut CpuBuf, beta: f32) {
+        if !crate::profile::enabled() {
+            return matmul::matmul(m, k, n, a, trans_a, b, trans_b, c, beta);
+        }
+        let start = std::time::Instant::now();
         matmul::matmul(m, k, n, a, trans_a, b, trans_b, c, beta);
+        crate::profile::record_gemm(crate::profile::GemmShape { m, k, n, trans_a, trans_b }, start.elapsed().as_secs_f64());
     }
     fn add_bias(&self, rows: usize, cols: usize, x: &CpuBuf, bias: &CpuBuf, relu: bool, out: &mut CpuBuf) {
         elementwise::add_bias(rows, cols, x, bias, relu, out);

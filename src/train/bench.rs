@@ -8,7 +8,7 @@ use crate::nn::{Dropout, Model, ModelSpec};
 use crate::optim::{OptimizerKind, Schedule};
 use crate::profile;
 use crate::tensor::{Labels, Tensor};
-use crate::train::records::{BenchRecord, OpRecord, ProfileRecord};
+use crate::train::records::{BenchRecord, GemmRecord, OpRecord, ProfileRecord};
 use retort_kernels::rng::Rng;
 use std::time::Instant;
 
@@ -23,6 +23,20 @@ pub struct BenchResult {
     /// Per step, where the time went (when asked for): op by op, in [`profile::OpTime`]s
     /// averaged over the profiled steps, and the profiled steps' mean time in ms.
     pub profile: Option<(Vec<profile::OpTime>, f64)>,
+    /// With the profile, on the CPU: each GEMM shape of the step, timed in it and alone.
+    pub gemms: Vec<GemmInStep>,
+}
+
+/// A GEMM shape of a profiled step: its time per call inside the step and alone on random
+/// operands, measured in the same run, so a step that starves its GEMMs (cold caches, thread
+/// hand-offs, packing) shows beside the machine's drift rather than inside it.
+#[derive(Clone, Debug)]
+pub struct GemmInStep {
+    pub shape: profile::GemmShape,
+    /// Calls per step.
+    pub calls: usize,
+    pub in_step_s: f64,
+    pub alone_s: f64,
 }
 
 /// How a step benchmark runs.
@@ -120,12 +134,23 @@ pub fn bench_step(
             .collect();
         Some((rows, step_ms))
     };
+    // Each GEMM shape alone right after the profile, a fraction of the time the step ran for.
+    let mut gemms = Vec::new();
+    if profile.is_some() {
+        let steps = times.len() * GROUP;
+        let mut rng = Rng::new(5);
+        for g in profile::take_gemms() {
+            let alone_s = crate::kernel_bench::gemm_alone(device, &mut rng, g.shape, (seconds / 8.0).clamp(0.05, 0.5));
+            gemms.push(GemmInStep { shape: g.shape, calls: g.calls.div_ceil(steps), in_step_s: g.seconds / g.calls as f64, alone_s });
+        }
+    }
     Ok(BenchResult {
         samples_per_s,
         gflops: samples_per_s * flops as f64 / 1e9,
         median_step_ms: median * 1e3,
         steps: times.len() * GROUP,
         profile,
+        gemms,
     })
 }
 
@@ -139,6 +164,24 @@ impl BenchResult {
             ops: rows
                 .iter()
                 .map(|o| OpRecord { op: o.op.clone(), calls: o.calls, forward_ms: o.forward_s * 1e3, backward_ms: o.backward_s * 1e3 })
+                .collect(),
+            gemms: self
+                .gemms
+                .iter()
+                .map(|g| {
+                    let profile::GemmShape { m, k, n, trans_a, trans_b } = g.shape;
+                    let gflops = |s: f64| g.shape.flops() / s / 1e9;
+                    GemmRecord {
+                        m,
+                        k,
+                        n,
+                        trans_a,
+                        trans_b,
+                        calls: g.calls,
+                        in_step_gflops: gflops(g.in_step_s),
+                        alone_gflops: gflops(g.alone_s),
+                    }
+                })
                 .collect(),
         });
         BenchRecord {

@@ -84,6 +84,23 @@ pub struct OpRecord {
 pub struct ProfileRecord {
     pub step_ms: f64,
     pub ops: Vec<OpRecord>,
+    /// The step's GEMMs in it and alone (CPU only; absent from older records).
+    #[serde(default)]
+    pub gemms: Vec<GemmRecord>,
+}
+
+/// One GEMM shape of a profiled step: GFLOP/s inside the step and alone, the same run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GemmRecord {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    /// Calls per step.
+    pub calls: usize,
+    pub in_step_gflops: f64,
+    pub alone_gflops: f64,
 }
 
 /// A step benchmark: samples/s of a training or distillation step.

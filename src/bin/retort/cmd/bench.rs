@@ -125,6 +125,22 @@ fn print_profile(p: &ProfileRecord) {
     let other = p.step_ms - p.ops.iter().map(|o| o.forward_ms + o.backward_ms).sum::<f64>();
     table.push(vec!["(outside the ops)".into(), String::new(), ms(other), String::new(), share(other)]);
     print_table(&table);
+    if p.gemms.is_empty() {
+        return;
+    }
+    println!("\nthe step's GEMMs, in the step and alone (random operands, this run):");
+    let mut table = vec![["matmul, m x k x n", "calls", "in the step", "alone", "step / alone"].map(String::from).to_vec()];
+    for g in &p.gemms {
+        let op = |t: bool, name: &str| if t { format!(" {name}^T") } else { String::new() };
+        table.push(vec![
+            format!("matmul{}{} {}x{}x{}", op(g.trans_a, "A"), op(g.trans_b, "B"), g.m, g.k, g.n),
+            g.calls.to_string(),
+            format!("{:.1} GFLOP/s", g.in_step_gflops),
+            format!("{:.1} GFLOP/s", g.alone_gflops),
+            format!("{:.0}%", 100.0 * g.in_step_gflops / g.alone_gflops),
+        ]);
+    }
+    print_table(&table);
 }
 
 fn kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> Result<()> {
