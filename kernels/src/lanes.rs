@@ -9,6 +9,9 @@
 //! `exp` is a Cody-Waite range reduction `x = n ln2 + r`, `|r| <= ln2 / 2`, then a degree-7
 //! polynomial for `e^r` (Cephes' coefficients) and a scale by `2^n`: under 1e-7 relative error
 //! where the result is normal, 0 below -104, inf above ln(f32::MAX), NaN for NaN.
+//! `exp2_nonpositive` is the row kernels' cheaper twin for `y <= 0` (a max already subtracted),
+//! `ln` Cephes' `logf` for the sums' logs of the rows-as-lanes kernels, and `transpose_in/out`
+//! turn a block of narrow rows into one vector per class and back.
 
 /// A vector of `N` f32 lanes and the operations the row kernels use.
 pub trait Lanes: Copy {
