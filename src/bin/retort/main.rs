@@ -9,9 +9,21 @@ use clap::Parser;
 fn main() {
     keep_freed_memory();
     let cli = args::Cli::parse();
-    if let Err(e) = cmd::run(cli) {
+    if let Err(e) = on_a_worker(|| cmd::run(cli)) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Runs `f` on one of rayon's workers rather than beside them. A thread outside the pool that
+/// hands each kernel to it sleeps while the workers compute, but between kernels its own
+/// serial work shares the cores with workers still spinning for more: on a 2-core machine,
+/// three busy threads. On a worker, the command's thread is one of the two.
+fn on_a_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    // Room for the command as on the main thread (8 MiB, not a spawned thread's 2).
+    match rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
     }
 }
 
