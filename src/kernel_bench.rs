@@ -137,7 +137,7 @@ fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, second
         Device::Cpu(_) if retort_kernels::kd_loss::rows_as_lanes(cols) => format!("{path}, row per lane"),
         _ => path.to_string(),
     };
-    let timing = |kernel: &str, secs: f64, (floor, bytes): (f64, usize)| KernelTiming {
+    let timing = |kernel: &str, secs: f64, (floor, bytes): (f64, usize), path: &str| KernelTiming {
         kernel: kernel.into(),
         shape: shape.clone(),
         median_us: secs * 1e6,
@@ -147,18 +147,20 @@ fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, second
         percent_of_roofline: Some(100.0 * floor / secs),
         path: path.into(),
     };
-    let mut out_timings =
-        vec![timing("copy (the roofline of softmax)", copy, (copy, 2)), timing("add (the roofline of the KD pass)", add, (add, 3))];
+    let mut out_timings = vec![
+        timing("copy (the roofline of softmax)", copy, (copy, 2), path),
+        timing("add (the roofline of the KD pass)", add, (add, 3), path),
+    ];
     let secs = median_seconds(device, seconds, || device.softmax(rows, cols, &zs, t, false, &mut out));
-    out_timings.push(KernelTiming { path: row_path.clone(), ..timing("softmax", secs, (copy, 2)) });
+    out_timings.push(timing("softmax", secs, (copy, 2), &row_path));
     let ls = labels.storage();
     let secs = median_seconds(device, seconds, || device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), None));
-    out_timings.push(KernelTiming { path: row_path.clone(), ..timing("kd_loss fused: loss and gradient", secs, (add, 3)) });
+    out_timings.push(timing("kd_loss fused: loss and gradient", secs, (add, 3), &row_path));
     let mut parts = device.zeros(retort_kernels::kd_parts::PARTS);
     let secs = median_seconds(device, seconds, || {
         device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), Some(&mut parts))
     });
-    out_timings.push(KernelTiming { path: row_path, ..timing("kd_loss fused: loss, gradient and parts", secs, (add, 3)) });
+    out_timings.push(timing("kd_loss fused: loss, gradient and parts", secs, (add, 3), &row_path));
     // The composed twin, as a framework without the fused kernel runs it: its primitives on the
     // tape, forward and backward.
     let (zs_t, zt_t) = (Tensor::from_slice(device, &[rows, cols], &zs_host), Tensor::from_slice(device, &[rows, cols], &zt_host));
@@ -169,7 +171,7 @@ fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, second
         let l = g.kd_loss_composed(s, tv, oh, t, alpha);
         std::hint::black_box(g.backward(l));
     });
-    out_timings.push(timing("kd_loss composed: forward and backward", secs, (add, 3)));
+    out_timings.push(timing("kd_loss composed: forward and backward", secs, (add, 3), path));
     out_timings
 }
 

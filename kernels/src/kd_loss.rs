@@ -83,20 +83,20 @@ pub fn rows_as_lanes(cols: usize) -> bool {
 
 /// The per-call settings of a [`kd_loss`] pass.
 #[derive(Clone, Copy)]
-struct KdPass {
-    cols: usize,
-    t: f32,
-    alpha: f32,
+pub(crate) struct KdPass {
+    pub cols: usize,
+    pub t: f32,
+    pub alpha: f32,
     /// The gradient's factor (0 when no gradient is asked for).
-    scale: f32,
+    pub scale: f32,
 }
 
 /// A block's inputs: whole rows of both logit matrices and their labels.
 #[derive(Clone, Copy)]
-struct Rows<'a> {
-    zs: &'a [f32],
-    zt: &'a [f32],
-    labels: &'a [u32],
+pub(crate) struct Rows<'a> {
+    pub zs: &'a [f32],
+    pub zt: &'a [f32],
+    pub labels: &'a [u32],
 }
 
 /// One row's logits with their maxima and exponentials at one temperature:
@@ -120,8 +120,7 @@ impl KdPass {
     fn block<L: Lanes>(self, l: L, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>) {
         let cols = self.cols;
         if rows_as_lanes(cols) {
-            let settings = narrow::Settings { cols, t: self.t, alpha: self.alpha, scale: self.scale };
-            return narrow::kd_rows_as_lanes(l, settings, rows.zs, rows.zt, rows.labels, loss, grad, parts);
+            return narrow::kd_rows_as_lanes(l, self, rows, loss, grad, parts);
         }
         let soft = self.alpha > 0.0 || parts.is_some();
         let hard = self.alpha < 1.0 || parts.is_some();
@@ -163,7 +162,7 @@ impl KdPass {
                 let (a, k) = (self.alpha, self.scale);
                 let (k_s, k_t, k_1) = (k * a * self.t / ss, -k * a * self.t / st, k * (1.0 - a) / ss1);
                 match centre {
-                    Some(centre) => kl = kl_and_gradient(l, row, es1, centre, [k_s, k_t, k_1], g),
+                    Some(centre) => kl = kl_and_gradient(l, row, es1, centre, st as f64, [k_s, k_t, k_1], g),
                     None => scale_into(l, es1, k_1, g),
                 }
                 g[y] -= k * (1.0 - a);
@@ -187,7 +186,7 @@ impl KdPass {
                     g[top] = (k * (a * self.t as f64 * soft_part + (1.0 - a) * hard_part)) as f32;
                 }
             } else if let Some(centre) = centre {
-                kl = kl_over(l, &[row], centre);
+                kl = kl_over(l, &[row], centre, st as f64);
             }
             let t = self.t as f64;
             *row_loss = (self.alpha as f64 * t * t * kl + (1.0 - self.alpha as f64) * ce) as f32;
@@ -201,7 +200,10 @@ impl KdPass {
                 };
                 p[KL] = kl as f32;
                 p[CE] = ce as f32;
-                let kl_1 = || kl_over(l, &[Exps { zs, zt, es: es1, et: et1 }], KlCentre::new(l, ms, mt, 1.0, ss1 as f64, st1 as f64));
+                let kl_1 = || {
+                    let centre = KlCentre::new(l, ms, mt, 1.0, ss1 as f64, st1 as f64);
+                    kl_over(l, &[Exps { zs, zt, es: es1, et: et1 }], centre, st1 as f64)
+                };
                 p[KL_T1] = if same_t { kl } else { kl_1() } as f32;
                 p[AGREE] = (top_s == top_t) as u32 as f32;
                 let (tckd, nckd) = decoupled(l, row, y, ms, mt, inv_t, ss, st);
@@ -223,7 +225,8 @@ fn scale_into<L: Lanes>(l: L, es1: &[f32], k: f32, g: &mut [f32]) {
 /// One sweep over a row: `g = k_s es + k_t et + k_1 es1` (`k_1` is 0 where `es1` was not
 /// computed), and the KL of [`kl_over`] from the same loads.
 #[inline(always)]
-fn kl_and_gradient<L: Lanes>(l: L, row: Exps, es1: &[f32], centre: KlCentre<L>, k: [f32; 3], g: &mut [f32]) -> f64 {
+#[allow(clippy::too_many_arguments)]
+fn kl_and_gradient<L: Lanes>(l: L, row: Exps, es1: &[f32], centre: KlCentre<L>, st: f64, k: [f32; 3], g: &mut [f32]) -> f64 {
     let k = k.map(|k| l.splat(k));
     let (cols, n) = (g.len(), L::N);
     let body = cols / n * n;
@@ -234,7 +237,7 @@ fn kl_and_gradient<L: Lanes>(l: L, row: Exps, es1: &[f32], centre: KlCentre<L>, 
     if body < cols {
         terms = kl_and_gradient_step(l, &row, es1, &centre, k, g, body, false, terms);
     }
-    centre.finish(l, terms)
+    KlCentre::finish(l, terms, st)
 }
 
 /// The vector at `j` of [`kl_and_gradient`]: whole, or the row's tail.
@@ -250,9 +253,10 @@ fn kl_and_gradient_step<L: Lanes>(
 }
 
 /// `KL(softmax(zt / t) || softmax(zs / t))` over the union of `segments` (a row, or a row with a
-/// class left out, whose sums `centre` was made with), from their exponentials.
+/// class left out, whose sums `centre` was made with; `st` the teacher's), from their
+/// exponentials.
 #[inline(always)]
-fn kl_over<L: Lanes>(l: L, segments: &[Exps], centre: KlCentre<L>) -> f64 {
+fn kl_over<L: Lanes>(l: L, segments: &[Exps], centre: KlCentre<L>, st: f64) -> f64 {
     let mut terms = l.splat(0.0);
     for seg in segments {
         let (cols, n) = (seg.zs.len(), L::N);
@@ -264,7 +268,7 @@ fn kl_over<L: Lanes>(l: L, segments: &[Exps], centre: KlCentre<L>) -> f64 {
             terms = kl_step(l, seg, &centre, body, false, terms);
         }
     }
-    centre.finish(l, terms)
+    KlCentre::finish(l, terms, st)
 }
 
 /// The vector at `j` of [`kl_over`]: whole, or the segment's tail.
@@ -286,30 +290,27 @@ fn kl_step<L: Lanes>(l: L, seg: &Exps, centre: &KlCentre<L>, j: usize, whole: bo
 /// Its lanes may hold one row's figures (the row kernels) or one row each (rows as lanes).
 #[derive(Clone, Copy)]
 pub(crate) struct KlCentre<L: Lanes> {
-    pub ms: L::V,
-    pub mt: L::V,
-    pub inv_t: L::V,
+    ms: L::V,
+    mt: L::V,
+    inv_t: L::V,
     /// `log(st / ss)`.
-    pub log_ratio: L::V,
+    log_ratio: L::V,
     /// `st / ss`.
-    pub ratio: L::V,
-    /// `st`, which [`KlCentre::finish`] divides by.
-    st: f64,
+    ratio: L::V,
 }
 
 impl<L: Lanes> KlCentre<L> {
     #[inline(always)]
     fn new(l: L, ms: f32, mt: f32, inv_t: f32, ss: f64, st: f64) -> Self {
         let (ms, mt, inv_t) = (l.splat(ms), l.splat(mt), l.splat(inv_t));
-        KlCentre { ms, mt, inv_t, log_ratio: l.splat((st / ss).ln() as f32), ratio: l.splat((st / ss) as f32), st }
+        KlCentre { ms, mt, inv_t, log_ratio: l.splat((st / ss).ln() as f32), ratio: l.splat((st / ss) as f32) }
     }
 
-    /// One row per lane: `ss` and `st` are the lanes' sums (the KL's last division is then the
-    /// caller's).
+    /// One row per lane: `ss` and `st` are the lanes' sums.
     #[inline(always)]
     pub(crate) fn of_lanes(l: L, ms: L::V, mt: L::V, inv_t: f32, ss: L::V, st: L::V) -> Self {
         let ratio = l.div(st, ss);
-        KlCentre { ms, mt, inv_t: l.splat(inv_t), log_ratio: l.ln(ratio), ratio, st: 1.0 }
+        KlCentre { ms, mt, inv_t: l.splat(inv_t), log_ratio: l.ln(ratio), ratio }
     }
 
     /// `et_j (e^v_j - 1 - v_j)` of a vector (0 where `es = et = 0`, as in a tail's spare lanes).
@@ -326,10 +327,10 @@ impl<L: Lanes> KlCentre<L> {
         l.select_abs_below(v, 0.5, small, large)
     }
 
-    /// The KL from the summed terms.
+    /// The KL of a row from its summed terms and the teacher's sum `st`.
     #[inline(always)]
-    fn finish(self, l: L, terms: L::V) -> f64 {
-        (l.sum(terms) as f64 / self.st).max(0.0)
+    fn finish(l: L, terms: L::V, st: f64) -> f64 {
+        (l.sum(terms) as f64 / st).max(0.0)
     }
 }
 
@@ -362,9 +363,13 @@ fn decoupled<L: Lanes>(l: L, row: Exps, y: usize, ms: f32, mt: f32, inv_t: f32, 
         let p = dkd_parts(row.zs, row.zt, y, 1.0 / inv_t);
         return (p.tckd, p.nckd);
     }
-    let sums = TargetSums { ss: ss as f64, st: st as f64, ss_other, st_other };
-    let tckd = tckd(row.zs[y] - ms, row.zt[y] - mt, inv_t, sums);
-    let nckd = kl_over(l, &segments, KlCentre::new(l, ms, mt, inv_t, ss_other, st_other));
+    let (ss, st, inv_t64) = (ss as f64, st as f64, inv_t as f64);
+    let log_pt_y = (row.zt[y] - mt) as f64 * inv_t64 - st.ln();
+    let log_ps_y = (row.zs[y] - ms) as f64 * inv_t64 - ss.ln();
+    let (log_pt_o, log_ps_o) = ((st_other / st).ln(), (ss_other / ss).ln());
+    let weigh = |log_p: f64, log_q: f64| if log_p == f64::NEG_INFINITY { 0.0 } else { log_p.exp() * (log_p - log_q) };
+    let tckd = (weigh(log_pt_y, log_ps_y) + weigh(log_pt_o, log_ps_o)).max(0.0);
+    let nckd = kl_over(l, &segments, KlCentre::new(l, ms, mt, inv_t, ss_other, st_other), st_other);
     (tckd, nckd)
 }
 
@@ -372,26 +377,6 @@ fn decoupled<L: Lanes>(l: L, row: Exps, y: usize, ms: f32, mt: f32, inv_t: f32, 
 /// few bits, or none, for the shape of their distribution, which f64 still resolves: TCKD and
 /// NCKD then come from [`dkd_parts`].
 pub(crate) const TINY_OTHERS: f64 = 1e-30;
-
-/// A row's sums of exponentials at `t`: all classes, and all but the label.
-#[derive(Clone, Copy)]
-struct TargetSums {
-    ss: f64,
-    st: f64,
-    ss_other: f64,
-    st_other: f64,
-}
-
-/// TCKD, the binary KL of (label, the rest) between teacher and student, from the label's
-/// shifted logits (`z_y - max`) and the row's sums.
-fn tckd(zs_y: f32, zt_y: f32, inv_t: f32, sums: TargetSums) -> f64 {
-    let inv_t = inv_t as f64;
-    let log_pt_y = zt_y as f64 * inv_t - sums.st.ln();
-    let log_ps_y = zs_y as f64 * inv_t - sums.ss.ln();
-    let (log_pt_o, log_ps_o) = ((sums.st_other / sums.st).ln(), (sums.ss_other / sums.ss).ln());
-    let weigh = |log_p: f64, log_q: f64| if log_p == f64::NEG_INFINITY { 0.0 } else { log_p.exp() * (log_p - log_q) };
-    (weigh(log_pt_y, log_ps_y) + weigh(log_pt_o, log_ps_o)).max(0.0)
-}
 
 /// The index of the first value of `x` equal to `max` (its largest).
 #[inline(always)]

@@ -8,24 +8,14 @@
 //! `1 - p` from the f64 sums (`S - 1`, the others' sum, since the max's own term is exactly 1).
 
 use crate::dkd_loss::dkd_parts;
-use crate::kd_loss::{KlCentre, TINY_OTHERS};
+use crate::kd_loss::{KdPass, KlCentre, Rows, TINY_OTHERS};
 use crate::kd_parts::{AGREE, CE, KL, KL_T1, NCKD, PARTS, TCKD};
 use crate::lanes::Lanes;
-use crate::softmax::exp2_factor;
+use crate::softmax::{column_exps, column_max, exp2_factor};
 
 /// Rows at most this wide go through [`kd_rows_as_lanes`]: at 16 classes it is 1.4x the row
 /// kernel on AVX2, at 10 about 2.5x (at 32 the row kernel is ahead).
 pub(crate) const MAX_COLS: usize = 16;
-
-/// The per-call settings of the pass (as the row kernel's).
-#[derive(Clone, Copy)]
-pub(crate) struct Settings {
-    pub cols: usize,
-    pub t: f32,
-    pub alpha: f32,
-    /// The gradient's factor.
-    pub scale: f32,
-}
 
 /// `cols` vectors of `n` lanes: one transposed block.
 struct Block<'a> {
@@ -47,11 +37,10 @@ impl Block<'_> {
 /// Loss, and the gradient and parts where asked for, of the rows of `zs`, `zt` (`loss.len()`
 /// rows of `cols`), `N` rows at a time.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn kd_rows_as_lanes<L: Lanes>(
-    l: L, s: Settings, zs: &[f32], zt: &[f32], labels: &[u32], loss: &mut [f32], mut grad: Option<&mut [f32]>,
-    mut parts: Option<&mut [f32]>,
+    l: L, s: KdPass, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>,
 ) {
+    let Rows { zs, zt, labels } = rows;
     let (cols, n) = (s.cols, L::N);
     let soft = s.alpha > 0.0 || parts.is_some();
     let hard = s.alpha < 1.0 || parts.is_some();
@@ -59,7 +48,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
     let mut scratch = vec![0.0f32; 7 * cols * n];
     let mut blocks = scratch.chunks_exact_mut(cols * n).map(|v| Block { v, n });
     let mut next = || blocks.next().expect("seven blocks");
-    let (zs_t, zt_t, mut es, mut et, mut es1_own, mut et1_own, mut g_t) = (next(), next(), next(), next(), next(), next(), next());
+    let (zs_t, zt_t, es, et, es1_own, et1_own, mut g_t) = (next(), next(), next(), next(), next(), next(), next());
     let (k, k1, inv_t) = (exp2_factor(s.t), exp2_factor(1.0), 1.0 / s.t);
     let (a, t, kk) = (s.alpha, s.t, s.scale);
     // At t = 1 the exponentials at t are those at 1 (where they are computed at all).
@@ -77,11 +66,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             *lane = y as f32;
         }
         let y = l.load(&lanes);
-        let (mut ms, mut mt) = (l.splat(f32::NEG_INFINITY), l.splat(f32::NEG_INFINITY));
-        for j in 0..cols {
-            ms = l.max(ms, zs_t.at(l, j));
-            mt = l.max(mt, zt_t.at(l, j));
-        }
+        let (ms, mt) = (column_max(l, zs_t.v), column_max(l, zt_t.v));
         // Each row's first arg-max (student's and teacher's), and its label's logits.
         let (mut top, mut top_t, mut zy, mut zty) = (zero, zero, zero, zero);
         for j in (0..cols).rev() {
@@ -96,15 +81,10 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let (mut ssw, mut stw, mut ss_o, mut st_o) = (wide_one, wide_one, l.wide_zero(), l.wide_zero());
         let mut et_top = zero;
         if soft {
-            (ssw, stw) = (l.wide_zero(), l.wide_zero());
+            ssw = column_exps(l, zs_t.v, ms, k, es.v);
+            stw = column_exps(l, zt_t.v, mt, k, et.v);
             for j in 0..cols {
-                let jv = l.splat(j as f32);
-                let e_s = l.exp2_nonpositive(l.mul(l.sub(zs_t.at(l, j), ms), l.splat(k)));
-                let e_t = l.exp2_nonpositive(l.mul(l.sub(zt_t.at(l, j), mt), l.splat(k)));
-                es.put(l, j, e_s);
-                et.put(l, j, e_t);
-                ssw = l.wide_add(ssw, e_s);
-                stw = l.wide_add(stw, e_t);
+                let (jv, e_s, e_t) = (l.splat(j as f32), es.at(l, j), et.at(l, j));
                 et_top = l.select_eq(jv, top, e_t, et_top);
                 if parts.is_some() {
                     ss_o = l.wide_add(ss_o, l.select_eq(jv, y, zero, e_s));
@@ -118,10 +98,10 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             (ss1w, st1w) = (ssw, stw);
         } else {
             if hard {
-                ss1w = exp_column_sums(l, &zs_t, ms, k1, &mut es1_own, cols);
+                ss1w = column_exps(l, zs_t.v, ms, k1, es1_own.v);
             }
             if parts.is_some() {
-                st1w = exp_column_sums(l, &zt_t, mt, k1, &mut et1_own, cols);
+                st1w = column_exps(l, zt_t.v, mt, k1, et1_own.v);
             }
         }
         let (es1, et1) = if same_t { (&es, &et) } else { (&es1_own, &et1_own) };
@@ -215,16 +195,4 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
 #[inline(always)]
 fn weigh<L: Lanes>(l: L, log_p: L::V, log_q: L::V) -> L::V {
     l.mul(l.exp2_nonpositive(l.mul(log_p, l.splat(std::f32::consts::LOG2_E))), l.sub(log_p, log_q))
-}
-
-/// `out_j = 2^((z_j - max) k)` for each column of the block `z`; returns their sums, lane by lane.
-#[inline(always)]
-fn exp_column_sums<L: Lanes>(l: L, z: &Block, max: L::V, k: f32, out: &mut Block, cols: usize) -> L::Wide {
-    let mut sum = l.wide_zero();
-    for j in 0..cols {
-        let e = l.exp2_nonpositive(l.mul(l.sub(z.at(l, j), max), l.splat(k)));
-        out.put(l, j, e);
-        sum = l.wide_add(sum, e);
-    }
-    sum
 }

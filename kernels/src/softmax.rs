@@ -33,27 +33,43 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
 #[inline(always)]
 fn softmax_rows_as_lanes<L: Lanes>(l: L, cols: usize, x: &[f32], k: f32, out: &mut [f32]) {
     let (n, total) = (L::N, out.len() / cols);
-    let mut scratch = vec![0.0f32; cols * n];
+    // The transposed logits, then their exponentials.
+    let mut scratch = vec![0.0f32; 2 * cols * n];
+    let (x_t, e) = scratch.split_at_mut(cols * n);
     for first in (0..total).step_by(n) {
         let rows = n.min(total - first);
-        l.transpose_in(&x[first * cols..], cols, rows, &mut scratch);
-        let mut max = l.splat(f32::NEG_INFINITY);
-        for j in 0..cols {
-            max = l.max(max, l.load(&scratch[j * n..]));
+        l.transpose_in(&x[first * cols..], cols, rows, x_t);
+        let max = column_max(l, x_t);
+        let inv = l.div(l.splat(1.0), l.narrow(column_exps(l, x_t, max, k, e)));
+        for j in (0..e.len()).step_by(n) {
+            let p = l.mul(l.load(&e[j..]), inv);
+            l.store(&mut e[j..], p);
         }
-        let mut sum = l.wide_zero();
-        for j in 0..cols {
-            let e = shifted_exp2(l, l.load(&scratch[j * n..]), max, l.splat(k));
-            l.store(&mut scratch[j * n..], e);
-            sum = l.wide_add(sum, e);
-        }
-        let inv = l.div(l.splat(1.0), l.narrow(sum));
-        for j in 0..cols {
-            let p = l.mul(l.load(&scratch[j * n..]), inv);
-            l.store(&mut scratch[j * n..], p);
-        }
-        l.transpose_out(&scratch, cols, rows, &mut out[first * cols..]);
+        l.transpose_out(e, cols, rows, &mut out[first * cols..]);
     }
+}
+
+/// The lane-wise max of a transposed block (a row per lane, one vector per class).
+#[inline(always)]
+pub(crate) fn column_max<L: Lanes>(l: L, z: &[f32]) -> L::V {
+    let mut max = l.splat(f32::NEG_INFINITY);
+    for j in (0..z.len()).step_by(L::N) {
+        max = l.max(max, l.load(&z[j..]));
+    }
+    max
+}
+
+/// `out = 2^((z - max) k)` over a transposed block, vector by vector; returns each lane's sum
+/// (its row's) in f64.
+#[inline(always)]
+pub(crate) fn column_exps<L: Lanes>(l: L, z: &[f32], max: L::V, k: f32, out: &mut [f32]) -> L::Wide {
+    let mut sum = l.wide_zero();
+    for j in (0..z.len()).step_by(L::N) {
+        let e = shifted_exp2(l, l.load(&z[j..]), max, l.splat(k));
+        l.store(&mut out[j..], e);
+        sum = l.wide_add(sum, e);
+    }
+    sum
 }
 
 /// `out[i, j] = x[i, j] / t - log sum_k exp(x[i, k] / t)`; shapes as [`softmax`].

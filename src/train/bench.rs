@@ -111,8 +111,8 @@ pub fn bench_step(
     let median = times[times.len() / 2];
     let flops = student.train_flops() + teacher.map_or(0, |t| 2 * t.forward_macs());
     let samples_per_s = batch as f64 / median;
-    let profile = if !profile {
-        None
+    let (profile, gemms) = if !profile {
+        (None, Vec::new())
     } else {
         let steps = times.len() * GROUP;
         profile::start();
@@ -132,18 +132,17 @@ pub fn bench_step(
                 ..r
             })
             .collect();
-        Some((rows, step_ms))
-    };
-    // Each GEMM shape alone right after the profile, a fraction of the time the step ran for.
-    let mut gemms = Vec::new();
-    if profile.is_some() {
-        let steps = times.len() * GROUP;
+        // Each GEMM shape alone right after, for a fraction of the time the step ran for.
         let mut rng = Rng::new(5);
-        for g in profile::take_gemms() {
-            let alone_s = crate::kernel_bench::gemm_alone(device, &mut rng, g.shape, (seconds / 8.0).clamp(0.05, 0.5));
-            gemms.push(GemmInStep { shape: g.shape, calls: g.calls.div_ceil(steps), in_step_s: g.seconds / g.calls as f64, alone_s });
-        }
-    }
+        let gemms = profile::take_gemms()
+            .into_iter()
+            .map(|g| {
+                let alone_s = crate::kernel_bench::gemm_alone(device, &mut rng, g.shape, (seconds / 8.0).clamp(0.05, 0.5));
+                GemmInStep { shape: g.shape, calls: g.calls.div_ceil(steps), in_step_s: g.seconds / g.calls as f64, alone_s }
+            })
+            .collect();
+        (Some((rows, step_ms)), gemms)
+    };
     Ok(BenchResult {
         samples_per_s,
         gflops: samples_per_s * flops as f64 / 1e9,
