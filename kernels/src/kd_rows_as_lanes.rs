@@ -17,23 +17,6 @@ use crate::softmax::{column_exps, column_max, exp2_factor};
 /// kernel on AVX2, at 10 about 2.5x (at 32 the row kernel is ahead).
 pub(crate) const MAX_COLS: usize = 16;
 
-/// `cols` vectors of `n` lanes: one transposed block.
-struct Block<'a> {
-    v: &'a mut [f32],
-    n: usize,
-}
-
-impl Block<'_> {
-    #[inline(always)]
-    fn at<L: Lanes>(&self, l: L, j: usize) -> L::V {
-        l.load(&self.v[j * self.n..])
-    }
-    #[inline(always)]
-    fn put<L: Lanes>(&mut self, l: L, j: usize, x: L::V) {
-        l.store(&mut self.v[j * self.n..], x)
-    }
-}
-
 /// Loss, and the gradient and parts where asked for, of the rows of `zs`, `zt` (`loss.len()`
 /// rows of `cols`), `N` rows at a time.
 #[inline(always)]
@@ -44,33 +27,34 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
     let (cols, n) = (s.cols, L::N);
     let soft = s.alpha > 0.0 || parts.is_some();
     let hard = s.alpha < 1.0 || parts.is_some();
-    // Transposed blocks: the logits, their exponentials at t and at 1, and the gradient.
-    let mut scratch = vec![0.0f32; 7 * cols * n];
-    let mut blocks = scratch.chunks_exact_mut(cols * n).map(|v| Block { v, n });
+    let (zero, one) = (l.splat(0.0), l.splat(1.0));
+    // Transposed blocks, `cols` vectors each: the logits, their exponentials at t and at 1, and
+    // the gradient. Vectors, not floats, so the sweeps' indexing is over `0..cols` alone.
+    let mut scratch = vec![zero; 7 * cols];
+    let mut blocks = scratch.chunks_exact_mut(cols);
     let mut next = || blocks.next().expect("seven blocks");
-    let (zs_t, zt_t, mut es, mut et, es1_own, et1_own, mut g_t) = (next(), next(), next(), next(), next(), next(), next());
+    let (zs_t, zt_t, es, et, es1_own, et1_own, g_t) = (next(), next(), next(), next(), next(), next(), next());
     let (k, k1, inv_t) = (exp2_factor(s.t), exp2_factor(1.0), 1.0 / s.t);
     let (a, t, kk) = (s.alpha, s.t, s.scale);
     // At t = 1 the exponentials at t are those at 1 (where they are computed at all).
     let same_t = soft && s.t == 1.0;
-    let (zero, one) = (l.splat(0.0), l.splat(1.0));
     let wide_one = l.wide_add(l.wide_zero(), one);
     let mut lanes = [0.0f32; 16];
     for first in (0..loss.len()).step_by(n) {
         let count = n.min(loss.len() - first);
         // Lanes past the last row hold zero logits and label 0: finite, and never stored.
-        l.transpose_in(&zs[first * cols..], cols, count, zs_t.v);
-        l.transpose_in(&zt[first * cols..], cols, count, zt_t.v);
+        l.transpose_in(&zs[first * cols..], cols, count, l.floats_mut(zs_t));
+        l.transpose_in(&zt[first * cols..], cols, count, l.floats_mut(zt_t));
         lanes.fill(0.0);
         for (lane, &y) in lanes.iter_mut().zip(&labels[first..first + count]) {
             *lane = y as f32;
         }
         let y = l.load(&lanes);
-        let (ms, mt) = (column_max(l, zs_t.v), column_max(l, zt_t.v));
+        let (ms, mt) = (column_max(l, zs_t), column_max(l, zt_t));
         // Each row's first arg-max (student's and teacher's), and its label's logits.
         let (mut top, mut top_t, mut zy, mut zty) = (zero, zero, zero, zero);
         for j in (0..cols).rev() {
-            let (jv, vs, vt) = (l.splat(j as f32), zs_t.at(l, j), zt_t.at(l, j));
+            let (jv, vs, vt) = (l.splat(j as f32), zs_t[j], zt_t[j]);
             top = l.select_eq(vs, ms, jv, top);
             top_t = l.select_eq(vt, mt, jv, top_t);
             zy = l.select_eq(jv, y, vs, zy);
@@ -86,10 +70,9 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             (ssw, stw) = (l.wide_zero(), l.wide_zero());
             for j in 0..cols {
                 let jv = l.splat(j as f32);
-                let e_s = l.exp2_nonpositive(l.mul(l.sub(zs_t.at(l, j), ms), l.splat(k)));
-                let e_t = l.exp2_nonpositive(l.mul(l.sub(zt_t.at(l, j), mt), l.splat(k)));
-                es.put(l, j, e_s);
-                et.put(l, j, e_t);
+                let e_s = l.exp2_nonpositive(l.mul(l.sub(zs_t[j], ms), l.splat(k)));
+                let e_t = l.exp2_nonpositive(l.mul(l.sub(zt_t[j], mt), l.splat(k)));
+                (es[j], et[j]) = (e_s, e_t);
                 ssw = l.wide_add(ssw, e_s);
                 stw = l.wide_add(stw, e_t);
                 et_top = l.select_eq(jv, top, e_t, et_top);
@@ -105,13 +88,13 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             (ss1w, st1w) = (ssw, stw);
         } else {
             if hard {
-                ss1w = column_exps(l, zs_t.v, ms, k1, es1_own.v);
+                ss1w = column_exps(l, zs_t, ms, k1, es1_own);
             }
             if parts.is_some() {
-                st1w = column_exps(l, zt_t.v, mt, k1, et1_own.v);
+                st1w = column_exps(l, zt_t, mt, k1, et1_own);
             }
         }
-        let (es1, et1) = if same_t { (&es, &et) } else { (&es1_own, &et1_own) };
+        let (es1, et1): (&[L::V], &[L::V]) = if same_t { (es, et) } else { (es1_own, et1_own) };
         let (ss, st, ss1) = (l.narrow(ssw), l.narrow(stw), l.narrow(ss1w));
         let ce = if hard { l.sub(l.ln(ss1), l.sub(zy, ms)) } else { zero };
         let centre = KlCentre::of_lanes(l, ms, mt, inv_t, ss, st);
@@ -135,14 +118,14 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let mut terms = zero;
         for j in 0..cols {
             let jv = l.splat(j as f32);
-            let (es_j, et_j) = (es.at(l, j), et.at(l, j));
+            let (es_j, et_j) = (es[j], et[j]);
             if soft {
-                terms = l.add(terms, centre.term(l, zs_t.at(l, j), zt_t.at(l, j), es_j, et_j));
+                terms = l.add(terms, centre.term(l, zs_t[j], zt_t[j], es_j, et_j));
             }
             if grad.is_some() {
-                let g = l.mul_add(ks, es_j, l.mul_add(kt, et_j, l.mul(k1v, es1.at(l, j))));
+                let g = l.mul_add(ks, es_j, l.mul_add(kt, et_j, l.mul(k1v, es1[j])));
                 let g = l.sub(g, l.select_eq(jv, y, ky, zero));
-                g_t.put(l, j, l.select_eq(jv, top, at_top, g));
+                g_t[j] = l.select_eq(jv, top, at_top, g);
             }
         }
         let kl = l.max(zero, l.div(terms, st));
@@ -150,7 +133,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         l.store(&mut lanes, row_loss);
         loss[first..first + count].copy_from_slice(&lanes[..count]);
         if let Some(g) = grad.as_deref_mut() {
-            l.transpose_out(g_t.v, cols, count, &mut g[first * cols..]);
+            l.transpose_out(l.floats(g_t), cols, count, &mut g[first * cols..]);
         }
         let Some(p) = parts.as_deref_mut() else { continue };
         // The parts: the KL at 1, the agreement, and NCKD (the KL over all but the label) in the
@@ -162,7 +145,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             let centre1 = KlCentre::of_lanes(l, ms, mt, 1.0, ss1, st1);
             let mut terms1 = zero;
             for j in 0..cols {
-                terms1 = l.add(terms1, centre1.term(l, zs_t.at(l, j), zt_t.at(l, j), es1.at(l, j), et1.at(l, j)));
+                terms1 = l.add(terms1, centre1.term(l, zs_t[j], zt_t[j], es1[j], et1[j]));
             }
             l.max(zero, l.div(terms1, st1))
         };
@@ -170,7 +153,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let centre_o = KlCentre::of_lanes(l, ms, mt, inv_t, sso, sto);
         let mut terms_o = zero;
         for j in 0..cols {
-            let term = centre_o.term(l, zs_t.at(l, j), zt_t.at(l, j), es.at(l, j), et.at(l, j));
+            let term = centre_o.term(l, zs_t[j], zt_t[j], es[j], et[j]);
             terms_o = l.add(terms_o, l.select_eq(l.splat(j as f32), y, zero, term));
         }
         let nckd = l.max(zero, l.div(terms_o, sto));

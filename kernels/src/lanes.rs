@@ -33,6 +33,10 @@ pub trait Lanes: Copy {
         buf[..s.len()].copy_from_slice(s);
         self.load(&buf)
     }
+    /// The lanes of `v`, in order: a block of vectors as the floats a transpose reads or writes.
+    fn floats(self, v: &[Self::V]) -> &[f32];
+    /// [`Lanes::floats`], writable.
+    fn floats_mut(self, v: &mut [Self::V]) -> &mut [f32];
     /// `dst[j * N + i] = src[i * cols + j]`: the first `count` (`<= N`) rows of `src` as
     /// `cols` vectors, one row per lane, zeros in the lanes past them.
     fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
@@ -201,6 +205,14 @@ impl Lanes for Scalar {
         s[0]
     }
     #[inline(always)]
+    fn floats(self, v: &[f32]) -> &[f32] {
+        v
+    }
+    #[inline(always)]
+    fn floats_mut(self, v: &mut [f32]) -> &mut [f32] {
+        v
+    }
+    #[inline(always)]
     fn store(self, d: &mut [f32], v: f32) {
         d[0] = v;
     }
@@ -362,6 +374,17 @@ mod x86 {
         fn load(self, s: &[f32]) -> __m256 {
             assert!(s.len() >= 8);
             unsafe { _mm256_loadu_ps(s.as_ptr()) }
+        }
+        #[inline(always)]
+        fn floats(self, v: &[__m256]) -> &[f32] {
+            // SAFETY: a `__m256` is 8 f32 lanes in order with no padding, every bit pattern a
+            // valid f32, and f32's alignment divides its: the same bytes, read as floats.
+            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len() * 8) }
+        }
+        #[inline(always)]
+        fn floats_mut(self, v: &mut [__m256]) -> &mut [f32] {
+            // SAFETY: as in `floats`; the borrow of `v` is exclusive and outlives the view.
+            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len() * 8) }
         }
         #[inline(always)]
         fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
@@ -694,6 +717,17 @@ mod x86 {
         fn load(self, s: &[f32]) -> __m512 {
             assert!(s.len() >= 16);
             unsafe { _mm512_loadu_ps(s.as_ptr()) }
+        }
+        #[inline(always)]
+        fn floats(self, v: &[__m512]) -> &[f32] {
+            // SAFETY: a `__m512` is 16 f32 lanes in order with no padding, every bit pattern a
+            // valid f32, and f32's alignment divides its: the same bytes, read as floats.
+            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len() * 16) }
+        }
+        #[inline(always)]
+        fn floats_mut(self, v: &mut [__m512]) -> &mut [f32] {
+            // SAFETY: as in `floats`; the borrow of `v` is exclusive and outlives the view.
+            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len() * 16) }
         }
         #[inline(always)]
         fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {

@@ -33,41 +33,35 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
 #[inline(always)]
 fn softmax_rows_as_lanes<L: Lanes>(l: L, cols: usize, x: &[f32], k: f32, out: &mut [f32]) {
     let (n, total) = (L::N, out.len() / cols);
-    // The transposed logits, then their exponentials.
-    let mut scratch = vec![0.0f32; 2 * cols * n];
-    let (x_t, e) = scratch.split_at_mut(cols * n);
+    // The transposed logits, then their exponentials: vectors, so the sweeps index no floats.
+    let mut scratch = vec![l.splat(0.0); 2 * cols];
+    let (x_t, e) = scratch.split_at_mut(cols);
     for first in (0..total).step_by(n) {
         let rows = n.min(total - first);
-        l.transpose_in(&x[first * cols..], cols, rows, x_t);
+        l.transpose_in(&x[first * cols..], cols, rows, l.floats_mut(x_t));
         let max = column_max(l, x_t);
         let inv = l.div(l.splat(1.0), l.narrow(column_exps(l, x_t, max, k, e)));
-        for j in (0..e.len()).step_by(n) {
-            let p = l.mul(l.load(&e[j..]), inv);
-            l.store(&mut e[j..], p);
+        for p in e.iter_mut() {
+            *p = l.mul(*p, inv);
         }
-        l.transpose_out(e, cols, rows, &mut out[first * cols..]);
+        l.transpose_out(l.floats(e), cols, rows, &mut out[first * cols..]);
     }
 }
 
 /// The lane-wise max of a transposed block (a row per lane, one vector per class).
 #[inline(always)]
-pub(crate) fn column_max<L: Lanes>(l: L, z: &[f32]) -> L::V {
-    let mut max = l.splat(f32::NEG_INFINITY);
-    for j in (0..z.len()).step_by(L::N) {
-        max = l.max(max, l.load(&z[j..]));
-    }
-    max
+pub(crate) fn column_max<L: Lanes>(l: L, z: &[L::V]) -> L::V {
+    z.iter().fold(l.splat(f32::NEG_INFINITY), |max, &v| l.max(max, v))
 }
 
 /// `out = 2^((z - max) k)` over a transposed block, vector by vector; returns each lane's sum
 /// (its row's) in f64.
 #[inline(always)]
-pub(crate) fn column_exps<L: Lanes>(l: L, z: &[f32], max: L::V, k: f32, out: &mut [f32]) -> L::Wide {
+pub(crate) fn column_exps<L: Lanes>(l: L, z: &[L::V], max: L::V, k: f32, out: &mut [L::V]) -> L::Wide {
     let mut sum = l.wide_zero();
-    for j in (0..z.len()).step_by(L::N) {
-        let e = shifted_exp2(l, l.load(&z[j..]), max, l.splat(k));
-        l.store(&mut out[j..], e);
-        sum = l.wide_add(sum, e);
+    for (&v, o) in z.iter().zip(out) {
+        *o = shifted_exp2(l, v, max, l.splat(k));
+        sum = l.wide_add(sum, *o);
     }
     sum
 }
