@@ -1,20 +1,25 @@
 //! A whole convolution layer, `y = relu(conv(x, w) + bias)`, forward and backward, a few images
-//! at a time: each chunk's column matrix is built, multiplied and dropped while it is still in
-//! cache, and built again in the backward pass rather than kept. A column matrix is `k^2` times
-//! its image (25 times for a 5x5 kernel): materialised for a whole batch it would cross memory
-//! five times per step (written, read by the forward and the weight-gradient GEMMs, its gradient
-//! written and read back), and at batch 128 that costs more than the GEMMs themselves.
+//! at a time.
 //!
-//! NHWC images, weights `[k * k * in_channels, out_channels]`, as in [`crate::conv`].
+//! The forward GEMM and the weight gradient's read the column matrix without building it: each
+//! chunk's images are copied once with their padding, and [`matmul_gathered`] addresses the
+//! matrix through two offset tables (an output pixel's window corner, a kernel tap's place in
+//! the window). Written out, the column matrix is `k^2` times its image (25 times for a 5x5
+//! kernel), written and read back by each GEMM; the padded copy is about one image and stays in
+//! cache. Only the input gradient still writes a column matrix (its gradient, which col2im sums
+//! back into the image), a chunk at a time so it stays in L3.
+//!
+//! NHWC images, weights `[k * k * in_channels, out_channels]`, as in [`crate::im2col`].
 
-use crate::elementwise::{add_bias, relu_backward};
-use crate::im2col::{col2im, im2col};
-use crate::matmul::matmul;
+use crate::elementwise::relu_backward;
+use crate::im2col::col2im;
+use crate::matmul::{Epilogue, matmul, matmul_gathered};
 use crate::reduce::col_sums;
 use crate::window::Conv2dGeometry;
 
-/// Column-matrix values per chunk: 4 MiB, so a chunk and its gradient stay in L3. Measured on
-/// the CNN student and teacher (2026-11-24, 2 cores, 32 MiB L3): 1 MiB and 16 MiB both slower.
+/// Column-matrix values per chunk (the input gradient's): 4 MiB, so a chunk and its gradient
+/// stay in L3. Measured on the CNN student and teacher (2026-11-24, 2 cores, 32 MiB L3): 1 MiB
+/// and 16 MiB both slower.
 const CHUNK_VALUES: usize = 1 << 20;
 
 /// Images per chunk for `g`: as many as fit [`CHUNK_VALUES`], at least one.
@@ -22,11 +27,70 @@ pub fn images_per_chunk(g: &Conv2dGeometry) -> usize {
     (CHUNK_VALUES / (g.out_height() * g.out_width() * g.col_width()).max(1)).clamp(1, g.batch.max(1))
 }
 
-/// The scratch [`conv2d`] and [`conv2d_backward`] need, in values: a chunk's column
-/// matrix, its gradient, and its output rows.
+/// Values of one image with its padding ([`Conv2dGeometry::padded_height`]).
+fn padded_image_len(g: &Conv2dGeometry) -> usize {
+    g.padded_height() * g.padded_width() * g.channels
+}
+
+/// The scratch [`conv2d`] and [`conv2d_backward`] need, in values: a chunk's padded images,
+/// its output gradient, and for the input gradient either the padded output gradient
+/// ([`transposed`]) or the column-matrix gradient.
 pub fn conv2d_scratch_len(g: &Conv2dGeometry, out_channels: usize) -> usize {
-    let rows = images_per_chunk(g) * g.out_height() * g.out_width();
-    rows * (2 * g.col_width() + out_channels)
+    let images = images_per_chunk(g);
+    let rows = images * g.out_height() * g.out_width();
+    let input_gradient = match transposed(g, out_channels) {
+        Some(t) => images * padded_image_len(&t),
+        None => rows * g.col_width(),
+    };
+    images * padded_image_len(g) + rows * out_channels + input_gradient
+}
+
+/// The input gradient of a stride-1 convolution is itself a convolution: of the output
+/// gradient (`out_channels` channels), padded by `k - 1 - p`, with the kernel turned half a
+/// turn and its channels swapped ([`turned_weights`]), giving an image of the input's size.
+/// Its geometry, for a batch as `g`'s; `None` for other strides (or padding past `k - 1`),
+/// whose input gradient goes through a column matrix and col2im.
+fn transposed(g: &Conv2dGeometry, out_channels: usize) -> Option<Conv2dGeometry> {
+    let (k, p) = (g.kernel, g.padding);
+    (g.stride == 1 && p < k).then(|| Conv2dGeometry::new(g.batch, g.out_height(), g.out_width(), out_channels, k, 1, k - 1 - p))
+}
+
+/// `w` (`[(ky, kx, c), o]`) as the weights of [`transposed`]: `[(k-1-ky, k-1-kx, o), c]`.
+fn turned_weights(g: &Conv2dGeometry, out_channels: usize, w: &[f32]) -> Vec<f32> {
+    let (k, c) = (g.kernel, g.channels);
+    let mut turned = vec![0.0; w.len()];
+    for (tap, row) in turned.chunks_exact_mut(out_channels * c).enumerate() {
+        // The tap half a turn away, in the original's `(ky, kx)` order.
+        let from = k * k - 1 - tap;
+        for o in 0..out_channels {
+            for ch in 0..c {
+                row[o * c + ch] = w[(from * c + ch) * out_channels + o];
+            }
+        }
+    }
+    turned
+}
+
+/// The offset tables of a chunk of `images` padded images as [`matmul_gathered`] reads them:
+/// each output pixel's window corner, `(n, oy, ox)` order, and each tap's offset from it,
+/// `(ky, kx, c)` order, the column matrix's.
+fn window_offsets(g: &Conv2dGeometry, images: usize) -> (Vec<isize>, Vec<isize>) {
+    let (oh, ow, s, c, k) = (g.out_height(), g.out_width(), g.stride, g.channels, g.kernel);
+    let (pw, image) = (g.padded_width(), padded_image_len(g));
+    let corners = (0..images).flat_map(|n| (0..oh).flat_map(move |oy| (0..ow).map(move |ox| n * image + (oy * pw + ox) * s * c)));
+    let taps = (0..k).flat_map(|ky| (0..k).flat_map(move |kx| (0..c).map(move |ch| (ky * pw + kx) * c + ch)));
+    (corners.map(|o| o as isize).collect(), taps.map(|o| o as isize).collect())
+}
+
+/// The images of `x` into `padded`, each inside its zero border.
+fn pad_images(g: &Conv2dGeometry, x: &[f32], padded: &mut [f32]) {
+    let (c, p, pw) = (g.channels, g.padding, g.padded_width());
+    for (image, out) in x.chunks_exact(g.height * g.width * c).zip(padded.chunks_exact_mut(padded_image_len(g))) {
+        out.fill(0.0);
+        for (src, dst) in image.chunks_exact(g.width * c).zip(out[p * pw * c..].chunks_exact_mut(pw * c)) {
+            dst[p * c..][..src.len()].copy_from_slice(src);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -68,13 +132,15 @@ fn forward_chunked(
     per_chunk: usize,
 ) {
     let (image_len, image_rows, width) = (g.height * g.width * g.channels, g.out_height() * g.out_width(), g.col_width());
-    for (n0, images, chunk) in chunks(g, per_chunk) {
+    let (corners, taps) = window_offsets(g, per_chunk);
+    for (n0, images, _) in chunks(g, per_chunk) {
         let rows = images * image_rows;
-        let (cols, rest) = scratch.split_at_mut(rows * width);
-        let z = &mut rest[..rows * out_channels];
-        im2col(&chunk, &x[n0 * image_len..][..images * image_len], cols);
-        matmul(rows, width, out_channels, cols, false, w, false, z, 0.0);
-        add_bias(rows, out_channels, z, bias, relu, &mut y[n0 * image_rows * out_channels..][..rows * out_channels]);
+        let padded = &mut scratch[..images * padded_image_len(g)];
+        pad_images(g, &x[n0 * image_len..][..images * image_len], padded);
+        let y = &mut y[n0 * image_rows * out_channels..][..rows * out_channels];
+        // The bias and ReLU in the GEMM's tile, as it stores each output.
+        let out = Epilogue { beta: 0.0, bias: Some(bias), relu };
+        matmul_gathered(rows, width, out_channels, padded, &corners[..rows], &taps, w, false, y, out);
     }
 }
 
@@ -99,28 +165,53 @@ fn backward_chunked(
     dw: &mut [f32], dbias: &mut [f32], scratch: &mut [f32], per_chunk: usize,
 ) {
     let (image_len, image_rows, width) = (g.height * g.width * g.channels, g.out_height() * g.out_width(), g.col_width());
+    let (corners, taps) = window_offsets(g, per_chunk);
+    // The input gradient as a convolution of the output gradient, where the stride allows.
+    let transposed = transposed(g, out_channels).filter(|_| dx.is_some());
+    let turned = transposed.map(|t| (turned_weights(g, out_channels, w), window_offsets(&t, per_chunk)));
     for (i, (n0, images, chunk)) in chunks(g, per_chunk).enumerate() {
         let rows = images * image_rows;
         let out = n0 * image_rows * out_channels..(n0 * image_rows + rows) * out_channels;
-        let (cols, rest) = scratch.split_at_mut(rows * width);
-        let (dcols, rest) = rest.split_at_mut(rows * width);
+        let (padded, rest) = scratch.split_at_mut(images * padded_image_len(g));
+        let (dz_buf, rest) = rest.split_at_mut(rows * out_channels);
         // The gradient before the ReLU: `dy` where the output is positive.
         let dz = if relu {
-            let dz = &mut rest[..rows * out_channels];
-            relu_backward(&y[out.clone()], &dy[out.clone()], dz);
-            &*dz
+            relu_backward(&y[out.clone()], &dy[out.clone()], dz_buf);
+            &*dz_buf
         } else {
             &dy[out]
         };
         // The first chunk overwrites the weight and bias gradients, the rest add to them.
         let beta = if i == 0 { 0.0 } else { 1.0 };
         col_sums(rows, out_channels, dz, beta, dbias);
-        let x_chunk = &x[n0 * image_len..][..images * image_len];
-        im2col(&chunk, x_chunk, cols);
-        matmul(width, rows, out_channels, cols, true, dz, false, dw, beta);
-        if let Some(dx) = dx.as_deref_mut() {
-            matmul(rows, out_channels, width, dz, false, w, true, dcols, 0.0);
-            col2im(&chunk, dcols, &mut dx[n0 * image_len..][..images * image_len]);
+        pad_images(g, &x[n0 * image_len..][..images * image_len], padded);
+        // dw = cols^T dz: the column matrix transposed is gathered with the tables swapped.
+        matmul_gathered(width, rows, out_channels, padded, &taps, &corners[..rows], dz, false, dw, Epilogue::beta(beta));
+        let Some(dx) = dx.as_deref_mut() else { continue };
+        let dx = &mut dx[n0 * image_len..][..images * image_len];
+        match (&transposed, &turned) {
+            (Some(t), Some((turned, (t_corners, t_taps)))) => {
+                let padded_dz = &mut rest[..images * padded_image_len(t)];
+                pad_images(t, dz, padded_dz);
+                let pixels = images * g.height * g.width;
+                matmul_gathered(
+                    pixels,
+                    t_taps.len(),
+                    g.channels,
+                    padded_dz,
+                    &t_corners[..pixels],
+                    t_taps,
+                    turned,
+                    false,
+                    dx,
+                    Epilogue::beta(0.0),
+                );
+            }
+            _ => {
+                let dcols = &mut rest[..rows * width];
+                matmul(rows, out_channels, width, dz, false, w, true, dcols, 0.0);
+                col2im(&chunk, dcols, dx);
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Memory-bound loops: written plainly and compiled twice by [`simd::dispatch!`], once for the
 //! baseline target and once with AVX2/FMA, chosen at run time.
 
-use crate::{for_each_row, simd};
+use crate::{for_each_row_block, simd};
 use rayon::prelude::*;
 
 /// `out = x + bias` broadcast over the rows of `x (rows x cols)`, then `max(., 0)` if `relu`.
@@ -16,13 +16,16 @@ pub fn add_bias(rows: usize, cols: usize, x: &[f32], bias: &[f32], relu: bool, o
         out.len()
     );
     let isa = simd::isa();
-    for_each_row(out, cols, |i, o| {
-        let x = &x[i * cols..(i + 1) * cols];
+    // Blocks of rows, not a task per row: a convolution's rows are 8 or 16 values.
+    for_each_row_block(out, cols, |first, block| {
+        let x = &x[first * cols..][..block.len()];
         simd::dispatch!(isa, {
-            if relu {
-                o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = relu_of(x + b));
-            } else {
-                o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = x + b);
+            for (o, x) in block.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+                if relu {
+                    o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = relu_of(x + b));
+                } else {
+                    o.iter_mut().zip(x).zip(bias).for_each(|((o, &x), &b)| *o = x + b);
+                }
             }
         })
     });

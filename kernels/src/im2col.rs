@@ -3,6 +3,7 @@
 //! and its output rows `[n, oy, ox]` by `out_channels` come straight out with no transposes.
 //! Twin of `shaders/im2col.wgsl`.
 
+use crate::short_copy::{copy_run, zero_run};
 use crate::simd;
 pub use crate::window::Conv2dGeometry;
 use rayon::prelude::*;
@@ -60,40 +61,6 @@ pub fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
 /// Values [`im2col`] copies at once for a run shorter than this.
 const WIDE: usize = 8;
 
-/// `dst = src` for the short runs of im2col (a window row: 5 values for a 5x5 kernel on one
-/// channel), where a call to memcpy costs more than the copy: fixed-size pieces the compiler
-/// turns into plain moves.
-#[inline(always)]
-fn copy_run(dst: &mut [f32], src: &[f32]) {
-    let mut src = &src[..dst.len()];
-    let mut dst = dst;
-    while dst.len() >= 8 {
-        let (d, rest) = dst.split_at_mut(8);
-        d.copy_from_slice(&src[..8]);
-        (dst, src) = (rest, &src[8..]);
-    }
-    if dst.len() >= 4 {
-        let (d, rest) = dst.split_at_mut(4);
-        d.copy_from_slice(&src[..4]);
-        (dst, src) = (rest, &src[4..]);
-    }
-    for (d, &s) in dst.iter_mut().zip(src).take(3) {
-        *d = s;
-    }
-}
-
-/// `dst = 0` for the short runs of im2col's padding, without a call to memset (see [`copy_run`]).
-#[inline(always)]
-fn zero_run(dst: &mut [f32]) {
-    let mut chunks = dst.chunks_exact_mut(4);
-    for d in &mut chunks {
-        d.copy_from_slice(&[0.0; 4]);
-    }
-    for d in chunks.into_remainder().iter_mut().take(3) {
-        *d = 0.0;
-    }
-}
-
 /// The adjoint of [`im2col`]: `dx` becomes the sum, over every column entry, of its value at the
 /// image position it was read from (the input gradient of a convolution). Overwrites `dx`.
 pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
@@ -103,8 +70,7 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], dx: &mut [f32]) {
     // Sums go to a padded image, so every window row is one full run (no clipping); its
     // interior is the result. Rows and columns past the last window (a stride that does not
     // divide the image) stay zero.
-    let padded_w = ((ow - 1) * s + k).max(g.width + p);
-    let padded_h = ((oh - 1) * s + k).max(g.height + p);
+    let (padded_w, padded_h) = (g.padded_width(), g.padded_height());
     let isa = simd::isa();
     // One image per task: images are disjoint, so the scatter-add needs no synchronisation and
     // sums in a fixed order.

@@ -21,6 +21,7 @@ pub mod pool;
 pub mod reduce;
 pub mod reference;
 pub mod rng;
+mod short_copy;
 pub mod simd;
 pub mod softmax;
 pub mod testing;

@@ -52,6 +52,107 @@ impl View {
     }
 }
 
+/// A read-only matrix gathered from a buffer: element `(i, p)` at `ptr + rows[i] + steps[p]`.
+/// A convolution's column matrix without building it: `rows` are the output pixels' corners in
+/// the padded image, `steps` the kernel taps' offsets from them (or, transposed for the weight
+/// gradient, the other way round).
+#[derive(Clone, Copy)]
+pub(crate) struct Gather {
+    pub ptr: *const f32,
+    pub rows: *const isize,
+    pub steps: *const isize,
+}
+
+/// What a GEMM adds to `A B` as it stores it: `C = relu?(A B + beta C + bias)`, `bias` one
+/// value per column. A layer's bias and ReLU applied in the register tile, on values still in
+/// registers, instead of a pass over the output after it.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a> {
+    pub beta: f32,
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// `C = A B + beta C`.
+    pub fn beta(beta: f32) -> Self {
+        Epilogue { beta, bias: None, relu: false }
+    }
+}
+
+/// [`Epilogue`] as the kernels take it: the bias a raw pointer (null: none) to its first
+/// column, so it crosses to rayon's threads and moves with a piece's columns.
+#[derive(Clone, Copy)]
+pub(crate) struct Store {
+    pub beta: f32,
+    pub bias: *const f32,
+    pub relu: bool,
+}
+
+impl Store {
+    pub fn beta(beta: f32) -> Self {
+        Store { beta, bias: std::ptr::null(), relu: false }
+    }
+    /// The store of the columns from `j` on. SAFETY: `j` inside the bias, where there is one.
+    pub unsafe fn at_col(self, j: usize) -> Self {
+        Store { bias: if self.bias.is_null() { self.bias } else { unsafe { self.bias.add(j) } }, ..self }
+    }
+    /// Whether there is anything past `A B + beta C` to do.
+    pub fn has_epilogue(self) -> bool {
+        !self.bias.is_null() || self.relu
+    }
+    /// `relu?(v + bias[j])`, the epilogue of one value. SAFETY: as [`Store::from_col`].
+    #[inline(always)]
+    pub unsafe fn finish(self, v: f32, j: usize) -> f32 {
+        let v = if self.bias.is_null() { v } else { v + unsafe { *self.bias.add(j) } };
+        if self.relu { crate::elementwise::relu_of(v) } else { v }
+    }
+    /// The epilogue over an `m x n` block of `c` (row stride `rsc`) that holds `A B + beta C`:
+    /// for the paths without it in their tile. SAFETY: `c` a writable `m x n` block.
+    pub unsafe fn finish_block(self, m: usize, n: usize, c: *mut f32, rsc: usize) {
+        if self.has_epilogue() {
+            for i in 0..m {
+                for j in 0..n {
+                    unsafe {
+                        let p = c.add(i * rsc + j);
+                        *p = self.finish(*p, j);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The left operand of a GEMM: strided, or gathered through offset tables.
+#[derive(Clone, Copy)]
+pub(crate) enum Lhs {
+    Strided(View),
+    Gathered(Gather),
+}
+
+impl Lhs {
+    /// The same matrix from `(i, p)` on.
+    /// SAFETY: the caller keeps `(i, p)` inside the matrix the operand was made from.
+    pub unsafe fn at(self, i: usize, p: usize) -> Lhs {
+        unsafe {
+            match self {
+                Lhs::Strided(v) => Lhs::Strided(View { ptr: v.at(i, p), ..v }),
+                Lhs::Gathered(g) => Lhs::Gathered(Gather { rows: g.rows.add(i), steps: g.steps.add(p), ..g }),
+            }
+        }
+    }
+
+    /// Element `(i, p)`. SAFETY: as [`Lhs::at`].
+    pub unsafe fn get(self, i: usize, p: usize) -> f32 {
+        unsafe {
+            match self {
+                Lhs::Strided(v) => *v.at(i, p),
+                Lhs::Gathered(g) => *g.ptr.offset(*g.rows.add(i) + *g.steps.add(p)),
+            }
+        }
+    }
+}
+
 /// `C (m x n) = op(A) (m x k) * op(B) (k x n) + beta * C`.
 /// `a` holds `m x k`, or `k x m` with `trans_a`; `b` holds `k x n`, or `n x k` with `trans_b`.
 #[allow(clippy::too_many_arguments)]
@@ -74,11 +175,65 @@ pub fn matmul_with(
         b.len(),
         c.len()
     );
+    let av = if trans_a { View { ptr: a.as_ptr(), rs: 1, cs: m as isize } } else { View { ptr: a.as_ptr(), rs: k as isize, cs: 1 } };
+    // SAFETY: the views cover exactly the slices whose lengths were checked above.
+    unsafe { gemm(kernel, m, k, n, Lhs::Strided(av), b, trans_b, c, Store::beta(beta)) }
+}
+
+/// `C (m x n) = G (m x k) * op(B) (k x n)`, stored through `out`, with `G(i, p) = base[rows[i]
+/// + steps[p]]` (`rows`: `m` offsets, `steps`: `k`): a GEMM on a matrix never written out, such
+/// as a convolution's column matrix read from its image. `b` as in [`matmul`].
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_gathered(
+    m: usize, k: usize, n: usize, base: &[f32], rows: &[isize], steps: &[isize], b: &[f32], trans_b: bool, c: &mut [f32], out: Epilogue,
+) {
+    matmul_gathered_with(MatmulKernel::current(), m, k, n, base, rows, steps, b, trans_b, c, out)
+}
+
+/// [`matmul_gathered`] with the kernel named.
+#[allow(clippy::too_many_arguments)]
+fn matmul_gathered_with(
+    kernel: MatmulKernel, m: usize, k: usize, n: usize, base: &[f32], rows: &[isize], steps: &[isize], b: &[f32], trans_b: bool,
+    c: &mut [f32], out: Epilogue,
+) {
+    assert!(
+        rows.len() == m && steps.len() == k && b.len() == k * n && c.len() == m * n,
+        "matmul_gathered: {m}x{k} * {k}x{n} needs {m} row and {k} step offsets, b {}, c {} values; got {}, {}, {}, {}",
+        k * n,
+        m * n,
+        rows.len(),
+        steps.len(),
+        b.len(),
+        c.len()
+    );
+    // Every element inside `base`: the extreme offsets add to the extreme positions.
+    let span = |v: &[isize]| v.iter().fold((isize::MAX, isize::MIN), |(lo, hi), &o| (lo.min(o), hi.max(o)));
+    let ((row_lo, row_hi), (step_lo, step_hi)) = (span(rows), span(steps));
+    assert!(
+        m == 0
+            || k == 0
+            || (row_lo.checked_add(step_lo).is_some_and(|lo| lo >= 0)
+                && row_hi.checked_add(step_hi).is_some_and(|hi| hi < base.len() as isize)),
+        "matmul_gathered: offsets {row_lo}..={row_hi} plus {step_lo}..={step_hi} leave a buffer of {}",
+        base.len()
+    );
+    assert!(out.bias.is_none_or(|b| b.len() == n), "matmul_gathered: a bias of {n} values, got {:?}", out.bias.map(<[f32]>::len));
+    let g = Gather { ptr: base.as_ptr(), rows: rows.as_ptr(), steps: steps.as_ptr() };
+    let store = Store { beta: out.beta, bias: out.bias.map_or(std::ptr::null(), <[f32]>::as_ptr), relu: out.relu };
+    // SAFETY: every element of G lies inside `base` (asserted), B, C and the bias have their
+    // lengths.
+    unsafe { gemm(kernel, m, k, n, Lhs::Gathered(g), b, trans_b, c, store) }
+}
+
+/// The threads' split of `C = A op(B)` stored through `store`, and the kernel that runs each
+/// piece. SAFETY: `a` addresses a valid `m x k` matrix; `b` and `c` have `k n` and `m n`
+/// values, the bias (if any) `n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm(kernel: MatmulKernel, m: usize, k: usize, n: usize, av: Lhs, b: &[f32], trans_b: bool, c: &mut [f32], store: Store) {
     let kernel = if kernel == MatmulKernel::Packed && !simd::detected().has_avx2() { MatmulKernel::MatrixMultiply } else { kernel };
     if m == 0 || n == 0 {
         return;
     }
-    let av = if trans_a { View { ptr: a.as_ptr(), rs: 1, cs: m as isize } } else { View { ptr: a.as_ptr(), rs: k as isize, cs: 1 } };
     let bv = if trans_b { View { ptr: b.as_ptr(), rs: 1, cs: k as isize } } else { View { ptr: b.as_ptr(), rs: n as isize, cs: 1 } };
     let c_ptr = SendPtr(c.as_mut_ptr());
     // Taken here: rayon's threads do not see this thread's `simd::with_isa`.
@@ -90,9 +245,8 @@ pub fn matmul_with(
     // A piece per 2^20 multiply-adds at least (tens of microseconds on one core): a hand-off to
     // a sleeping thread costs more than a smaller piece saves, most on many cores.
     let pieces = (work >> 20).clamp(1, threads);
-    // SAFETY (all calls below): the views cover exactly the slices whose lengths were checked
-    // above, each piece reads inside them, and the pieces write disjoint blocks of `c` (or
-    // their own scratch).
+    // SAFETY (all calls below): the operands address the matrices the caller vouched for, each
+    // piece reads inside them, and the pieces write disjoint blocks of `c` (or their own scratch).
     // Split k by the shape alone, before the thread count is looked at: how a sum is cut decides
     // its rounding, and the result must not depend on the machine's cores.
     if k >= SPLIT_K_RATIO * m.max(n) && work >= 1 << 20 {
@@ -108,18 +262,18 @@ pub fn matmul_with(
                 let kb = step.min(k - p0);
                 s.spawn(move |_| {
                     let (c_ptr, s_ptr) = (c_ptr, s_ptr);
-                    let (out, beta) = if piece == 0 { (c_ptr.0, beta) } else { (unsafe { s_ptr.0.add((piece - 1) * m * n) }, 0.0) };
-                    unsafe {
-                        serial(kernel, isa, m, kb, n, View { ptr: av.at(0, p0), ..av }, View { ptr: bv.at(p0, 0), ..bv }, out, n, beta)
-                    }
+                    let (out, beta) = if piece == 0 { (c_ptr.0, store.beta) } else { (unsafe { s_ptr.0.add((piece - 1) * m * n) }, 0.0) };
+                    unsafe { serial(kernel, isa, m, kb, n, av.at(0, p0), View { ptr: bv.at(p0, 0), ..bv }, out, n, Store::beta(beta)) }
                 });
             }
         });
         for part in scratch.chunks_exact(m * n) {
             c.iter_mut().zip(part).for_each(|(c, s)| *c += s);
         }
+        // The epilogue on the whole sum.
+        unsafe { store.finish_block(m, n, c.as_mut_ptr(), n) };
     } else if pieces <= 1 {
-        unsafe { serial(kernel, isa, m, k, n, av, bv, c_ptr.0, n, beta) };
+        unsafe { serial(kernel, isa, m, k, n, av, bv, c_ptr.0, n, store) };
     } else if n >= m {
         let step = n.div_ceil(pieces).div_ceil(nr) * nr;
         rayon::scope(|s| {
@@ -127,7 +281,7 @@ pub fn matmul_with(
                 let nb = step.min(n - j0);
                 s.spawn(move |_| {
                     let c_ptr = c_ptr;
-                    unsafe { serial(kernel, isa, m, k, nb, av, View { ptr: bv.at(0, j0), ..bv }, c_ptr.0.add(j0), n, beta) }
+                    unsafe { serial(kernel, isa, m, k, nb, av, View { ptr: bv.at(0, j0), ..bv }, c_ptr.0.add(j0), n, store.at_col(j0)) }
                 });
             }
         });
@@ -138,7 +292,7 @@ pub fn matmul_with(
                 let mb = step.min(m - i0);
                 s.spawn(move |_| {
                     let c_ptr = c_ptr;
-                    unsafe { serial(kernel, isa, mb, k, n, View { ptr: av.at(i0, 0), ..av }, bv, c_ptr.0.add(i0 * n), n, beta) }
+                    unsafe { serial(kernel, isa, mb, k, n, av.at(i0, 0), bv, c_ptr.0.add(i0 * n), n, store) }
                 });
             }
         });
@@ -159,16 +313,27 @@ unsafe impl Sync for SendPtr {}
 // SAFETY: views are only read, and the data they point to outlives the scope that uses them.
 unsafe impl Send for View {}
 unsafe impl Sync for View {}
+unsafe impl Send for Gather {}
+unsafe impl Sync for Gather {}
+unsafe impl Send for Store {}
+unsafe impl Sync for Store {}
 
 /// One single-threaded GEMM on views; `c` has row stride `rsc` and unit column stride.
 /// SAFETY: `a`, `b` and `c` must address valid `m x k`, `k x n` and `m x n` matrices.
 #[allow(clippy::too_many_arguments)]
-unsafe fn serial(kernel: MatmulKernel, isa: Isa, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
-    match kernel {
-        MatmulKernel::Packed => unsafe { matmul_packed::matmul_packed(isa, m, k, n, a, b, c, rsc, beta) },
-        MatmulKernel::MatrixMultiply => unsafe {
-            matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, beta, c, rsc as isize, 1)
+unsafe fn serial(kernel: MatmulKernel, isa: Isa, m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut f32, rsc: usize, store: Store) {
+    match (kernel, a) {
+        (MatmulKernel::Packed, _) => unsafe { matmul_packed::matmul_packed(isa, m, k, n, a, b, c, rsc, store) },
+        (MatmulKernel::MatrixMultiply, Lhs::Strided(a)) => unsafe {
+            matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, store.beta, c, rsc as isize, 1);
+            store.finish_block(m, n, c, rsc);
         },
+        // matrixmultiply reads strides only: the gathered matrix written out first.
+        (MatmulKernel::MatrixMultiply, Lhs::Gathered(_)) => {
+            let dense: Vec<f32> = (0..m * k).map(|e| unsafe { a.get(e / k, e % k) }).collect();
+            let a = Lhs::Strided(View { ptr: dense.as_ptr(), rs: k as isize, cs: 1 });
+            unsafe { serial(kernel, isa, m, k, n, a, b, c, rsc, store) }
+        }
     }
 }
 
@@ -262,6 +427,50 @@ mod tests {
             };
             assert!(run(1) == run(3), "{m}x{k}x{n}: one thread and three differ");
         }
+    }
+
+    /// A gathered left operand, on every kernel: the GEMM of the matrix its offsets address,
+    /// written out, whatever the threads' split (rows, columns or k).
+    #[test]
+    fn gathered_matches_the_matrix_it_addresses() {
+        let mut rng = Rng::new(4);
+        let kernels = crate::simd::available().into_iter().filter(|i| i.has_avx2()).map(|isa| (MatmulKernel::Packed, isa));
+        for (kernel, isa) in kernels.chain([(MatmulKernel::MatrixMultiply, simd::isa())]) {
+            for &(m, k, n) in
+                &[(1usize, 1usize, 1usize), (7, 25, 8), (1000, 25, 8), (301, 200, 16), (25, 5000, 16), (13, 41, 140), (16, 70_000, 8)]
+            {
+                let base = rng.vec(3 * (m + k) + 7, -1.0, 1.0);
+                // Overlapping windows, as a convolution's are: rows and steps both of stride 1 to 3.
+                let rows: Vec<isize> = (0..m).map(|i| (i * (1 + i % 3)) as isize / 2).collect();
+                let steps: Vec<isize> = (0..k).map(|p| (p * 2 + p % 3) as isize).collect();
+                let dense: Vec<f32> = (0..m * k).map(|e| base[(rows[e / k] + steps[e % k]) as usize]).collect();
+                let b = rng.vec(k * n, -1.0, 1.0);
+                let want = reference::matmul(m, k, n, &f64s(&dense), false, &f64s(&b), false);
+                let bias = rng.vec(n, -0.5, 0.5);
+                // Plain, accumulating, and with the epilogue: bias and ReLU after the last k block.
+                for (beta, with_bias, relu) in [(0.0f32, false, false), (1.0, false, false), (0.0, true, true), (1.0, true, false)] {
+                    let c0 = rng.vec(m * n, -1.0, 1.0);
+                    let mut c = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
+                    let out = Epilogue { beta, bias: with_bias.then_some(&bias[..]), relu };
+                    crate::simd::with_isa(isa, || {
+                        let kernel = MatmulKernel::choose(kernel == MatmulKernel::MatrixMultiply, isa);
+                        matmul_gathered_with(kernel, m, k, n, &base, &rows, &steps, &b, false, &mut c, out)
+                    });
+                    let want: Vec<f64> = (0..m * n)
+                        .map(|e| want[e] + beta as f64 * c0[e] as f64 + if with_bias { bias[e % n] as f64 } else { 0.0 })
+                        .map(|v| if relu { v.max(0.0) } else { v })
+                        .collect();
+                    assert_close(&format!("gathered {kernel:?} {isa:?} {m}x{k}x{n} {out:?}"), &c, &want, Tolerance::dot(k));
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "leave a buffer")]
+    fn gathered_offsets_past_the_buffer_are_refused() {
+        let (base, b, mut c) = (vec![0.0f32; 10], vec![0.0f32; 1], vec![0.0f32; 2]);
+        matmul_gathered(2, 1, 1, &base, &[0, 5], &[5], &b, false, &mut c, Epilogue::beta(0.0));
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! Edges need no scratch tile: a short tile is a narrower instantiation, and a narrow one
 //! stores its last 8 lanes with a mask.
 
-use crate::matmul::View;
+use crate::matmul::{Gather, Lhs, Store, View};
+use crate::short_copy::{copy_run, zero_run};
 use crate::simd::Isa;
 use std::cell::RefCell;
 
@@ -32,9 +33,7 @@ pub(crate) trait Tile {
     /// One `rows x cols` tile (`rows <= MR`, `cols <= NR`): `C = A_tile B_panel + beta C`.
     /// SAFETY: as [`Avx2Tile::kernel`].
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile(
-        rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
-    );
+    unsafe fn tile(rows: usize, cols: usize, kc: usize, a: Lhs, b: *const f32, c: *mut f32, rsc: usize, store: Store);
 }
 
 /// `<$tile>::kernel::<R, $v>(args)` with `R` the tile's `rows` among the listed counts, 1 for the
@@ -60,14 +59,12 @@ impl Tile for Avx2Tile {
     const KC: usize = 256;
     const MC: usize = 144;
     const NC: usize = 2048;
-    unsafe fn tile(
-        rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
-    ) {
+    unsafe fn tile(rows: usize, cols: usize, kc: usize, a: Lhs, b: *const f32, c: *mut f32, rsc: usize, store: Store) {
         let wide = cols > 8;
         unsafe {
             match wide {
-                true => by_rows!(Self, rows, 2, [6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
-                false => by_rows!(Self, rows, 1, [6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
+                true => by_rows!(Self, rows, 2, [6, 5, 4, 3, 2], (kc, a, b, c, rsc, cols, store)),
+                false => by_rows!(Self, rows, 1, [6, 5, 4, 3, 2], (kc, a, b, c, rsc, cols, store)),
             }
         }
     }
@@ -79,14 +76,12 @@ impl Tile for Avx512Tile {
     const KC: usize = 192;
     const MC: usize = 144;
     const NC: usize = 2048;
-    unsafe fn tile(
-        rows: usize, cols: usize, kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, beta: f32,
-    ) {
+    unsafe fn tile(rows: usize, cols: usize, kc: usize, a: Lhs, b: *const f32, c: *mut f32, rsc: usize, store: Store) {
         let wide = cols > 16;
         unsafe {
             match wide {
-                true => by_rows!(Self, rows, 2, [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
-                false => by_rows!(Self, rows, 1, [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2], (kc, a, a_rs, a_cs, b, c, rsc, cols, beta)),
+                true => by_rows!(Self, rows, 2, [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2], (kc, a, b, c, rsc, cols, store)),
+                false => by_rows!(Self, rows, 1, [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2], (kc, a, b, c, rsc, cols, store)),
             }
         }
     }
@@ -122,31 +117,33 @@ fn cache_aligned(v: &mut [f32]) -> &mut [f32] {
 /// SAFETY: the views address valid `m x k` and `k x n` matrices and `c` a writable `m x n` one;
 /// the CPU has `isa` (AVX2 and FMA at least: the caller checked `simd::detected()`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn matmul_packed(isa: Isa, m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+pub(crate) unsafe fn matmul_packed(isa: Isa, m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut f32, rsc: usize, store: Store) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match isa {
-            Isa::Avx512 => packed::<Avx512Tile>(m, k, n, a, b, c, rsc, beta),
-            _ => packed::<Avx2Tile>(m, k, n, a, b, c, rsc, beta),
+            Isa::Avx512 => packed::<Avx512Tile>(m, k, n, a, b, c, rsc, store),
+            _ => packed::<Avx2Tile>(m, k, n, a, b, c, rsc, store),
         }
     }
 }
 
 /// The blocked loops around tile `T`. SAFETY: as [`matmul_packed`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: View, b: View, c: *mut f32, rsc: usize, beta: f32) {
+unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut f32, rsc: usize, store: Store) {
     let (mr, nr) = (T::MR, T::NR);
     if k == 0 {
         // Nothing to multiply: C = beta C, where beta = 0 must not read C.
         for i in 0..m {
             for j in 0..n {
                 let p = unsafe { c.add(i * rsc + j) };
-                unsafe { *p = if beta == 0.0 { 0.0 } else { beta * *p } };
+                unsafe { *p = if store.beta == 0.0 { 0.0 } else { store.beta * *p } };
             }
         }
+        unsafe { store.finish_block(m, n, c, rsc) };
         return;
     }
-    let pack_a_panels = n >= PACK_A_MIN_N;
+    // A gathered A is read in place: its values come from a small image, already in cache.
+    let pack_a_panels = n >= PACK_A_MIN_N && matches!(a, Lhs::Strided(_));
     PACK.with(|pack| {
         let (apack, bpack) = &mut *pack.borrow_mut();
         let (apack, bpack) = (cache_aligned(apack), cache_aligned(bpack));
@@ -154,16 +151,23 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: View, b: View, c: *mu
             let nc = T::NC.min(n - jc);
             for pc in (0..k).step_by(T::KC) {
                 let kc = T::KC.min(k - pc);
-                let beta = if pc == 0 { beta } else { 1.0 };
+                // Later blocks add to C; the last one finishes it.
+                let store = match (pc == 0, pc + kc == k) {
+                    (true, true) => store,
+                    (true, false) => Store::beta(store.beta),
+                    (false, true) => Store { beta: 1.0, ..store },
+                    (false, false) => Store::beta(1.0),
+                };
                 unsafe { pack_b::<T>(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
                 for ic in (0..m).step_by(T::MC) {
                     let mc = T::MC.min(m - ic);
-                    // Where tile `ir`'s A starts, and its strides: packed panels, or in place.
-                    let (a_base, a_rs, a_cs, a_tile) = if pack_a_panels {
+                    if let (true, Lhs::Strided(a)) = (pack_a_panels, a) {
                         unsafe { pack_a::<T>(mc, kc, a.at(ic, pc), a.rs, a.cs, apack) };
-                        (apack.as_ptr(), 1, mr as isize, (mr * kc) as isize)
-                    } else {
-                        (unsafe { a.at(ic, pc) }, a.rs, a.cs, mr as isize * a.rs)
+                    }
+                    // Tile `t`'s A: its packed panel, or the matrix in place from its corner.
+                    let a_tile = |t: usize, ir: usize| match pack_a_panels {
+                        true => Lhs::Strided(View { ptr: apack[t * mr * kc..].as_ptr(), rs: 1, cs: mr as isize }),
+                        false => unsafe { a.at(ic + ir, pc) },
                     };
                     for jr in (0..nc).step_by(nr) {
                         let cols = nr.min(nc - jr);
@@ -174,9 +178,8 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: View, b: View, c: *mu
                             // `rows` rows of kc values through its strides, and the C tile lies
                             // inside C; `tile` writes only `rows x cols` of it.
                             unsafe {
-                                let ap = a_base.offset(t as isize * a_tile);
                                 let cp = c.add((ic + ir) * rsc + jc + jr);
-                                T::tile(rows, cols, kc, ap, a_rs, a_cs, bp, cp, rsc, beta);
+                                T::tile(rows, cols, kc, a_tile(t, ir), bp, cp, rsc, store.at_col(jc + jr));
                             }
                         }
                     }
@@ -216,10 +219,18 @@ unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: is
         let cols = nr.min(nc - j0);
         let dst = &mut out[panel * nr * kc..(panel + 1) * nr * kc];
         let first = unsafe { b.offset(j0 as isize * cs) };
-        if cs == 1 && cols == nr {
-            // Row-major B: each step is one contiguous run of nr values.
+        if cs == 1 {
+            // Row-major B: each step is one contiguous run of `cols` values (a convolution's
+            // gradient: 8 or 16 channels), zeros after it.
             for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
-                d.copy_from_slice(unsafe { std::slice::from_raw_parts(first.offset(p as isize * rs), nr) });
+                let src = unsafe { std::slice::from_raw_parts(first.offset(p as isize * rs), cols) };
+                if cols == nr {
+                    d.copy_from_slice(src);
+                } else {
+                    let (run, rest) = d.split_at_mut(cols);
+                    copy_run(run, src);
+                    zero_run(rest);
+                }
             }
             continue;
         }
@@ -246,9 +257,7 @@ unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: is
 impl Avx2Tile {
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel<const R: usize, const V: usize>(
-        kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32,
-    ) {
+    unsafe fn kernel<const R: usize, const V: usize>(kc: usize, a: Lhs, b: *const f32, c: *mut f32, rsc: usize, cols: usize, store: Store) {
         use std::arch::x86_64::*;
         // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
         // neither read nor written by maskload/maskstore.
@@ -281,14 +290,42 @@ impl Avx2Tile {
                     }
                 }
             }
-            match a_rs {
-                1 => steps(&mut acc, kc, a, 1, a_cs, b),
-                _ => steps(&mut acc, kc, a, a_rs, a_cs, b),
+            // The steps of a gathered A: row `i` of the tile at `rows[i]`, step `p` at `steps[p]`
+            // from it, one offset load per step shared by the tile's rows.
+            #[inline(always)]
+            unsafe fn gathered_steps<const R: usize, const V: usize>(acc: &mut [[__m256; V]; R], kc: usize, g: Gather, b: *const f32) {
+                // SAFETY: as the kernel's; the CPU has AVX2 and FMA (inlined into the kernel).
+                unsafe {
+                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.offset(*g.rows.add(i)));
+                    let mut bp = b;
+                    for p in 0..kc {
+                        let at = *g.steps.add(p);
+                        let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
+                        for (row, ap) in acc.iter_mut().zip(rows) {
+                            let ai = _mm256_broadcast_ss(&*ap.offset(at));
+                            for (r, &bv) in row.iter_mut().zip(&bv) {
+                                *r = _mm256_fmadd_ps(ai, bv, *r);
+                            }
+                        }
+                        bp = bp.add(Avx2Tile::NR);
+                    }
+                }
+            }
+            match a {
+                Lhs::Strided(View { ptr, rs: 1, cs }) => steps(&mut acc, kc, ptr, 1, cs, b),
+                Lhs::Strided(View { ptr, rs, cs }) => steps(&mut acc, kc, ptr, rs, cs, b),
+                Lhs::Gathered(g) => gathered_steps(&mut acc, kc, g, b),
             }
             // The last vector of each row holds `tail` (1..=8) real columns.
             let tail = cols - 8 * (V - 1);
             let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            let betav = _mm256_set1_ps(beta);
+            let (beta, betav) = (store.beta, _mm256_set1_ps(store.beta));
+            // The bias of each vector's columns (zero without one): loaded once for all rows.
+            let bias: [__m256; V] = std::array::from_fn(|v| match (store.bias.is_null(), v + 1 < V || tail == 8) {
+                (true, _) => _mm256_setzero_ps(),
+                (false, true) => _mm256_loadu_ps(store.bias.add(8 * v)),
+                (false, false) => _mm256_maskload_ps(store.bias.add(8 * v), mask),
+            });
             for (i, row) in acc.iter().enumerate() {
                 let cp = c.add(i * rsc);
                 for (v, &r) in row.iter().enumerate() {
@@ -299,6 +336,9 @@ impl Avx2Tile {
                         (false, true) => _mm256_fmadd_ps(betav, _mm256_loadu_ps(p), r),
                         (false, false) => _mm256_fmadd_ps(betav, _mm256_maskload_ps(p, mask), r),
                     };
+                    let out = if store.bias.is_null() { out } else { _mm256_add_ps(out, bias[v]) };
+                    // max(0, NaN) is NaN: a diverged layer still shows (as `relu_of`).
+                    let out = if store.relu { _mm256_max_ps(_mm256_setzero_ps(), out) } else { out };
                     if full {
                         _mm256_storeu_ps(p, out);
                     } else {
@@ -317,9 +357,7 @@ impl Avx2Tile {
 impl Avx512Tile {
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel<const R: usize, const V: usize>(
-        kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32, c: *mut f32, rsc: usize, cols: usize, beta: f32,
-    ) {
+    unsafe fn kernel<const R: usize, const V: usize>(kc: usize, a: Lhs, b: *const f32, c: *mut f32, rsc: usize, cols: usize, store: Store) {
         use std::arch::x86_64::*;
         // SAFETY: every pointer stays inside the ranges the caller vouched for; masked lanes are
         // neither read nor written.
@@ -348,20 +386,50 @@ impl Avx512Tile {
                     }
                 }
             }
-            match a_rs {
-                1 => steps(&mut acc, kc, a, 1, a_cs, b),
-                _ => steps(&mut acc, kc, a, a_rs, a_cs, b),
+            // The steps of a gathered A: row `i` of the tile at `rows[i]`, step `p` at `steps[p]`
+            // from it, one offset load per step shared by the tile's rows.
+            #[inline(always)]
+            unsafe fn gathered_steps<const R: usize, const V: usize>(acc: &mut [[__m512; V]; R], kc: usize, g: Gather, b: *const f32) {
+                // SAFETY: as the kernel's; the CPU has AVX-512F (inlined into the kernel).
+                unsafe {
+                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.offset(*g.rows.add(i)));
+                    let mut bp = b;
+                    for p in 0..kc {
+                        let at = *g.steps.add(p);
+                        let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
+                        for (row, ap) in acc.iter_mut().zip(rows) {
+                            let ai = _mm512_set1_ps(*ap.offset(at));
+                            for (r, &bv) in row.iter_mut().zip(&bv) {
+                                *r = _mm512_fmadd_ps(ai, bv, *r);
+                            }
+                        }
+                        bp = bp.add(Avx512Tile::NR);
+                    }
+                }
+            }
+            match a {
+                Lhs::Strided(View { ptr, rs: 1, cs }) => steps(&mut acc, kc, ptr, 1, cs, b),
+                Lhs::Strided(View { ptr, rs, cs }) => steps(&mut acc, kc, ptr, rs, cs, b),
+                Lhs::Gathered(g) => gathered_steps(&mut acc, kc, g, b),
             }
             // The last vector of each row holds `tail` (1..=16) real columns.
             let tail = cols - 16 * (V - 1);
             let mask: __mmask16 = if tail == 16 { !0 } else { (1u16 << tail) - 1 };
-            let betav = _mm512_set1_ps(beta);
+            let (beta, betav) = (store.beta, _mm512_set1_ps(store.beta));
+            let lanes = |v: usize| if v + 1 < V { !0 } else { mask };
+            let bias: [__m512; V] = std::array::from_fn(|v| match store.bias.is_null() {
+                true => _mm512_setzero_ps(),
+                false => _mm512_maskz_loadu_ps(lanes(v), store.bias.add(16 * v)),
+            });
             for (i, row) in acc.iter().enumerate() {
                 let cp = c.add(i * rsc);
                 for (v, &r) in row.iter().enumerate() {
                     let p = cp.add(16 * v);
-                    let m = if v + 1 < V { !0 } else { mask };
+                    let m = lanes(v);
                     let out = if beta == 0.0 { r } else { _mm512_fmadd_ps(betav, _mm512_maskz_loadu_ps(m, p), r) };
+                    let out = if store.bias.is_null() { out } else { _mm512_add_ps(out, bias[v]) };
+                    // max(0, NaN) is NaN, as in the AVX2 tile.
+                    let out = if store.relu { _mm512_max_ps(_mm512_setzero_ps(), out) } else { out };
                     _mm512_mask_storeu_ps(p, m, out);
                 }
             }
@@ -372,9 +440,7 @@ impl Avx512Tile {
 #[cfg(not(target_arch = "x86_64"))]
 impl Avx2Tile {
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel<const R: usize, const V: usize>(
-        _: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32,
-    ) {
+    unsafe fn kernel<const R: usize, const V: usize>(_: usize, _: Lhs, _: *const f32, _: *mut f32, _: usize, _: usize, _: Store) {
         unreachable!("the packed kernel is only chosen on x86-64 with AVX2/FMA")
     }
 }
@@ -382,9 +448,7 @@ impl Avx2Tile {
 #[cfg(not(target_arch = "x86_64"))]
 impl Avx512Tile {
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel<const R: usize, const V: usize>(
-        _: usize, _: *const f32, _: isize, _: isize, _: *const f32, _: *mut f32, _: usize, _: usize, _: f32,
-    ) {
+    unsafe fn kernel<const R: usize, const V: usize>(_: usize, _: Lhs, _: *const f32, _: *mut f32, _: usize, _: usize, _: Store) {
         unreachable!("the packed kernel is only chosen on x86-64 with AVX-512")
     }
 }

@@ -42,6 +42,15 @@ impl Conv2dGeometry {
     pub fn col_width(&self) -> usize {
         self.kernel * self.kernel * self.channels
     }
+    /// Rows of an image with its padding, and past its last window where the stride leaves
+    /// a remainder: every window lies inside, so none is clipped.
+    pub(crate) fn padded_height(&self) -> usize {
+        ((self.out_height() - 1) * self.stride + self.kernel).max(self.height + self.padding)
+    }
+    /// Columns of an image with its padding, as [`Conv2dGeometry::padded_height`].
+    pub(crate) fn padded_width(&self) -> usize {
+        ((self.out_width() - 1) * self.stride + self.kernel).max(self.width + self.padding)
+    }
     /// Whether the window fits the padded image and the stride is positive.
     pub fn is_valid(&self) -> bool {
         self.kernel >= 1
