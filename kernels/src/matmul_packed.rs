@@ -10,7 +10,10 @@
 //! A is packed into 6-row panels only when its tiles are reused across many panels of B. For
 //! the skinny products of convolutions (16 or 64 output channels against 25,088 rows of a column
 //! matrix) packing A would copy the whole column matrix to use each value a few times, so the
-//! tile broadcasts A's values straight from the caller's matrix, through its strides.
+//! tile broadcasts A's values straight from the caller's matrix, through its strides, or, for
+//! a gathered A ([`Lhs::Gathered`]: a column matrix never written out), through its offset
+//! tables. The tile also finishes what it stores ([`Store`]): `beta C`, and after the last
+//! block of the shared dimension a bias and ReLU.
 //! Edges need no scratch tile: a short tile is a narrower instantiation, and a narrow one
 //! stores its last 8 lanes with a mask.
 
@@ -250,9 +253,10 @@ unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: is
 
 /// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
 /// columns per row (`8 (V - 1) < cols <= 8 V`); `beta = 0` never reads C. Row `i` of the A tile
-/// at step `p` is at `a + i a_rs + p a_cs`.
-/// SAFETY: `a` addresses `R x kc` values through its strides, `b` holds `kc * NR` values and `c`
-/// a writable `R x cols` tile with row stride `rsc`; the CPU has AVX2 and FMA.
+/// at step `p` is at `ptr + i rs + p cs` (strided) or `ptr + rows[i] + steps[p]` (gathered).
+/// SAFETY: `a` addresses `R x kc` values (through its strides or tables), `b` holds `kc * NR`
+/// values, `c` is a writable `R x cols` tile with row stride `rsc` and the store's bias (if
+/// any) has `cols` values; the CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 impl Avx2Tile {
     #[target_feature(enable = "avx2,fma")]
