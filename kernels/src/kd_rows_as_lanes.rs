@@ -38,6 +38,9 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
     let (a, t, kk) = (s.alpha, s.t, s.scale);
     // At t = 1 the exponentials at t are those at 1 (where they are computed at all).
     let same_t = soft && s.t == 1.0;
+    // Each class's index in every lane, for the selects by label and arg-max.
+    let classes: Vec<L::V> = (0..cols).map(|j| l.splat(j as f32)).collect();
+    let classes = &classes[..cols];
     let wide_one = l.wide_add(l.wide_zero(), one);
     let mut lanes = [0.0f32; 16];
     for first in (0..loss.len()).step_by(n) {
@@ -54,7 +57,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         // Each row's first arg-max (student's and teacher's), and its label's logits.
         let (mut top, mut top_t, mut zy, mut zty) = (zero, zero, zero, zero);
         for j in (0..cols).rev() {
-            let (jv, vs, vt) = (l.splat(j as f32), zs_t[j], zt_t[j]);
+            let (jv, vs, vt) = (classes[j], zs_t[j], zt_t[j]);
             top = l.select_eq(vs, ms, jv, top);
             top_t = l.select_eq(vt, mt, jv, top_t);
             zy = l.select_eq(jv, y, vs, zy);
@@ -69,7 +72,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             // gradient and the parts need of them on the way: two sweeps cost 15% at 128x10).
             (ssw, stw) = (l.wide_zero(), l.wide_zero());
             for j in 0..cols {
-                let jv = l.splat(j as f32);
+                let jv = classes[j];
                 let e_s = l.exp2_nonpositive(l.mul(l.sub(zs_t[j], ms), l.splat(k)));
                 let e_t = l.exp2_nonpositive(l.mul(l.sub(zt_t[j], mt), l.splat(k)));
                 (es[j], et[j]) = (e_s, e_t);
@@ -117,7 +120,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         }
         let mut terms = zero;
         for j in 0..cols {
-            let jv = l.splat(j as f32);
+            let jv = classes[j];
             let (es_j, et_j) = (es[j], et[j]);
             if soft {
                 terms = l.add(terms, centre.term(l, zs_t[j], zt_t[j], es_j, et_j));
@@ -154,7 +157,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let mut terms_o = zero;
         for j in 0..cols {
             let term = centre_o.term(l, zs_t[j], zt_t[j], es[j], et[j]);
-            terms_o = l.add(terms_o, l.select_eq(l.splat(j as f32), y, zero, term));
+            terms_o = l.add(terms_o, l.select_eq(classes[j], y, zero, term));
         }
         let nckd = l.max(zero, l.div(terms_o, sto));
         let agree = l.select_eq(top, top_t, one, zero);
