@@ -1,13 +1,15 @@
 //! A whole convolution layer, `y = relu(conv(x, w) + bias)`, forward and backward, a few images
 //! at a time.
 //!
-//! The forward GEMM and the weight gradient's read the column matrix without building it: each
-//! chunk's images are copied once with their padding, and [`matmul_gathered`] addresses the
-//! matrix through two offset tables (an output pixel's window corner, a kernel tap's place in
-//! the window). Written out, the column matrix is `k^2` times its image (25 times for a 5x5
-//! kernel), written and read back by each GEMM; the padded copy is about one image and stays in
-//! cache. Only the input gradient still writes a column matrix (its gradient, which col2im sums
-//! back into the image), a chunk at a time so it stays in L3.
+//! The forward GEMM and the weight gradient's read the column matrix without building it: the
+//! images are copied once with their padding, and [`matmul_gathered`] addresses the matrix
+//! through two offset tables (an output pixel's window corner, a kernel tap's place in the
+//! window). Written out, the column matrix is `k^2` times its image (25 times for a 5x5
+//! kernel), written and read back by each GEMM; the padded copy is about one image. The forward
+//! pass takes the whole batch at once (one GEMM, one hand-off to the threads); the backward
+//! pass goes a chunk of images at a time, as the input gradient of a layer with a stride still
+//! writes a column matrix (its gradient, which col2im sums back into the image) that should stay
+//! in L3 (a whole batch at once for stride 1 measured no faster).
 //!
 //! NHWC images, weights `[k * k * in_channels, out_channels]`, as in [`crate::im2col`].
 
@@ -42,7 +44,8 @@ pub fn conv2d_scratch_len(g: &Conv2dGeometry, out_channels: usize) -> usize {
         Some(t) => images * padded_image_len(&t),
         None => rows * g.col_width(),
     };
-    images * padded_image_len(g) + rows * out_channels + input_gradient
+    // The forward pass pads the whole batch at once.
+    (g.batch * padded_image_len(g)).max(images * padded_image_len(g) + rows * out_channels + input_gradient)
 }
 
 /// The input gradient of a stride-1 convolution is itself a convolution: of the output
@@ -74,12 +77,22 @@ fn turned_weights(g: &Conv2dGeometry, out_channels: usize, w: &[f32]) -> Vec<f32
 /// The offset tables of a chunk of `images` padded images as [`matmul_gathered`] reads them:
 /// each output pixel's window corner, `(n, oy, ox)` order, and each tap's offset from it,
 /// `(ky, kx, c)` order, the column matrix's.
-fn window_offsets(g: &Conv2dGeometry, images: usize) -> (Vec<isize>, Vec<isize>) {
+fn window_offsets(g: &Conv2dGeometry, images: usize) -> (Vec<u32>, Vec<u32>) {
     let (oh, ow, s, c, k) = (g.out_height(), g.out_width(), g.stride, g.channels, g.kernel);
     let (pw, image) = (g.padded_width(), padded_image_len(g));
-    let corners = (0..images).flat_map(|n| (0..oh).flat_map(move |oy| (0..ow).map(move |ox| n * image + (oy * pw + ox) * s * c)));
-    let taps = (0..k).flat_map(|ky| (0..k).flat_map(move |kx| (0..c).map(move |ch| (ky * pw + kx) * c + ch)));
-    (corners.map(|o| o as isize).collect(), taps.map(|o| o as isize).collect())
+    let offset = |o: usize| u32::try_from(o).expect("conv2d: a chunk's padded images past 2^32 values");
+    let mut corners = Vec::with_capacity(images * oh * ow);
+    for n in 0..images {
+        for oy in 0..oh {
+            let row = n * image + oy * s * pw * c;
+            corners.extend((0..ow).map(|ox| offset(row + ox * s * c)));
+        }
+    }
+    let mut taps = Vec::with_capacity(k * k * c);
+    for ky in 0..k {
+        taps.extend((ky * pw * c..ky * pw * c + k * c).map(offset));
+    }
+    (corners, taps)
 }
 
 /// The images of `x` into `padded`, each inside its zero border.
@@ -123,7 +136,9 @@ fn chunks(g: &Conv2dGeometry, per_chunk: usize) -> impl Iterator<Item = (usize, 
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(g: &Conv2dGeometry, out_channels: usize, x: &[f32], w: &[f32], bias: &[f32], relu: bool, y: &mut [f32], scratch: &mut [f32]) {
     check(g, out_channels, x.len(), w.len(), bias.len(), y.len(), scratch.len(), "conv2d");
-    forward_chunked(g, out_channels, x, w, bias, relu, y, scratch, images_per_chunk(g));
+    // One chunk: without a column matrix the forward pass holds only the padded images (about
+    // one batch), and one GEMM hands its rows to the threads once.
+    forward_chunked(g, out_channels, x, w, bias, relu, y, scratch, g.batch);
 }
 
 #[allow(clippy::too_many_arguments)]

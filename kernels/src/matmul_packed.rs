@@ -300,13 +300,13 @@ impl Avx2Tile {
             unsafe fn gathered_steps<const R: usize, const V: usize>(acc: &mut [[__m256; V]; R], kc: usize, g: Gather, b: *const f32) {
                 // SAFETY: as the kernel's; the CPU has AVX2 and FMA (inlined into the kernel).
                 unsafe {
-                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.offset(*g.rows.add(i)));
+                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.add(*g.rows.add(i) as usize));
                     let mut bp = b;
                     for p in 0..kc {
-                        let at = *g.steps.add(p);
+                        let at = *g.steps.add(p) as usize;
                         let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
                         for (row, ap) in acc.iter_mut().zip(rows) {
-                            let ai = _mm256_broadcast_ss(&*ap.offset(at));
+                            let ai = _mm256_broadcast_ss(&*ap.add(at));
                             for (r, &bv) in row.iter_mut().zip(&bv) {
                                 *r = _mm256_fmadd_ps(ai, bv, *r);
                             }
@@ -396,13 +396,13 @@ impl Avx512Tile {
             unsafe fn gathered_steps<const R: usize, const V: usize>(acc: &mut [[__m512; V]; R], kc: usize, g: Gather, b: *const f32) {
                 // SAFETY: as the kernel's; the CPU has AVX-512F (inlined into the kernel).
                 unsafe {
-                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.offset(*g.rows.add(i)));
+                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.add(*g.rows.add(i) as usize));
                     let mut bp = b;
                     for p in 0..kc {
-                        let at = *g.steps.add(p);
+                        let at = *g.steps.add(p) as usize;
                         let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
                         for (row, ap) in acc.iter_mut().zip(rows) {
-                            let ai = _mm512_set1_ps(*ap.offset(at));
+                            let ai = _mm512_set1_ps(*ap.add(at));
                             for (r, &bv) in row.iter_mut().zip(&bv) {
                                 *r = _mm512_fmadd_ps(ai, bv, *r);
                             }
