@@ -115,5 +115,10 @@ pub fn pool_geometries() -> Vec<Conv2dGeometry> {
         g(3, 9, 9, 1, 3, 3, 0),
         g(2, 28, 28, 7, 2, 2, 0),
         g(1, 6, 6, 2, 3, 1, 0),
+        // Whole vectors of channels (8 and 16: AVX2's and AVX-512's), and one past them.
+        g(2, 4, 4, 8, 2, 2, 0),
+        g(1, 4, 6, 9, 2, 2, 0),
+        g(1, 5, 5, 16, 3, 1, 0),
+        g(1, 4, 4, 17, 2, 2, 0),
     ]
 }
