@@ -296,6 +296,9 @@ unsafe fn gemm(kernel: MatmulKernel, m: usize, k: usize, n: usize, av: Lhs, b: &
     }
 }
 
+/// Values of a gathered matrix written out at once for the matrixmultiply fallback (4 MiB).
+const GATHER_BLOCK_VALUES: usize = 1 << 20;
+
 /// k at least this many times C's longer side: the threads split k, not C (see [`matmul_with`]).
 const SPLIT_K_RATIO: usize = 8;
 /// Runs of k a split-k product is cut into, whatever the thread count.
@@ -325,11 +328,16 @@ unsafe fn serial(kernel: MatmulKernel, isa: Isa, m: usize, k: usize, n: usize, a
             matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, store.beta, c, rsc as isize, 1);
             store.finish_block(m, n, c, rsc);
         },
-        // matrixmultiply reads strides only: the gathered matrix written out first.
+        // matrixmultiply reads strides only: the gathered matrix written out first, a block of
+        // rows at a time (a whole batch's column matrix would be `k` times its images).
         (MatmulKernel::MatrixMultiply, Lhs::Gathered(_)) => {
-            let dense: Vec<f32> = (0..m * k).map(|e| unsafe { a.get(e / k, e % k) }).collect();
-            let a = Lhs::Strided(View { ptr: dense.as_ptr(), rs: k as isize, cs: 1 });
-            unsafe { serial(kernel, isa, m, k, n, a, b, c, rsc, store) }
+            let rows = (GATHER_BLOCK_VALUES / k.max(1)).max(1);
+            for i0 in (0..m).step_by(rows) {
+                let mb = rows.min(m - i0);
+                let dense: Vec<f32> = (0..mb * k).map(|e| unsafe { a.get(i0 + e / k, e % k) }).collect();
+                let block = Lhs::Strided(View { ptr: dense.as_ptr(), rs: k as isize, cs: 1 });
+                unsafe { serial(kernel, isa, mb, k, n, block, b, c.add(i0 * rsc), rsc, store) }
+            }
         }
     }
 }
@@ -433,9 +441,16 @@ mod tests {
         let mut rng = Rng::new(4);
         let kernels = crate::simd::available().into_iter().filter(|i| i.has_avx2()).map(|isa| (MatmulKernel::Packed, isa));
         for (kernel, isa) in kernels.chain([(MatmulKernel::MatrixMultiply, simd::isa())]) {
-            for &(m, k, n) in
-                &[(1usize, 1usize, 1usize), (7, 25, 8), (1000, 25, 8), (301, 200, 16), (25, 5000, 16), (13, 41, 140), (16, 70_000, 8)]
-            {
+            for &(m, k, n) in &[
+                (1usize, 1usize, 1usize),
+                (7, 25, 8),
+                (1000, 25, 8),
+                (301, 200, 16),
+                (25, 5000, 16),
+                (13, 41, 140),
+                (16, 70_000, 8),
+                (6000, 400, 8),
+            ] {
                 let base = rng.vec(3 * (m + k) + 7, -1.0, 1.0);
                 // Overlapping windows, as a convolution's are: rows and steps both of stride 1 to 3.
                 let rows: Vec<u32> = (0..m).map(|i| (i * (1 + i % 3) / 2) as u32).collect();
