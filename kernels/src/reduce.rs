@@ -1,6 +1,7 @@
 //! Reductions: the sum of a buffer, column sums (the bias gradient), and each row's arg-max
 //! (predicted classes). Twin of `shaders/reduce.wgsl`.
 
+use crate::lanes::{Lanes, with_lanes};
 use crate::simd;
 use rayon::prelude::*;
 
@@ -18,21 +19,27 @@ pub fn col_sums(rows: usize, cols: usize, x: &[f32], beta: f32, out: &mut [f32])
     let isa = simd::isa();
     // Column blocks in parallel; each walks all rows, so the sum order is fixed (deterministic).
     let block = 64usize;
-    out.par_chunks_mut(block).enumerate().for_each(|(b, o)| {
-        let j0 = b * block;
-        simd::dispatch!(isa, {
-            // beta = 0 never reads `out`: it may hold anything (a recycled buffer, NaN).
-            if beta == 0.0 {
-                o.fill(0.0);
-            } else {
-                o.iter_mut().for_each(|v| *v *= beta);
-            }
-            for i in 0..rows {
-                let row = &x[i * cols + j0..i * cols + j0 + o.len()];
-                o.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
-            }
-        })
-    });
+    out.par_chunks_mut(block)
+        .enumerate()
+        .for_each(|(b, o)| with_lanes!(isa, l => column_block_sums(l, rows, cols, &x[b * block..], beta, o)));
+}
+
+/// The sums of the `o.len()` columns at the start of each `cols`-wide row of `x`, into `o`, a
+/// vector of columns at a time held in a register down all the rows (a convolution's bias
+/// gradient: 8 or 16 columns over 100,000 rows, where a loop over the row's few columns cost
+/// more than its adds). Each column is summed top to bottom, whatever the path.
+#[inline(always)]
+fn column_block_sums<L: Lanes>(l: L, rows: usize, cols: usize, x: &[f32], beta: f32, o: &mut [f32]) {
+    let width = o.len();
+    for c0 in (0..width).step_by(L::N) {
+        let whole = c0 + L::N <= width;
+        // beta = 0 never reads `out`: it may hold anything (a recycled buffer, NaN).
+        let mut acc = if beta == 0.0 { l.splat(0.0) } else { l.mul(l.load_known(o, c0, whole, 0.0), l.splat(beta)) };
+        for i in 0..rows {
+            acc = l.add(acc, l.load_known(&x[i * cols..][..width], c0, whole, 0.0));
+        }
+        l.store_known(o, c0, whole, acc);
+    }
 }
 
 /// The index of the largest value of `row`, the first on ties.
@@ -61,7 +68,7 @@ mod tests {
         let mut rng = Rng::new(9);
         for isa in crate::simd::available() {
             with_isa(isa, || {
-                for &(r, c) in &[(1usize, 1usize), (7, 33), (65, 257), (128, 1200), (300, 7)] {
+                for &(r, c) in &[(1usize, 1usize), (7, 33), (65, 257), (128, 1200), (300, 7), (1000, 8), (999, 16), (50, 17)] {
                     let x = rng.vec(r * c, -1.0, 1.0);
                     let mut s = rng.vec(c, -1.0, 1.0);
                     let want: Vec<f64> = reference::col_sums(r, c, &f64s(&x)).iter().zip(&s).map(|(a, &b)| a + 0.5 * b as f64).collect();
