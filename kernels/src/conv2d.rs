@@ -1,5 +1,4 @@
-//! A whole convolution layer, `y = relu(conv(x, w) + bias)`, forward and backward, a few images
-//! at a time.
+//! A whole convolution layer, `y = relu(conv(x, w) + bias)`, forward and backward.
 //!
 //! The forward GEMM and the weight gradient's read the column matrix without building it: the
 //! images are copied once with their padding, and [`matmul_gathered`] addresses the matrix
@@ -181,9 +180,11 @@ fn backward_chunked(
 ) {
     let (image_len, image_rows, width) = (g.height * g.width * g.channels, g.out_height() * g.out_width(), g.col_width());
     let (corners, taps) = window_offsets(g, per_chunk);
-    // The input gradient as a convolution of the output gradient, where the stride allows.
-    let transposed = transposed(g, out_channels).filter(|_| dx.is_some());
-    let turned = transposed.map(|t| (turned_weights(g, out_channels, w), window_offsets(&t, per_chunk)));
+    // The input gradient as a convolution of the output gradient, where the stride allows:
+    // its geometry, weights and offset tables.
+    let as_convolution = transposed(g, out_channels)
+        .filter(|_| dx.is_some())
+        .map(|t| (t, turned_weights(g, out_channels, w), window_offsets(&t, per_chunk)));
     for (i, (n0, images, chunk)) in chunks(g, per_chunk).enumerate() {
         let rows = images * image_rows;
         let out = n0 * image_rows * out_channels..(n0 * image_rows + rows) * out_channels;
@@ -204,8 +205,8 @@ fn backward_chunked(
         matmul_gathered(width, rows, out_channels, padded, &taps, &corners[..rows], dz, false, dw, Epilogue::beta(beta));
         let Some(dx) = dx.as_deref_mut() else { continue };
         let dx = &mut dx[n0 * image_len..][..images * image_len];
-        match (&transposed, &turned) {
-            (Some(t), Some((turned, (t_corners, t_taps)))) => {
+        match &as_convolution {
+            Some((t, turned, (t_corners, t_taps))) => {
                 let padded_dz = &mut rest[..images * padded_image_len(t)];
                 pad_images(t, dz, padded_dz);
                 let pixels = images * g.height * g.width;
@@ -222,7 +223,7 @@ fn backward_chunked(
                     Epilogue::beta(0.0),
                 );
             }
-            _ => {
+            None => {
                 let dcols = &mut rest[..rows * width];
                 matmul(rows, out_channels, width, dz, false, w, true, dcols, 0.0);
                 col2im(&chunk, dcols, dx);
