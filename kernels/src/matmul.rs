@@ -7,6 +7,10 @@
 //! gradients in place; `beta = 0` never reads `C`, so it may hold anything. Threads come from
 //! rayon alone: the output is cut into one block per thread along its longer side (or, for a
 //! small output over a long `k`, `k` is), and each block runs a single-threaded kernel.
+//!
+//! [`matmul_gathered`] takes a left operand never written out, read through two offset tables
+//! (a convolution's column matrix, from its padded images), and an [`Epilogue`]: a bias and a
+//! ReLU applied as the tile stores its values.
 
 use crate::matmul_packed;
 use crate::simd::{self, Isa};
@@ -101,7 +105,7 @@ impl Store {
     pub fn has_epilogue(self) -> bool {
         !self.bias.is_null() || self.relu
     }
-    /// `relu?(v + bias[j])`, the epilogue of one value. SAFETY: as [`Store::from_col`].
+    /// `relu?(v + bias[j])`, the epilogue of one value. SAFETY: as [`Store::at_col`].
     #[inline(always)]
     pub unsafe fn finish(self, v: f32, j: usize) -> f32 {
         let v = if self.bias.is_null() { v } else { v + unsafe { *self.bias.add(j) } };
