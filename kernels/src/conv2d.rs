@@ -34,8 +34,8 @@ fn padded_image_len(g: &Conv2dGeometry) -> usize {
 }
 
 /// The scratch [`conv2d`] and [`conv2d_backward`] need, in values: a chunk's padded images,
-/// its output gradient, and for the input gradient either the padded output gradient
-/// ([`transposed`]) or the column-matrix gradient.
+/// its output gradient, and for the input gradient either the padded output gradient (stride
+/// 1) or the column-matrix gradient.
 pub fn conv2d_scratch_len(g: &Conv2dGeometry, out_channels: usize) -> usize {
     let images = images_per_chunk(g);
     let rows = images * g.out_height() * g.out_width();
