@@ -14,6 +14,7 @@ pub mod kd_parts;
 mod kd_rows_as_lanes;
 pub mod lanes;
 pub mod matmul;
+mod matmul_operands;
 mod matmul_packed;
 pub mod optim;
 pub mod peak;

@@ -17,7 +17,7 @@
 //! Edges need no scratch tile: a short tile is a narrower instantiation, and a narrow one
 //! stores its last 8 lanes with a mask.
 
-use crate::matmul::{Gather, Lhs, Store, View};
+use crate::matmul_operands::{Gather, Lhs, Store, View};
 use crate::short_copy::{copy_run, zero_run};
 use crate::simd::Isa;
 use std::cell::RefCell;
