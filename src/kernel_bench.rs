@@ -89,8 +89,8 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
     }
     for (m, k, n, ta, tb, what) in matmuls {
         device.check_len(&format!("matmul {m}x{k}x{n}"), m * k.max(n))?;
-        let secs = gemm_alone(device, &mut rng, GemmShape { m, k, n, trans_a: ta, trans_b: tb }, seconds_each);
-        let flops = 2.0 * (m * k * n) as f64;
+        let shape = GemmShape { m, k, n, trans_a: ta, trans_b: tb };
+        let (secs, flops) = (gemm_alone(device, &mut rng, shape, seconds_each), shape.flops());
         let roofline = peak.map(|p| flops / (p * 1e9));
         kernels.push(KernelTiming {
             kernel: format!("matmul{}{}", if ta { " A^T" } else { "" }, if tb { " B^T" } else { "" }),

@@ -11,7 +11,7 @@ use crate::dkd_loss::dkd_parts;
 use crate::kd_loss::{KdPass, KlCentre, Rows, TINY_OTHERS};
 use crate::kd_parts::{AGREE, CE, KL, KL_T1, NCKD, PARTS, TCKD};
 use crate::lanes::Lanes;
-use crate::softmax::{column_exps, column_max, exp2_factor};
+use crate::softmax::{column_exps, column_max, exp2_factor, shifted_exp2};
 
 /// Rows at most this wide go through [`kd_rows_as_lanes`]: at 16 classes it is 1.4x the row
 /// kernel on AVX2, at 10 about 2.5x (at 32 the row kernel is ahead).
@@ -40,6 +40,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
     let same_t = soft && s.t == 1.0;
     // Each class's index in every lane, for the selects by label and arg-max.
     let classes: Vec<L::V> = (0..cols).map(|j| l.splat(j as f32)).collect();
+    // `cols` long to the compiler too: the sweeps' `classes[j]` then need no bounds check.
     let classes = &classes[..cols];
     let wide_one = l.wide_add(l.wide_zero(), one);
     let mut lanes = [0.0f32; 16];
@@ -73,8 +74,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             (ssw, stw) = (l.wide_zero(), l.wide_zero());
             for j in 0..cols {
                 let jv = classes[j];
-                let e_s = l.exp2_nonpositive(l.mul(l.sub(zs_t[j], ms), l.splat(k)));
-                let e_t = l.exp2_nonpositive(l.mul(l.sub(zt_t[j], mt), l.splat(k)));
+                let (e_s, e_t) = (shifted_exp2(l, zs_t[j], ms, l.splat(k)), shifted_exp2(l, zt_t[j], mt, l.splat(k)));
                 (es[j], et[j]) = (e_s, e_t);
                 ssw = l.wide_add(ssw, e_s);
                 stw = l.wide_add(stw, e_t);
@@ -141,25 +141,16 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let Some(p) = parts.as_deref_mut() else { continue };
         // The parts: the KL at 1, the agreement, and NCKD (the KL over all but the label) in the
         // lanes; TCKD from each row's sums, as the row kernel computes it.
+        let logits = (&*zs_t, &*zt_t);
         let kl1 = if same_t {
             kl
         } else {
             let st1 = l.narrow(st1w);
-            let centre1 = KlCentre::of_lanes(l, ms, mt, 1.0, ss1, st1);
-            let mut terms1 = zero;
-            for j in 0..cols {
-                terms1 = l.add(terms1, centre1.term(l, zs_t[j], zt_t[j], es1[j], et1[j]));
-            }
-            l.max(zero, l.div(terms1, st1))
+            lanes_kl(l, KlCentre::of_lanes(l, ms, mt, 1.0, ss1, st1), st1, logits, (es1, et1), |_, term| term)
         };
         let (sso, sto) = (l.narrow(ss_o), l.narrow(st_o));
         let centre_o = KlCentre::of_lanes(l, ms, mt, inv_t, sso, sto);
-        let mut terms_o = zero;
-        for j in 0..cols {
-            let term = centre_o.term(l, zs_t[j], zt_t[j], es[j], et[j]);
-            terms_o = l.add(terms_o, l.select_eq(classes[j], y, zero, term));
-        }
-        let nckd = l.max(zero, l.div(terms_o, sto));
+        let nckd = lanes_kl(l, centre_o, sto, logits, (es, et), |j, term| l.select_eq(classes[j], y, zero, term));
         let agree = l.select_eq(top, top_t, one, zero);
         // TCKD, the binary KL of (label, the rest); rows whose others underflow (their sums
         // under TINY_OTHERS) are recomputed below in f64.
@@ -182,6 +173,20 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             }
         }
     }
+}
+
+/// Each lane's KL over its row's classes from their logits and exponentials, `centre` made with
+/// the sums of the classes kept and `st` the teacher's among them: `keep(j, term)` is class
+/// `j`'s term where it counts, 0 in the lanes that leave it out (NCKD's label).
+#[inline(always)]
+fn lanes_kl<L: Lanes>(
+    l: L, centre: KlCentre<L>, st: L::V, (zs, zt): (&[L::V], &[L::V]), (es, et): (&[L::V], &[L::V]), keep: impl Fn(usize, L::V) -> L::V,
+) -> L::V {
+    let mut terms = l.splat(0.0);
+    for j in 0..zs.len() {
+        terms = l.add(terms, keep(j, centre.term(l, zs[j], zt[j], es[j], et[j])));
+    }
+    l.max(l.splat(0.0), l.div(terms, st))
 }
 
 /// `p (log p - log q)` with `p = e^log_p`, lane by lane (`log_p <= 0`).

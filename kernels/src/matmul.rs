@@ -106,10 +106,9 @@ fn matmul_gathered_with(
     );
     assert!(out.bias.is_none_or(|b| b.len() == n), "matmul_gathered: a bias of {n} values, got {:?}", out.bias.map(<[f32]>::len));
     let g = Gather { ptr: base.as_ptr(), rows: rows.as_ptr(), steps: steps.as_ptr() };
-    let store = Store { beta: out.beta, bias: out.bias.map_or(std::ptr::null(), <[f32]>::as_ptr), relu: out.relu };
     // SAFETY: every element of G lies inside `base` (asserted), B, C and the bias have their
     // lengths.
-    unsafe { gemm(kernel, m, k, n, Lhs::Gathered(g), b, trans_b, c, store) }
+    unsafe { gemm(kernel, m, k, n, Lhs::Gathered(g), b, trans_b, c, Store::of(out)) }
 }
 
 /// The threads' split of `C = A op(B)` stored through `store`, and the kernel that runs each

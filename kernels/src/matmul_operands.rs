@@ -58,6 +58,10 @@ impl Store {
     pub fn beta(beta: f32) -> Self {
         Store { beta, bias: std::ptr::null(), relu: false }
     }
+    /// `out` as a raw store: its bias, if any, from its first column.
+    pub fn of(out: Epilogue) -> Self {
+        Store { beta: out.beta, bias: out.bias.map_or(std::ptr::null(), <[f32]>::as_ptr), relu: out.relu }
+    }
     /// The store of the columns from `j` on. SAFETY: `j` inside the bias, where there is one.
     pub unsafe fn at_col(self, j: usize) -> Self {
         Store { bias: if self.bias.is_null() { self.bias } else { unsafe { self.bias.add(j) } }, ..self }

@@ -17,7 +17,7 @@
 //! Edges need no scratch tile: a short tile is a narrower instantiation, and a narrow one
 //! stores its last 8 lanes with a mask.
 
-use crate::matmul_operands::{Gather, Lhs, Store, View};
+use crate::matmul_operands::{Lhs, Store, View};
 use crate::short_copy::{copy_run, zero_run};
 use crate::simd::Isa;
 use std::cell::RefCell;
@@ -267,46 +267,24 @@ impl Avx2Tile {
         // neither read nor written by maskload/maskstore.
         unsafe {
             let mut acc = [[_mm256_setzero_ps(); V]; R];
-            // The steps, with A's row stride a constant where A is packed (the usual case): its
-            // broadcasts then address by immediate offsets, not a chain of adds, one per row,
-            // that took longer per step than the FMAs.
+            // The steps: row `i` of the A tile at `rows[i] + at(p)` at step `p`, one offset per
+            // step shared by the rows. Each row its own pointer, fixed, and the offset one
+            // register: a single pointer offset by `i a_rs` compiled, for a stride known only at
+            // run time, to a chain of adds through the rows that took longer per step than the
+            // FMAs. Where A is packed its row stride is the constant 1 and the broadcasts
+            // address by immediate offsets.
             #[inline(always)]
             unsafe fn steps<const R: usize, const V: usize>(
-                acc: &mut [[__m256; V]; R], kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32,
+                acc: &mut [[__m256; V]; R], kc: usize, rows: [*const f32; R], at: impl Fn(usize) -> isize, b: *const f32,
             ) {
                 // SAFETY: as the kernel's; the CPU has AVX2 and FMA (inlined into the kernel).
                 unsafe {
-                    // One pointer per row of A, each advanced on its own: a single pointer
-                    // offset by `i a_rs` compiles, for a stride known only at run time, to a
-                    // chain of adds through the rows (the convolutions' unpacked A).
-                    let mut rows: [*const f32; R] = std::array::from_fn(|i| a.offset(i as isize * a_rs));
-                    let mut bp = b;
-                    for _ in 0..kc {
-                        let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
-                        for (row, ap) in acc.iter_mut().zip(rows.iter_mut()) {
-                            let ai = _mm256_broadcast_ss(&**ap);
-                            for (r, &bv) in row.iter_mut().zip(&bv) {
-                                *r = _mm256_fmadd_ps(ai, bv, *r);
-                            }
-                            *ap = ap.offset(a_cs);
-                        }
-                        bp = bp.add(Avx2Tile::NR);
-                    }
-                }
-            }
-            // The steps of a gathered A: row `i` of the tile at `rows[i]`, step `p` at `steps[p]`
-            // from it, one offset load per step shared by the tile's rows.
-            #[inline(always)]
-            unsafe fn gathered_steps<const R: usize, const V: usize>(acc: &mut [[__m256; V]; R], kc: usize, g: Gather, b: *const f32) {
-                // SAFETY: as the kernel's; the CPU has AVX2 and FMA (inlined into the kernel).
-                unsafe {
-                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.add(*g.rows.add(i) as usize));
                     let mut bp = b;
                     for p in 0..kc {
-                        let at = *g.steps.add(p) as usize;
+                        let at = at(p);
                         let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
                         for (row, ap) in acc.iter_mut().zip(rows) {
-                            let ai = _mm256_broadcast_ss(&*ap.add(at));
+                            let ai = _mm256_broadcast_ss(&*ap.offset(at));
                             for (r, &bv) in row.iter_mut().zip(&bv) {
                                 *r = _mm256_fmadd_ps(ai, bv, *r);
                             }
@@ -315,10 +293,14 @@ impl Avx2Tile {
                     }
                 }
             }
+            let strided = |ptr: *const f32, rs: isize| std::array::from_fn(|i| ptr.offset(i as isize * rs));
             match a {
-                Lhs::Strided(View { ptr, rs: 1, cs }) => steps(&mut acc, kc, ptr, 1, cs, b),
-                Lhs::Strided(View { ptr, rs, cs }) => steps(&mut acc, kc, ptr, rs, cs, b),
-                Lhs::Gathered(g) => gathered_steps(&mut acc, kc, g, b),
+                Lhs::Strided(View { ptr, rs: 1, cs }) => steps(&mut acc, kc, strided(ptr, 1), |p| p as isize * cs, b),
+                Lhs::Strided(View { ptr, rs, cs }) => steps(&mut acc, kc, strided(ptr, rs), |p| p as isize * cs, b),
+                Lhs::Gathered(g) => {
+                    let rows = std::array::from_fn(|i| g.ptr.add(*g.rows.add(i) as usize));
+                    steps(&mut acc, kc, rows, |p| *g.steps.add(p) as isize, b)
+                }
             }
             // The last vector of each row holds `tail` (1..=8) real columns.
             let tail = cols - 8 * (V - 1);
@@ -367,42 +349,19 @@ impl Avx512Tile {
         // neither read nor written.
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); V]; R];
-            // A's row stride a constant where A is packed, as in the AVX2 tile.
+            // The steps as in the AVX2 tile.
             #[inline(always)]
             unsafe fn steps<const R: usize, const V: usize>(
-                acc: &mut [[__m512; V]; R], kc: usize, a: *const f32, a_rs: isize, a_cs: isize, b: *const f32,
+                acc: &mut [[__m512; V]; R], kc: usize, rows: [*const f32; R], at: impl Fn(usize) -> isize, b: *const f32,
             ) {
                 // SAFETY: as the kernel's; the CPU has AVX-512F (inlined into the kernel).
                 unsafe {
-                    // A pointer per row of A, as in the AVX2 tile.
-                    let mut rows: [*const f32; R] = std::array::from_fn(|i| a.offset(i as isize * a_rs));
-                    let mut bp = b;
-                    for _ in 0..kc {
-                        let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
-                        for (row, ap) in acc.iter_mut().zip(rows.iter_mut()) {
-                            let ai = _mm512_set1_ps(**ap);
-                            for (r, &bv) in row.iter_mut().zip(&bv) {
-                                *r = _mm512_fmadd_ps(ai, bv, *r);
-                            }
-                            *ap = ap.offset(a_cs);
-                        }
-                        bp = bp.add(Avx512Tile::NR);
-                    }
-                }
-            }
-            // The steps of a gathered A: row `i` of the tile at `rows[i]`, step `p` at `steps[p]`
-            // from it, one offset load per step shared by the tile's rows.
-            #[inline(always)]
-            unsafe fn gathered_steps<const R: usize, const V: usize>(acc: &mut [[__m512; V]; R], kc: usize, g: Gather, b: *const f32) {
-                // SAFETY: as the kernel's; the CPU has AVX-512F (inlined into the kernel).
-                unsafe {
-                    let rows: [*const f32; R] = std::array::from_fn(|i| g.ptr.add(*g.rows.add(i) as usize));
                     let mut bp = b;
                     for p in 0..kc {
-                        let at = *g.steps.add(p) as usize;
+                        let at = at(p);
                         let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
                         for (row, ap) in acc.iter_mut().zip(rows) {
-                            let ai = _mm512_set1_ps(*ap.add(at));
+                            let ai = _mm512_set1_ps(*ap.offset(at));
                             for (r, &bv) in row.iter_mut().zip(&bv) {
                                 *r = _mm512_fmadd_ps(ai, bv, *r);
                             }
@@ -411,10 +370,14 @@ impl Avx512Tile {
                     }
                 }
             }
+            let strided = |ptr: *const f32, rs: isize| std::array::from_fn(|i| ptr.offset(i as isize * rs));
             match a {
-                Lhs::Strided(View { ptr, rs: 1, cs }) => steps(&mut acc, kc, ptr, 1, cs, b),
-                Lhs::Strided(View { ptr, rs, cs }) => steps(&mut acc, kc, ptr, rs, cs, b),
-                Lhs::Gathered(g) => gathered_steps(&mut acc, kc, g, b),
+                Lhs::Strided(View { ptr, rs: 1, cs }) => steps(&mut acc, kc, strided(ptr, 1), |p| p as isize * cs, b),
+                Lhs::Strided(View { ptr, rs, cs }) => steps(&mut acc, kc, strided(ptr, rs), |p| p as isize * cs, b),
+                Lhs::Gathered(g) => {
+                    let rows = std::array::from_fn(|i| g.ptr.add(*g.rows.add(i) as usize));
+                    steps(&mut acc, kc, rows, |p| *g.steps.add(p) as isize, b)
+                }
             }
             // The last vector of each row holds `tail` (1..=16) real columns.
             let tail = cols - 16 * (V - 1);

@@ -170,7 +170,7 @@ pub(crate) fn exp_shifted<L: Lanes>(l: L, x: &[f32], max: f32, k: f32, out: &mut
 
 /// `2^((v - m) k)` of a vector, `m` and `k` splat.
 #[inline(always)]
-fn shifted_exp2<L: Lanes>(l: L, v: L::V, m: L::V, k: L::V) -> L::V {
+pub(crate) fn shifted_exp2<L: Lanes>(l: L, v: L::V, m: L::V, k: L::V) -> L::V {
     l.exp2_nonpositive(l.mul(l.sub(v, m), k))
 }
 

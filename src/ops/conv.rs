@@ -1,6 +1,7 @@
 //! Convolution and max-pooling on the tape. A convolution layer (convolution, bias, ReLU) is
-//! one op: its backward pass rebuilds the column matrix a chunk of images at a time instead of
-//! keeping it (see `retort_kernels::conv2d`); `max_pool2d`'s backward routes each window's
+//! one op, so nothing between its GEMM and its output is kept: on the CPU its GEMMs read the
+//! column matrix from the padded images without writing it (see `retort_kernels::conv2d`), on a
+//! GPU it is built again in the backward pass; `max_pool2d`'s backward routes each window's
 //! gradient to its first maximum.
 
 use crate::autograd::{Gradients, Graph, Op, Var};
