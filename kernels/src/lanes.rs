@@ -313,6 +313,8 @@ const LN_POLY: [f32; 9] = [
 const EXP2_FLUSH: f32 = -125.0;
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) use x86::transpose8x8;
+#[cfg(target_arch = "x86_64")]
 pub use x86::{Avx2, Avx512};
 
 #[cfg(target_arch = "x86_64")]
@@ -572,8 +574,9 @@ mod x86 {
     /// The 8x8 transpose of `r` (eight rows of eight) into its columns: unpacks, shuffles and
     /// 128-bit permutes, 24 in all.
     #[inline(always)]
-    fn transpose8x8(r: [__m256; 8]) -> [__m256; 8] {
-        // SAFETY: reached only from `Avx2`'s and `Avx512`'s methods, so the CPU has AVX2.
+    pub(crate) fn transpose8x8(r: [__m256; 8]) -> [__m256; 8] {
+        // SAFETY: reached only from `Avx2`'s and `Avx512`'s methods and from functions compiled
+        // for AVX2, so the CPU has AVX2.
         unsafe {
             let t = [
                 _mm256_unpacklo_ps(r[0], r[1]),

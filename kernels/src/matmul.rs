@@ -20,7 +20,7 @@ use crate::simd::{self, Isa};
 /// Which single-threaded kernel a GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulKernel {
-    /// Ours: packed panels around a 6x16 AVX2/FMA register tile, or 12x32 with AVX-512.
+    /// Ours: packed panels around a 6x16 AVX2/FMA register tile, or 8x32 with AVX-512.
     /// Needs [`Isa::Avx2Fma`] at least.
     Packed,
     /// The matrixmultiply crate, portable.
@@ -248,10 +248,12 @@ mod tests {
         (25, 1000, 16),
         (301, 200, 16),
         (150, 300, 140),
-        // The AVX-512 tile's edges: a whole 12x32 tile, one past it, k past its 192-step block.
-        (12, 32, 32),
-        (13, 41, 33),
-        (145, 193, 97),
+        // The AVX-512 tile's edges: a whole 8x32 tile, one past it, k past its 256-step block;
+        // a transposed B packed by 8 x 8 blocks with columns and steps left over.
+        (8, 32, 32),
+        (9, 41, 33),
+        (145, 257, 97),
+        (12, 203, 45),
         // Split k: a small C over a long k.
         (16, 70_000, 8),
     ];

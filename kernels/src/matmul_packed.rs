@@ -1,5 +1,5 @@
-//! Our single-threaded GEMM: BLIS-style blocking around a 6x16 AVX2/FMA register tile, or a
-//! 12x32 one where the CPU has AVX-512F (the same loops, twice the lanes, twice the registers).
+//! Our single-threaded GEMM: BLIS-style blocking around a 6x16 AVX2/FMA register tile, or an
+//! 8x32 one where the CPU has AVX-512F (the same loops, twice the lanes).
 //!
 //! Loops, outer to inner: `NC` columns of B, `KC` of the shared dimension (a packed `KC x NC`
 //! block of B), `MC` rows of A, then 16-column panels of B (one panel, 16 KiB, stays in L1)
@@ -17,6 +17,8 @@
 //! Edges need no scratch tile: a short tile is a narrower instantiation, and a narrow one
 //! stores its last 8 lanes with a mask.
 
+#[cfg(target_arch = "x86_64")]
+use crate::lanes::transpose8x8;
 use crate::matmul_operands::{Lhs, Store, View};
 use crate::short_copy::{copy_run, zero_run};
 use crate::simd::Isa;
@@ -242,15 +244,53 @@ unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: is
         if cols < nr {
             dst.fill(0.0);
         }
-        // Column by column: contiguous reads when B is transposed (rs = 1), and the panel's
-        // strided writes stay in L1.
+        // A transposed B (rs = 1): blocks of 8 columns by 8 steps through a register transpose.
+        #[cfg(target_arch = "x86_64")]
+        let (kc_done, cols_done) = match rs == 1 {
+            // SAFETY: `T`'s tiles need AVX2 (the caller checked), the panel's `cols` columns of
+            // `kc` steps lie in B, and `dst` holds `kc x nr` values.
+            true => unsafe { pack_transposed_by_8(kc, cols, first, cs, nr, dst) },
+            false => (0, 0),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (kc_done, cols_done) = (0, 0);
+        // What is left column by column: contiguous reads when B is transposed, and the
+        // panel's strided writes stay in L1.
         for j in 0..cols {
             let col = unsafe { first.offset(j as isize * cs) };
-            for p in 0..kc {
+            let from = if j < cols_done { kc_done } else { 0 };
+            for p in from..kc {
                 dst[p * nr + j] = unsafe { *col.offset(p as isize * rs) };
             }
         }
     }
+}
+
+/// The `kc x nr` panel of a transposed B (step `p` of column `j` at `first + j cs + p`) in blocks
+/// of 8 columns by 8 steps, each loaded as 8 vectors along the steps and stored as 8 along the
+/// columns: 16 vector moves and a 24-instruction transpose where one value per load and store
+/// took 128. Returns how many leading steps and columns it packed (multiples of 8).
+/// SAFETY: the CPU has AVX2; columns `j < cols` have `kc` values from `first + j cs`; `dst`
+/// holds `kc * nr` values and `cols <= nr`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_transposed_by_8(kc: usize, cols: usize, first: *const f32, cs: isize, nr: usize, dst: &mut [f32]) -> (usize, usize) {
+    use std::arch::x86_64::*;
+    let (kc8, cols8) = (kc / 8 * 8, cols / 8 * 8);
+    assert!(dst.len() >= kc * nr && cols <= nr);
+    for j0 in (0..cols8).step_by(8) {
+        for p0 in (0..kc8).step_by(8) {
+            // SAFETY: columns j0..j0 + 8 <= cols and steps p0..p0 + 8 <= kc: inside B (the
+            // caller's word) and inside `dst` (asserted).
+            unsafe {
+                let rows = std::array::from_fn(|i| _mm256_loadu_ps(first.offset((j0 + i) as isize * cs + p0 as isize)));
+                for (k, step) in transpose8x8(rows).into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.as_mut_ptr().add((p0 + k) * nr + j0), step);
+                }
+            }
+        }
+    }
+    (kc8, cols8)
 }
 
 /// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
