@@ -207,13 +207,8 @@ unsafe fn pack_a<T: Tile>(mc: usize, kc: usize, a: *const f32, rs: isize, cs: is
         if rows < mr {
             dst.fill(0.0);
         }
-        for i in 0..rows {
-            // One row of A at a time: contiguous reads when A is row-major.
-            let row = unsafe { a.offset((i0 + i) as isize * rs) };
-            for p in 0..kc {
-                dst[p * mr + i] = unsafe { *row.offset(p as isize * cs) };
-            }
-        }
+        // SAFETY: rows i0..i0 + rows of `kc` steps lie in A (the caller's word).
+        unsafe { pack_lines(kc, rows, a.offset(i0 as isize * rs), rs, cs, mr, dst) };
     }
 }
 
@@ -244,53 +239,62 @@ unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: is
         if cols < nr {
             dst.fill(0.0);
         }
-        // A transposed B (rs = 1): blocks of 8 columns by 8 steps through a register transpose.
-        #[cfg(target_arch = "x86_64")]
-        let (kc_done, cols_done) = match rs == 1 {
-            // SAFETY: `T`'s tiles need AVX2 (the caller checked), the panel's `cols` columns of
-            // `kc` steps lie in B, and `dst` holds `kc x nr` values.
-            true => unsafe { pack_transposed_by_8(kc, cols, first, cs, nr, dst) },
-            false => (0, 0),
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let (kc_done, cols_done) = (0, 0);
-        // What is left column by column: contiguous reads when B is transposed, and the
-        // panel's strided writes stay in L1.
-        for j in 0..cols {
-            let col = unsafe { first.offset(j as isize * cs) };
-            let from = if j < cols_done { kc_done } else { 0 };
-            for p in from..kc {
-                dst[p * nr + j] = unsafe { *col.offset(p as isize * rs) };
-            }
+        // SAFETY: columns j0..j0 + cols of `kc` steps lie in B (the caller's word).
+        unsafe { pack_lines(kc, cols, first, cs, rs, nr, dst) };
+    }
+}
+
+/// Packs `lines` lines of `kc` steps (line `i`'s step `p` at `first + i line_stride + p
+/// step_stride`: rows of A, or columns of B) into `dst[p * width + i]`. Where steps are
+/// contiguous (a row-major A, a transposed B), blocks of 8 lines by 8 steps go through a
+/// register transpose; the rest a value at a time, with contiguous reads when steps are, and
+/// strided writes that stay in L1.
+/// SAFETY: those `lines x kc` values lie in one matrix; `dst` holds `kc * width` values and
+/// `lines <= width`; a packed tile's CPU has AVX2.
+#[inline(always)]
+unsafe fn pack_lines(kc: usize, lines: usize, first: *const f32, line_stride: isize, step_stride: isize, width: usize, dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    let (kc_done, lines_done) = match step_stride == 1 {
+        // SAFETY: forwarded from the caller.
+        true => unsafe { pack_lines_by_8(kc, lines, first, line_stride, width, dst) },
+        false => (0, 0),
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (kc_done, lines_done) = (0, 0);
+    for i in 0..lines {
+        let line = unsafe { first.offset(i as isize * line_stride) };
+        let from = if i < lines_done { kc_done } else { 0 };
+        for p in from..kc {
+            dst[p * width + i] = unsafe { *line.offset(p as isize * step_stride) };
         }
     }
 }
 
-/// The `kc x nr` panel of a transposed B (step `p` of column `j` at `first + j cs + p`) in blocks
-/// of 8 columns by 8 steps, each loaded as 8 vectors along the steps and stored as 8 along the
-/// columns: 16 vector moves and a 24-instruction transpose where one value per load and store
-/// took 128. Returns how many leading steps and columns it packed (multiples of 8).
-/// SAFETY: the CPU has AVX2; columns `j < cols` have `kc` values from `first + j cs`; `dst`
-/// holds `kc * nr` values and `cols <= nr`.
+/// [`pack_lines`] of contiguous steps in blocks of 8 lines by 8 steps, each loaded as 8 vectors
+/// along the steps and stored as 8 across the lines: 16 vector moves and a 24-instruction
+/// transpose where a value at a time took 128 moves. Returns how many leading steps and lines it
+/// packed (multiples of 8).
+/// SAFETY: the CPU has AVX2; lines `i < lines` have `kc` values from `first + i line_stride`;
+/// `dst` holds `kc * width` values and `lines <= width`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pack_transposed_by_8(kc: usize, cols: usize, first: *const f32, cs: isize, nr: usize, dst: &mut [f32]) -> (usize, usize) {
+unsafe fn pack_lines_by_8(kc: usize, lines: usize, first: *const f32, line_stride: isize, width: usize, dst: &mut [f32]) -> (usize, usize) {
     use std::arch::x86_64::*;
-    let (kc8, cols8) = (kc / 8 * 8, cols / 8 * 8);
-    assert!(dst.len() >= kc * nr && cols <= nr);
-    for j0 in (0..cols8).step_by(8) {
+    let (kc8, lines8) = (kc / 8 * 8, lines / 8 * 8);
+    assert!(dst.len() >= kc * width && lines <= width);
+    for i0 in (0..lines8).step_by(8) {
         for p0 in (0..kc8).step_by(8) {
-            // SAFETY: columns j0..j0 + 8 <= cols and steps p0..p0 + 8 <= kc: inside B (the
-            // caller's word) and inside `dst` (asserted).
+            // SAFETY: lines i0..i0 + 8 <= lines and steps p0..p0 + 8 <= kc: inside the matrix
+            // (the caller's word) and inside `dst` (asserted).
             unsafe {
-                let rows = std::array::from_fn(|i| _mm256_loadu_ps(first.offset((j0 + i) as isize * cs + p0 as isize)));
-                for (k, step) in transpose8x8(rows).into_iter().enumerate() {
-                    _mm256_storeu_ps(dst.as_mut_ptr().add((p0 + k) * nr + j0), step);
+                let block = std::array::from_fn(|i| _mm256_loadu_ps(first.offset((i0 + i) as isize * line_stride + p0 as isize)));
+                for (k, step) in transpose8x8(block).into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.as_mut_ptr().add((p0 + k) * width + i0), step);
                 }
             }
         }
     }
-    (kc8, cols8)
+    (kc8, lines8)
 }
 
 /// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
