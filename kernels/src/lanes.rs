@@ -313,7 +313,7 @@ const LN_POLY: [f32; 9] = [
 const EXP2_FLUSH: f32 = -125.0;
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::transpose8x8;
+pub(crate) use x86::transpose8_in;
 #[cfg(target_arch = "x86_64")]
 pub use x86::{Avx2, Avx512};
 
@@ -392,7 +392,7 @@ mod x86 {
         fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
             match cols < 8 {
                 true => transpose_in_by_element(src, cols, count, dst, 8),
-                false => transpose8_in(src, cols, count, dst, 8, 0),
+                false => transpose8_in(src, cols, cols, count, dst, 8, 0),
             }
         }
         #[inline(always)]
@@ -574,7 +574,7 @@ mod x86 {
     /// The 8x8 transpose of `r` (eight rows of eight) into its columns: unpacks, shuffles and
     /// 128-bit permutes, 24 in all.
     #[inline(always)]
-    pub(crate) fn transpose8x8(r: [__m256; 8]) -> [__m256; 8] {
+    fn transpose8x8(r: [__m256; 8]) -> [__m256; 8] {
         // SAFETY: reached only from `Avx2`'s and `Avx512`'s methods and from functions compiled
         // for AVX2, so the CPU has AVX2.
         unsafe {
@@ -611,26 +611,29 @@ mod x86 {
         }
     }
 
-    /// `dst[j * stride + lane0 + i] = src[i * cols + j]` for rows `i < count` (`<= 8`), zeros in
-    /// the other lanes of those eight; `cols >= 8`. Eight columns at a time, the last window
-    /// ending at the row's end (overlapping the one before), so no load leaves a row.
+    /// `dst[j * stride + lane0 + i] = src[i * src_stride + j]` for rows `i < count` (`<= 8`) of
+    /// `cols` values each, zeros in the other lanes of those eight; `cols >= 8`. Eight columns
+    /// at a time, the last window ending at the row's end (overlapping the one before), so no
+    /// load leaves a row. Also how the packed GEMM packs operands whose steps are contiguous.
     #[inline(always)]
-    fn transpose8_in(src: &[f32], cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
-        assert!(cols >= 8 && count <= 8 && src.len() >= count * cols && dst.len() >= (cols - 1) * stride + lane0 + 8);
+    pub(crate) fn transpose8_in(src: &[f32], src_stride: usize, cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
+        assert!(cols >= 8 && count <= 8 && (count == 0 || src.len() >= (count - 1) * src_stride + cols));
+        assert!(dst.len() >= (cols - 1) * stride + lane0 + 8);
         for c0 in (0..cols).step_by(8) {
             let w0 = c0.min(cols - 8);
-            // SAFETY: the CPU has AVX2 (callers are `Avx2`'s and `Avx512`'s methods); rows
-            // `i < count`, columns `w0..w0 + 8 <= cols`: inside `src` (asserted).
+            // SAFETY: the CPU has AVX2 (callers are `Avx2`'s and `Avx512`'s methods, or code
+            // compiled for AVX2); rows `i < count`, columns `w0..w0 + 8 <= cols`: inside `src`
+            // (asserted).
             let rows = unsafe {
                 let p = src.as_ptr().add(w0);
                 let mut r = [_mm256_setzero_ps(); 8];
                 if count == 8 {
                     for (i, r) in r.iter_mut().enumerate() {
-                        *r = _mm256_loadu_ps(p.add(i * cols));
+                        *r = _mm256_loadu_ps(p.add(i * src_stride));
                     }
                 } else {
                     for (i, r) in r.iter_mut().enumerate().take(count) {
-                        *r = _mm256_loadu_ps(p.add(i * cols));
+                        *r = _mm256_loadu_ps(p.add(i * src_stride));
                     }
                 }
                 r
@@ -740,8 +743,8 @@ mod x86 {
             // Two 8-row halves through AVX2's shuffles (every AVX-512 CPU has AVX2; the
             // dispatch enables it beside AVX-512F).
             let top = count.min(8);
-            transpose8_in(src, cols, top, dst, 16, 0);
-            transpose8_in(&src[top * cols..], cols, count - top, dst, 16, 8);
+            transpose8_in(src, cols, cols, top, dst, 16, 0);
+            transpose8_in(&src[top * cols..], cols, cols, count - top, dst, 16, 8);
         }
         #[inline(always)]
         fn transpose_out(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {

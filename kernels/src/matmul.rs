@@ -249,7 +249,7 @@ mod tests {
         (301, 200, 16),
         (150, 300, 140),
         // The AVX-512 tile's edges: a whole 8x32 tile, one past it, k past its 256-step block;
-        // a transposed B packed by 8 x 8 blocks with columns and steps left over.
+        // a transposed B packed 8 columns at a time, columns left over and steps no multiple of 8.
         (8, 32, 32),
         (9, 41, 33),
         (145, 257, 97),

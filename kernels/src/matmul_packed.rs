@@ -18,7 +18,7 @@
 //! stores its last 8 lanes with a mask.
 
 #[cfg(target_arch = "x86_64")]
-use crate::lanes::transpose8x8;
+use crate::lanes::transpose8_in;
 use crate::matmul_operands::{Lhs, Store, View};
 use crate::short_copy::{copy_run, zero_run};
 use crate::simd::Isa;
@@ -270,31 +270,26 @@ unsafe fn pack_lines(kc: usize, lines: usize, first: *const f32, line_stride: is
     }
 }
 
-/// [`pack_lines`] of contiguous steps in blocks of 8 lines by 8 steps, each loaded as 8 vectors
-/// along the steps and stored as 8 across the lines: 16 vector moves and a 24-instruction
-/// transpose where a value at a time took 128 moves. Returns how many leading steps and lines it
-/// packed (multiples of 8).
-/// SAFETY: the CPU has AVX2; lines `i < lines` have `kc` values from `first + i line_stride`;
-/// `dst` holds `kc * width` values and `lines <= width`.
+/// [`pack_lines`] of contiguous steps, 8 lines at a time through [`transpose8_in`] (16 vector
+/// moves and a 24-instruction transpose per 8 x 8 block, where a value at a time took 128
+/// moves). Returns how many leading steps and lines it packed: all `kc` steps of the first
+/// `lines / 8 * 8` lines, or none where `kc < 8`.
+/// SAFETY: the CPU has AVX2; lines `i < lines` have `kc` values from `first + i line_stride`,
+/// `line_stride >= 0`; `dst` holds `kc * width` values and `lines <= width`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_lines_by_8(kc: usize, lines: usize, first: *const f32, line_stride: isize, width: usize, dst: &mut [f32]) -> (usize, usize) {
-    use std::arch::x86_64::*;
-    let (kc8, lines8) = (kc / 8 * 8, lines / 8 * 8);
-    assert!(dst.len() >= kc * width && lines <= width);
-    for i0 in (0..lines8).step_by(8) {
-        for p0 in (0..kc8).step_by(8) {
-            // SAFETY: lines i0..i0 + 8 <= lines and steps p0..p0 + 8 <= kc: inside the matrix
-            // (the caller's word) and inside `dst` (asserted).
-            unsafe {
-                let block = std::array::from_fn(|i| _mm256_loadu_ps(first.offset((i0 + i) as isize * line_stride + p0 as isize)));
-                for (k, step) in transpose8x8(block).into_iter().enumerate() {
-                    _mm256_storeu_ps(dst.as_mut_ptr().add((p0 + k) * width + i0), step);
-                }
-            }
-        }
+    if kc < 8 {
+        return (0, 0);
     }
-    (kc8, lines8)
+    let lines8 = lines / 8 * 8;
+    for i0 in (0..lines8).step_by(8) {
+        // SAFETY: the eight lines from i0 lie in one matrix, so does the span from the first's
+        // start to the last's end (the caller's word).
+        let src = unsafe { std::slice::from_raw_parts(first.offset(i0 as isize * line_stride), 7 * line_stride as usize + kc) };
+        transpose8_in(src, line_stride as usize, kc, 8, dst, width, i0);
+    }
+    (kc, lines8)
 }
 
 /// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
