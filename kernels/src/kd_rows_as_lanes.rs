@@ -3,13 +3,15 @@
 //! kernel there would spend its time on a vector and a masked tail per sweep, and on the row's
 //! scalar logs; here every instruction works on `N` rows, the logs included.
 //!
-//! Same loss, gradient and parts as the row kernel, the same care: sums in f64 lanes, the KL in
-//! its centred form ([`KlCentre`]), and at the row's arg-max, where the probability is `1 / S`,
-//! `1 - p` from the f64 sums (`S - 1`, the others' sum, since the max's own term is exactly 1).
+//! Same loss, gradient and parts as the row kernel, the same care: sums to f64 accuracy
+//! ([`LaneSum`]), the KL in its centred form ([`KlCentre`]), and at the row's arg-max, where the
+//! probability is `1 / S`, `1 - p` from the unrounded sums (`S - 1`, the others' sum, since the
+//! max's own term is exactly 1).
 
 use crate::dkd_loss::dkd_parts;
 use crate::kd_loss::{KdPass, KlCentre, Rows, TINY_OTHERS};
 use crate::kd_parts::{AGREE, CE, KL, KL_T1, NCKD, PARTS, TCKD};
+use crate::lane_sum::LaneSum;
 use crate::lanes::Lanes;
 use crate::softmax::{column_exps, column_max, exp2_factor, shifted_exp2};
 
@@ -29,9 +31,10 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
     let hard = s.alpha < 1.0 || parts.is_some();
     let (zero, one) = (l.splat(0.0), l.splat(1.0));
     // Transposed blocks, `cols` vectors each: the logits, their exponentials at t and at 1, and
-    // the gradient. Vectors, not floats, so the sweeps' indexing is over `0..cols` alone.
-    let mut scratch = vec![zero; 7 * cols];
-    let mut blocks = scratch.chunks_exact_mut(cols);
+    // the gradient. Vectors, not floats, so the sweeps' indexing is over `0..cols` alone; on the
+    // stack, as a heap allocation and its free cost 5% of a 128x10 call.
+    let mut scratch = [zero; 7 * MAX_COLS];
+    let mut blocks = scratch[..7 * cols].chunks_exact_mut(cols);
     let mut next = || blocks.next().expect("seven blocks");
     let (zs_t, zt_t, es, et, es1_own, et1_own, g_t) = (next(), next(), next(), next(), next(), next(), next());
     let (k, k1, inv_t) = (exp2_factor(s.t), exp2_factor(1.0), 1.0 / s.t);
@@ -39,10 +42,13 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
     // At t = 1 the exponentials at t are those at 1 (where they are computed at all).
     let same_t = soft && s.t == 1.0;
     // Each class's index in every lane, for the selects by label and arg-max.
-    let classes: Vec<L::V> = (0..cols).map(|j| l.splat(j as f32)).collect();
+    let mut classes = [zero; MAX_COLS];
+    for (j, c) in classes.iter_mut().enumerate() {
+        *c = l.splat(j as f32);
+    }
     // `cols` long to the compiler too: the sweeps' `classes[j]` then need no bounds check.
     let classes = &classes[..cols];
-    let wide_one = l.wide_add(l.wide_zero(), one);
+    let sum_one = LaneSum::of(l, one);
     let mut lanes = [0.0f32; 16];
     for first in (0..loss.len()).step_by(n) {
         let count = n.min(loss.len() - first);
@@ -66,27 +72,27 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         }
         // The exponentials at t and their sums (all classes, and all but the label's); the
         // teacher's at the student's arg-max.
-        let (mut ssw, mut stw, mut ss_o, mut st_o) = (wide_one, wide_one, l.wide_zero(), l.wide_zero());
+        let (mut ssw, mut stw, mut ss_o, mut st_o) = (sum_one, sum_one, LaneSum::zero(l), LaneSum::zero(l));
         let mut et_top = zero;
         if soft {
             // Both rows' exponentials in one sweep (as `column_exps` twice, with what the
             // gradient and the parts need of them on the way: two sweeps cost 15% at 128x10).
-            (ssw, stw) = (l.wide_zero(), l.wide_zero());
+            (ssw, stw) = (LaneSum::zero(l), LaneSum::zero(l));
             for j in 0..cols {
                 let jv = classes[j];
                 let (e_s, e_t) = (shifted_exp2(l, zs_t[j], ms, l.splat(k)), shifted_exp2(l, zt_t[j], mt, l.splat(k)));
                 (es[j], et[j]) = (e_s, e_t);
-                ssw = l.wide_add(ssw, e_s);
-                stw = l.wide_add(stw, e_t);
+                ssw = ssw.add(l, e_s);
+                stw = stw.add(l, e_t);
                 et_top = l.select_eq(jv, top, e_t, et_top);
                 if parts.is_some() {
-                    ss_o = l.wide_add(ss_o, l.select_eq(jv, y, zero, e_s));
-                    st_o = l.wide_add(st_o, l.select_eq(jv, y, zero, e_t));
+                    ss_o = ss_o.add(l, l.select_eq(jv, y, zero, e_s));
+                    st_o = st_o.add(l, l.select_eq(jv, y, zero, e_t));
                 }
             }
         }
         // At 1: the student's for the cross-entropy, the teacher's for the KL at 1 (parts).
-        let (mut ss1w, mut st1w) = (wide_one, wide_one);
+        let (mut ss1w, mut st1w) = (sum_one, sum_one);
         if same_t {
             (ss1w, st1w) = (ssw, stw);
         } else {
@@ -98,7 +104,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             }
         }
         let (es1, et1): (&[L::V], &[L::V]) = if same_t { (es, et) } else { (es1_own, et1_own) };
-        let (ss, st, ss1) = (l.narrow(ssw), l.narrow(stw), l.narrow(ss1w));
+        let (ss, st, ss1) = (ssw.value(l), stw.value(l), ss1w.value(l));
         let ce = if hard { l.sub(l.ln(ss1), l.sub(zy, ms)) } else { zero };
         let centre = KlCentre::of_lanes(l, ms, mt, inv_t, ss, st);
         // The gradient's weights, and its value at the arg-max: the soft part from `st - ss`
@@ -108,12 +114,12 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let mut at_top = zero;
         if grad.is_some() {
             if soft {
-                let apart = l.div(l.narrow_diff(stw, ssw), l.mul(ss, st));
+                let apart = l.div(stw.minus(l, ssw), l.mul(ss, st));
                 let near = l.sub(l.div(one, ss), l.div(et_top, st));
                 at_top = l.mul(l.splat(kk * a * t), l.select_eq(et_top, one, apart, near));
             }
             if hard {
-                let others = l.div(l.narrow_diff(ss1w, wide_one), ss1);
+                let others = l.div(ss1w.value_less(l, 1.0), ss1);
                 let hard_part = l.select_eq(top, y, l.sub(zero, others), l.div(one, ss1));
                 at_top = l.mul_add(l.splat(kk * (1.0 - a)), hard_part, at_top);
             }
@@ -145,10 +151,10 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let kl1 = if same_t {
             kl
         } else {
-            let st1 = l.narrow(st1w);
+            let st1 = st1w.value(l);
             lanes_kl(l, KlCentre::of_lanes(l, ms, mt, 1.0, ss1, st1), st1, logits, (es1, et1), |_, term| term)
         };
-        let (sso, sto) = (l.narrow(ss_o), l.narrow(st_o));
+        let (sso, sto) = (ss_o.value(l), st_o.value(l));
         let centre_o = KlCentre::of_lanes(l, ms, mt, inv_t, sso, sto);
         let nckd = lanes_kl(l, centre_o, sto, logits, (es, et), |j, term| l.select_eq(classes[j], y, zero, term));
         let agree = l.select_eq(top, top_t, one, zero);

@@ -17,8 +17,6 @@
 pub trait Lanes: Copy {
     const N: usize;
     type V: Copy;
-    /// The `N` lanes widened to f64, for sums that must keep every bit of their terms.
-    type Wide: Copy;
     /// `N`, from a value (the kernels bind a lane value, not its type).
     #[inline(always)]
     fn n(self) -> usize {
@@ -101,26 +99,10 @@ pub trait Lanes: Copy {
     /// the result is at least `2^-125`; smaller results flush to 0 (their weight in a row that
     /// holds a 1 is nil). Half the work of [`Lanes::exp`], which serves the whole range.
     fn exp2_nonpositive(self, y: Self::V) -> Self::V;
-    fn wide_zero(self) -> Self::Wide;
-    /// `acc + v`, lane by lane in f64.
-    fn wide_add(self, acc: Self::Wide, v: Self::V) -> Self::Wide;
-    /// `acc + a + b` lane by lane in f64. The vector paths add `a + b` in f32 first, halving the
-    /// widenings, which cost more than the sum's whole rest on Zen 3; for the non-negative
-    /// terms it is given (exponentials), that rounding is at most 2^-24 of the pair.
-    #[inline(always)]
-    fn wide_add_pair(self, acc: Self::Wide, a: Self::V, b: Self::V) -> Self::Wide {
-        self.wide_add(self.wide_add(acc, a), b)
-    }
-    fn wide_sum(self, acc: Self::Wide) -> f64;
     /// The natural log of positive normal lanes (Cephes' `logf`: `x = m 2^e`, `m` in
     /// `[sqrt(1/2), sqrt(2))`, a degree-8 polynomial in `m - 1`): within 2e-7 of `ln x`,
     /// relative, or absolute near `x = 1`.
     fn ln(self, x: Self::V) -> Self::V;
-    /// The f64 lanes rounded back to f32.
-    fn narrow(self, w: Self::Wide) -> Self::V;
-    /// `a - b` in f64, lane by lane, rounded to f32: the difference of two sums keeps the bits
-    /// that a difference of their f32 roundings would lose.
-    fn narrow_diff(self, a: Self::Wide, b: Self::Wide) -> Self::V;
     fn sum(self, v: Self::V) -> f32;
     fn max_lane(self, v: Self::V) -> f32;
 }
@@ -183,19 +165,6 @@ pub struct Scalar;
 impl Lanes for Scalar {
     const N: usize = 1;
     type V = f32;
-    type Wide = f64;
-    #[inline(always)]
-    fn wide_zero(self) -> f64 {
-        0.0
-    }
-    #[inline(always)]
-    fn wide_add(self, acc: f64, v: f32) -> f64 {
-        acc + v as f64
-    }
-    #[inline(always)]
-    fn wide_sum(self, acc: f64) -> f64 {
-        acc
-    }
     #[inline(always)]
     fn splat(self, x: f32) -> f32 {
         x
@@ -248,14 +217,6 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn ln(self, x: f32) -> f32 {
         x.ln()
-    }
-    #[inline(always)]
-    fn narrow(self, w: f64) -> f32 {
-        w as f32
-    }
-    #[inline(always)]
-    fn narrow_diff(self, a: f64, b: f64) -> f32 {
-        (a - b) as f32
     }
     #[inline(always)]
     fn select_abs_below(self, a: f32, bound: f32, x: f32, y: f32) -> f32 {
@@ -342,32 +303,6 @@ mod x86 {
     impl Lanes for Avx2 {
         const N: usize = 8;
         type V = __m256;
-        type Wide = [__m256d; 2];
-        #[inline(always)]
-        fn wide_zero(self) -> [__m256d; 2] {
-            unsafe { [_mm256_setzero_pd(); 2] }
-        }
-        #[inline(always)]
-        fn wide_add(self, [lo, hi]: [__m256d; 2], v: __m256) -> [__m256d; 2] {
-            unsafe {
-                [
-                    _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v))),
-                    _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v))),
-                ]
-            }
-        }
-        #[inline(always)]
-        fn wide_add_pair(self, acc: [__m256d; 2], a: __m256, b: __m256) -> [__m256d; 2] {
-            self.wide_add(acc, self.add(a, b))
-        }
-        #[inline(always)]
-        fn wide_sum(self, [lo, hi]: [__m256d; 2]) -> f64 {
-            unsafe {
-                let s = _mm256_add_pd(lo, hi);
-                let s = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
-                _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
-            }
-        }
         #[inline(always)]
         fn splat(self, x: f32) -> __m256 {
             unsafe { _mm256_set1_ps(x) }
@@ -486,14 +421,6 @@ mod x86 {
                 let y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5), y);
                 _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_HI), _mm256_add_ps(m, y))
             }
-        }
-        #[inline(always)]
-        fn narrow(self, [lo, hi]: [__m256d; 2]) -> __m256 {
-            unsafe { _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo)) }
-        }
-        #[inline(always)]
-        fn narrow_diff(self, [a_lo, a_hi]: [__m256d; 2], [b_lo, b_hi]: [__m256d; 2]) -> __m256 {
-            self.narrow(unsafe { [_mm256_sub_pd(a_lo, b_lo), _mm256_sub_pd(a_hi, b_hi)] })
         }
         #[inline(always)]
         fn select_abs_below(self, a: __m256, bound: f32, x: __m256, y: __m256) -> __m256 {
@@ -695,26 +622,6 @@ mod x86 {
     impl Lanes for Avx512 {
         const N: usize = 16;
         type V = __m512;
-        type Wide = [__m512d; 2];
-        #[inline(always)]
-        fn wide_zero(self) -> [__m512d; 2] {
-            unsafe { [_mm512_setzero_pd(); 2] }
-        }
-        #[inline(always)]
-        fn wide_add(self, [lo, hi]: [__m512d; 2], v: __m512) -> [__m512d; 2] {
-            unsafe {
-                let (a, b) = (_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))));
-                [_mm512_add_pd(lo, _mm512_cvtps_pd(a)), _mm512_add_pd(hi, _mm512_cvtps_pd(b))]
-            }
-        }
-        #[inline(always)]
-        fn wide_add_pair(self, acc: [__m512d; 2], a: __m512, b: __m512) -> [__m512d; 2] {
-            self.wide_add(acc, self.add(a, b))
-        }
-        #[inline(always)]
-        fn wide_sum(self, [lo, hi]: [__m512d; 2]) -> f64 {
-            unsafe { _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)) }
-        }
         #[inline(always)]
         fn splat(self, x: f32) -> __m512 {
             unsafe { _mm512_set1_ps(x) }
@@ -820,17 +727,6 @@ mod x86 {
             }
         }
         #[inline(always)]
-        fn narrow(self, [lo, hi]: [__m512d; 2]) -> __m512 {
-            unsafe {
-                let (lo, hi) = (_mm512_cvtpd_ps(lo), _mm512_cvtpd_ps(hi));
-                _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi)))
-            }
-        }
-        #[inline(always)]
-        fn narrow_diff(self, [a_lo, a_hi]: [__m512d; 2], [b_lo, b_hi]: [__m512d; 2]) -> __m512 {
-            self.narrow(unsafe { [_mm512_sub_pd(a_lo, b_lo), _mm512_sub_pd(a_hi, b_hi)] })
-        }
-        #[inline(always)]
         fn select_abs_below(self, a: __m512, bound: f32, x: __m512, y: __m512) -> __m512 {
             unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(a), _mm512_set1_ps(bound)), y, x) }
         }
@@ -866,10 +762,13 @@ mod x86 {
                     q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(*c));
                 }
                 let p = _mm512_fmadd_ps(q, f, _mm512_set1_ps(1.0));
-                let scaled = _mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32::<23>(_mm512_cvtps_epi32(n)));
-                // Unordered compare: a NaN lane is kept (its bits plus n's stay NaN).
+                // Unordered compare: a NaN lane is kept (scalef of NaN is NaN). The flushed
+                // lanes (-inf among them, whose f is NaN) are never scaled: no denormals, which
+                // would cost more than the compare.
                 let keep = _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(y, _mm512_set1_ps(EXP2_FLUSH));
-                _mm512_maskz_mov_ps(keep, _mm512_castsi512_ps(scaled))
+                // One instruction for `p 2^n`, where the exponent's shift and add and the mask
+                // were four.
+                _mm512_maskz_scalef_ps(keep, p, n)
             }
         }
         #[inline(always)]
@@ -996,7 +895,7 @@ mod tests {
     }
 
     #[test]
-    fn selects_divides_and_narrows_lane_by_lane() {
+    fn selects_and_divides_lane_by_lane() {
         for path in available() {
             with_isa(path, || {
                 with_lanes!(isa(), l => {
@@ -1007,17 +906,6 @@ mod tests {
                     l.store(&mut out, l.select_eq(v, l.splat(1.0), l.splat(-1.0), l.div(v, l.splat(4.0))));
                     for (i, &o) in out.iter().enumerate() {
                         assert_eq!(o, if i == 1 { -1.0 } else { i as f32 / 4.0 }, "{path:?} lane {i}");
-                    }
-                    // 1 + 1e-12 per lane in f64: its f32 rounding is 1, the difference from 1 is not lost.
-                    let mut one = l.wide_zero();
-                    one = l.wide_add(one, l.splat(1.0));
-                    let mut sum = l.wide_add(one, v);
-                    sum = l.wide_add(sum, l.splat(1e-12));
-                    l.store(&mut out, l.narrow(sum));
-                    assert_eq!(out, idx.iter().map(|i| i + 1.0).collect::<Vec<_>>(), "{path:?}");
-                    l.store(&mut out, l.narrow_diff(sum, one));
-                    for (i, &o) in out.iter().enumerate() {
-                        assert!((o as f64 - (i as f64 + 1e-12)).abs() <= 1e-15 + 1e-7 * i as f64, "{path:?} lane {i}: {o}");
                     }
                 });
             });

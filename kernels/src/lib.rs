@@ -12,6 +12,7 @@ pub mod im2col;
 pub mod kd_loss;
 pub mod kd_parts;
 mod kd_rows_as_lanes;
+mod lane_sum;
 pub mod lanes;
 pub mod matmul;
 mod matmul_operands;

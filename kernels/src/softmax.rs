@@ -3,6 +3,7 @@
 //! Every row is shifted by its maximum before `exp`, so logits of +-1e4 at `t = 0.5` give
 //! exact zeros and ones, never NaN or Inf.
 
+use crate::lane_sum::LaneSum;
 use crate::lanes::{Lanes, with_lanes};
 use crate::{for_each_row_block, simd};
 
@@ -28,19 +29,19 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
 }
 
 /// Softmax of the rows of `x` into `out` (`cols` wide), `N` rows at a time transposed so each
-/// lane holds a row (as [`crate::kd_loss`]'s narrow rows): max, exponentials with their f64
-/// sums, and the scaling, each one vector per class.
+/// lane holds a row (as [`crate::kd_loss`]'s narrow rows): max, exponentials with their sums,
+/// and the scaling, each one vector per class.
 #[inline(always)]
 fn softmax_rows_as_lanes<L: Lanes>(l: L, cols: usize, x: &[f32], k: f32, out: &mut [f32]) {
     let (n, total) = (L::N, out.len() / cols);
     // The transposed logits, then their exponentials: vectors, so the sweeps index no floats.
-    let mut scratch = vec![l.splat(0.0); 2 * cols];
-    let (x_t, e) = scratch.split_at_mut(cols);
+    let mut scratch = [l.splat(0.0); 2 * crate::kd_rows_as_lanes::MAX_COLS];
+    let (x_t, e) = scratch[..2 * cols].split_at_mut(cols);
     for first in (0..total).step_by(n) {
         let rows = n.min(total - first);
         l.transpose_in(&x[first * cols..], cols, rows, l.floats_mut(x_t));
         let max = column_max(l, x_t);
-        let inv = l.div(l.splat(1.0), l.narrow(column_exps(l, x_t, max, k, e)));
+        let inv = l.div(l.splat(1.0), column_exps(l, x_t, max, k, e).value(l));
         for p in e.iter_mut() {
             *p = l.mul(*p, inv);
         }
@@ -55,13 +56,13 @@ pub(crate) fn column_max<L: Lanes>(l: L, z: &[L::V]) -> L::V {
 }
 
 /// `out = 2^((z - max) k)` over a transposed block, vector by vector; returns each lane's sum
-/// (its row's) in f64.
+/// (its row's).
 #[inline(always)]
-pub(crate) fn column_exps<L: Lanes>(l: L, z: &[L::V], max: L::V, k: f32, out: &mut [L::V]) -> L::Wide {
-    let mut sum = l.wide_zero();
+pub(crate) fn column_exps<L: Lanes>(l: L, z: &[L::V], max: L::V, k: f32, out: &mut [L::V]) -> LaneSum<L> {
+    let mut sum = LaneSum::zero(l);
     for (&v, o) in z.iter().zip(out) {
         *o = shifted_exp2(l, v, max, l.splat(k));
-        sum = l.wide_add(sum, *o);
+        sum = sum.add(l, *o);
     }
     sum
 }
@@ -144,28 +145,27 @@ pub(crate) fn exp2_factor(t: f32) -> f32 {
 /// largest value; returns their sum. The difference is taken before the scaling: `x k - max k`
 /// would round logits of 1e4 to 1e-3.
 ///
-/// The sum is taken in f64 lanes, pairs of vectors added in f32 first: every probability is
-/// divided by it, and where two nearly equal distributions are subtracted (the KD gradient at
-/// t = 100, 2% apart) it must hold 1e-7, which a running f32 sum of ten terms already misses, and
-/// so does a tree of four vectors in f32 (1.1e-5 of a t = 100 gradient, against 1e-5 asked).
+/// The sum is a [`LaneSum`], to f64 accuracy, pairs of vectors added in f32 first (their
+/// rounding at most 2^-24 of the pair): a tree of four vectors in f32 already costs 1.1e-5 of a
+/// t = 100 KD gradient, against 1e-5 asked.
 #[inline(always)]
 pub(crate) fn exp_shifted<L: Lanes>(l: L, x: &[f32], max: f32, k: f32, out: &mut [f32]) -> f32 {
     let (m, kv, n) = (l.splat(max), l.splat(k), L::N);
-    let mut total = l.wide_zero();
+    let mut total = LaneSum::zero(l);
     let pairs = x.len() / (2 * n) * (2 * n);
     for (xc, oc) in x[..pairs].chunks_exact(2 * n).zip(out[..pairs].chunks_exact_mut(2 * n)) {
         let (e0, e1) = (shifted_exp2(l, l.load(xc), m, kv), shifted_exp2(l, l.load(&xc[n..]), m, kv));
         l.store(oc, e0);
         l.store(&mut oc[n..], e1);
-        total = l.wide_add_pair(total, e0, e1);
+        total = total.add(l, l.add(e0, e1));
     }
     // The rest, under two vectors; spare lanes filled with -inf: exp(-inf) = 0.
     for j in (pairs..x.len()).step_by(n) {
         let v = shifted_exp2(l, l.load_at(x, j, f32::NEG_INFINITY), m, kv);
         l.store_at(out, j, v);
-        total = l.wide_add(total, v);
+        total = total.add(l, v);
     }
-    l.wide_sum(total) as f32
+    total.total(l) as f32
 }
 
 /// `2^((v - m) k)` of a vector, `m` and `k` splat.
@@ -217,6 +217,28 @@ mod tests {
 
     const SHAPES: &[(usize, usize)] = &[(1, 1), (3, 7), (5, 33), (2, 1000), (257, 10), (64, 1000)];
     const TEMPS: &[f32] = &[0.5, 1.0, 4.0, 20.0, 100.0];
+
+    /// The exponentials' sum within 1.5e-7 of their f64 sum on every path: the accuracy the KD
+    /// gradient at t = 100 rests on, which a plain f32 running sum misses on long rows.
+    #[test]
+    fn exponential_sums_keep_f64_accuracy() {
+        let mut rng = Rng::new(17);
+        for isa in crate::simd::available() {
+            for cols in [1usize, 7, 33, 1000, 4096] {
+                for t in [1.0f32, 20.0, 100.0] {
+                    let x = rng.vec(cols, -3.0, 3.0);
+                    let mut e = vec![0.0; cols];
+                    let got = crate::simd::with_isa(
+                        isa,
+                        || with_lanes!(crate::simd::isa(), l => exp_shifted(l, &x, row_max(l, &x), exp2_factor(t), &mut e)),
+                    );
+                    let want: f64 = e.iter().map(|&v| v as f64).sum();
+                    let rel = (got as f64 - want).abs() / want;
+                    assert!(rel <= 1.5e-7, "{isa:?} cols={cols} t={t}: sum {got} against {want} ({rel:.2e})");
+                }
+            }
+        }
+    }
 
     #[test]
     fn softmax_and_log_softmax_match_reference() {
