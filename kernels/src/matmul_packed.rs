@@ -215,32 +215,66 @@ unsafe fn pack_a<T: Tile>(mc: usize, kc: usize, a: *const f32, rs: isize, cs: is
 /// Packs `kc x nc` of B into `nr`-column panels, each `kc` steps of `nr` values, zero padded.
 /// SAFETY: `b` addresses a valid `kc x nc` matrix with strides `rs`, `cs`.
 unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
+    // Steps between a row's prefetch and its packing: 4 and 8 measured alike.
+    const AHEAD: usize = 8;
     // A constant: each panel row's copy compiles to vector moves, not a call to memmove.
     let nr = T::NR;
+    if cs == 1 && nc <= nr {
+        // Row-major B one panel wide (a convolution's gradient: 8 or 16 channels): each step
+        // one contiguous run of `nc` values, zeros after it.
+        for (p, d) in out[..kc * nr].chunks_exact_mut(nr).enumerate() {
+            // SAFETY: row p's `nc` values lie in B (the caller's word).
+            copy_padded(d, unsafe { std::slice::from_raw_parts(b.offset(p as isize * rs), nc) });
+        }
+        return;
+    }
+    if cs == 1 {
+        // Row-major B, a step (a row of the block) at a time: each is read as one contiguous
+        // run and dealt out to the panels, `nr` values each. Panel by panel, every step's read
+        // was a short run in another row, a cache miss each: in the distill step, where the
+        // weights come from L3, the forward products ran at 83-86% of their speed alone; this
+        // way, with the prefetch, 86-92% (Zen 4).
+        for p in 0..kc {
+            // SAFETY: row p's `nc` values lie in B (the caller's word).
+            let row = unsafe { std::slice::from_raw_parts(b.offset(p as isize * rs), nc) };
+            // Rows several panels wide lie far apart, each a new stream to the prefetcher: it
+            // is told of the row `AHEAD` steps on.
+            #[cfg(target_arch = "x86_64")]
+            if p + AHEAD < kc {
+                // SAFETY: row p + AHEAD < kc and its values j < nc lie in B; a prefetch reads
+                // nothing into the program and cannot fault.
+                let next = unsafe { b.offset((p + AHEAD) as isize * rs) };
+                for j in (0..nc).step_by(16) {
+                    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(next.add(j).cast()) };
+                }
+            }
+            for (panel, src) in row.chunks(nr).enumerate() {
+                copy_padded(&mut out[(panel * kc + p) * nr..(panel * kc + p + 1) * nr], src);
+            }
+        }
+        return;
+    }
     for (panel, j0) in (0..nc).step_by(nr).enumerate() {
         let cols = nr.min(nc - j0);
         let dst = &mut out[panel * nr * kc..(panel + 1) * nr * kc];
         let first = unsafe { b.offset(j0 as isize * cs) };
-        if cs == 1 {
-            // Row-major B: each step is one contiguous run of `cols` values (a convolution's
-            // gradient: 8 or 16 channels), zeros after it.
-            for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
-                let src = unsafe { std::slice::from_raw_parts(first.offset(p as isize * rs), cols) };
-                if cols == nr {
-                    d.copy_from_slice(src);
-                } else {
-                    let (run, rest) = d.split_at_mut(cols);
-                    copy_run(run, src);
-                    zero_run(rest);
-                }
-            }
-            continue;
-        }
         if cols < nr {
             dst.fill(0.0);
         }
         // SAFETY: columns j0..j0 + cols of `kc` steps lie in B (the caller's word).
         unsafe { pack_lines(kc, cols, first, cs, rs, nr, dst) };
+    }
+}
+
+/// `d = src`, zeros after it (`src` no longer than `d`).
+#[inline(always)]
+fn copy_padded(d: &mut [f32], src: &[f32]) {
+    if src.len() == d.len() {
+        d.copy_from_slice(src);
+    } else {
+        let (run, rest) = d.split_at_mut(src.len());
+        copy_run(run, src);
+        zero_run(rest);
     }
 }
 
