@@ -254,6 +254,8 @@ mod tests {
         (9, 41, 33),
         (145, 257, 97),
         (12, 203, 45),
+        // The AVX-512 tile reading B in place: whole panels only, over two blocks of k.
+        (20, 513, 64),
         // Split k: a small C over a long k.
         (16, 70_000, 8),
     ];
