@@ -116,8 +116,9 @@ const PACK_A_MIN_N: usize = 128;
 
 thread_local! {
     /// Packed blocks of A and B, allocated once per thread, at the largest blocking of any tile,
-    /// with room to start each on a cache line (see [`cache_aligned`]).
-    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new((vec![0.0; 144 * 256 + 16], vec![0.0; 256 * 2048 + 16]));
+    /// with room to start each on a cache line (see [`cache_aligned`]), and for the 2 values a
+    /// 6-row panel's transposes store past its last step.
+    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new((vec![0.0; 144 * 256 + 16 + 8], vec![0.0; 256 * 2048 + 16]));
 }
 
 /// `v` from its first 64-byte boundary. The tile loads a panel's row of B (16 or 32 values) per
@@ -222,9 +223,11 @@ unsafe fn pack_a<T: Tile>(mc: usize, kc: usize, a: *const f32, rs: isize, cs: is
     let mr = T::MR;
     for (panel, i0) in (0..mc).step_by(mr).enumerate() {
         let rows = mr.min(mc - i0);
-        let dst = &mut out[panel * mr * kc..(panel + 1) * mr * kc];
+        // To the buffer's end: a 6-row panel's 8-lane transposes write 2 values past each step,
+        // the last step's into the next panel (packed after it) or the buffer's slack.
+        let dst = &mut out[panel * mr * kc..];
         if rows < mr {
-            dst.fill(0.0);
+            dst[..mr * kc].fill(0.0);
         }
         // SAFETY: rows i0..i0 + rows of `kc` steps lie in A (the caller's word).
         unsafe { pack_lines(kc, rows, a.offset(i0 as isize * rs), rs, cs, mr, dst) };
@@ -302,8 +305,9 @@ fn copy_padded(d: &mut [f32], src: &[f32]) {
 /// contiguous (a row-major A, a transposed B), blocks of 8 lines by 8 steps go through a
 /// register transpose; the rest a value at a time, with contiguous reads when steps are, and
 /// strided writes that stay in L1.
-/// SAFETY: those `lines x kc` values lie in one matrix; `dst` holds `kc * width` values and
-/// `lines <= width`; a packed tile's CPU has AVX2.
+/// SAFETY: those `lines x kc` values lie in one matrix; `dst` holds `kc * width` values (and
+/// `8 - width` more where `width < 8`: the transposes store 8 lanes a step) and `lines <=
+/// width`; a packed tile's CPU has AVX2.
 #[inline(always)]
 unsafe fn pack_lines(kc: usize, lines: usize, first: *const f32, line_stride: isize, step_stride: isize, width: usize, dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -323,26 +327,27 @@ unsafe fn pack_lines(kc: usize, lines: usize, first: *const f32, line_stride: is
     }
 }
 
-/// [`pack_lines`] of contiguous steps, 8 lines at a time through [`transpose8_in`] (16 vector
-/// moves and a 24-instruction transpose per 8 x 8 block, where a value at a time took 128
-/// moves). Returns how many leading steps and lines it packed: all `kc` steps of the first
-/// `lines / 8 * 8` lines, or none where `kc < 8`.
+/// [`pack_lines`] of contiguous steps, up to 8 lines at a time through [`transpose8_in`] (16
+/// vector moves and a 24-instruction transpose per 8 x 8 block, where a value at a time took 128
+/// moves); the lanes past the last line get zeros. Returns how many leading steps and lines it
+/// packed: all of them, or none where `kc < 8`.
 /// SAFETY: the CPU has AVX2; lines `i < lines` have `kc` values from `first + i line_stride`,
-/// `line_stride >= 0`; `dst` holds `kc * width` values and `lines <= width`.
+/// `line_stride >= 0`; `lines <= width`, and `dst` holds `(kc - 1) * width` values and 8 more
+/// past the last group of 8 lines' start (`transpose8_in` asserts it).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_lines_by_8(kc: usize, lines: usize, first: *const f32, line_stride: isize, width: usize, dst: &mut [f32]) -> (usize, usize) {
     if kc < 8 {
         return (0, 0);
     }
-    let lines8 = lines / 8 * 8;
-    for i0 in (0..lines8).step_by(8) {
-        // SAFETY: the eight lines from i0 lie in one matrix, so does the span from the first's
+    for i0 in (0..lines).step_by(8) {
+        let count = 8.min(lines - i0);
+        // SAFETY: the `count` lines from i0 lie in one matrix, so does the span from the first's
         // start to the last's end (the caller's word).
-        let src = unsafe { std::slice::from_raw_parts(first.offset(i0 as isize * line_stride), 7 * line_stride as usize + kc) };
-        transpose8_in(src, line_stride as usize, kc, 8, dst, width, i0);
+        let src = unsafe { std::slice::from_raw_parts(first.offset(i0 as isize * line_stride), (count - 1) * line_stride as usize + kc) };
+        transpose8_in(src, line_stride as usize, kc, count, dst, width, i0);
     }
-    (kc, lines8)
+    (kc, lines)
 }
 
 /// The register tile: `C[0..R, 0..cols] = A_tile * B_panel + beta C` with `V` vectors of 8
