@@ -119,7 +119,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
                 at_top = l.mul(l.splat(kk * a * t), l.select_eq(et_top, one, apart, near));
             }
             if hard {
-                let others = l.div(ss1w.value_less(l, 1.0), ss1);
+                let others = l.div(ss1w.value_less_one(l), ss1);
                 let hard_part = l.select_eq(top, y, l.sub(zero, others), l.div(one, ss1));
                 at_top = l.mul_add(l.splat(kk * (1.0 - a)), hard_part, at_top);
             }

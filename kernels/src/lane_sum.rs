@@ -56,13 +56,12 @@ impl<L: Lanes> LaneSum<L> {
         l.add(l.sub(self.hi, l.splat(BIAS)), self.lo)
     }
 
-    /// Each lane's sum less `c`, rounded once, for `c` in `[0, sum]` a multiple of 2^-k whose
-    /// hi part has at most `24 - k` integer bits (1 for the others' sum beside the max's exact
-    /// 1): `hi - (BIAS + c)` is then exact, where the difference of the f32 roundings would lose
-    /// the bits of a sum close to `c`.
+    /// Each lane's sum less 1, rounded once: the others' sum beside a row max's exact 1, whose
+    /// digits the difference of the f32 rounding from 1 would lose. With the sum at least 1,
+    /// `hi - (BIAS + 1)` is exact.
     #[inline(always)]
-    pub(crate) fn value_less(self, l: L, c: f32) -> L::V {
-        l.add(l.sub(self.hi, l.splat(BIAS + c)), self.lo)
+    pub(crate) fn value_less_one(self, l: L) -> L::V {
+        l.add(l.sub(self.hi, l.splat(BIAS + 1.0)), self.lo)
     }
 
     /// This sum less `other`, lane by lane, rounded about once: the high parts' difference is
@@ -108,7 +107,7 @@ mod tests {
                             b = b.add(l, l.load(o));
                         }
                         l.store(&mut got, a.value(l));
-                        l.store(&mut less_one, a.value_less(l, 1.0));
+                        l.store(&mut less_one, a.value_less_one(l));
                         l.store(&mut diff, a.minus(l, b));
                         total = a.total(l);
                     })

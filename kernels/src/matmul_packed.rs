@@ -175,17 +175,15 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                     (false, true) => Store { beta: 1.0, ..store },
                     (false, false) => Store::beta(1.0),
                 };
-                // One block of A's rows and a row-major B: its full panels are read where they
-                // lie, the last one (if narrower) packed.
-                let in_place = T::B_IN_PLACE && b.cs == 1 && m <= T::MC && nc >= nr;
-                let full = if in_place { nc / nr * nr } else { 0 };
-                // The same shapes on a tile that packs: each panel packed just before its tiles
-                // run, while it is in L1, not the whole block first through L2 (AVX2 on Zen 4,
-                // means of 6 alternated runs: 128x784x1200 189 against 186 GFLOP/s, 128x784x800
-                // 188 against 182, 128x1200x1200 alike).
-                let per_panel = !T::B_IN_PLACE && b.cs == 1 && m <= T::MC;
-                if full < nc && !per_panel {
-                    unsafe { pack_b::<T>(kc, nc - full, b.at(pc, jc + full), b.rs, b.cs, bpack) };
+                // One block of A's rows and a row-major B: each panel serves every tile once, so
+                // it is taken panel by panel in the loop below, where [`Tile::B_IN_PLACE`] reads
+                // whole ones where they lie and the rest are packed just before their tiles run,
+                // while in L1, rather than the whole block first through L2 (AVX2 on Zen 4, means
+                // of 6 alternated runs: 128x784x1200 189 against 186 GFLOP/s, 128x784x800 188
+                // against 182, 128x1200x1200 alike).
+                let by_panel = b.cs == 1 && m <= T::MC;
+                if !by_panel {
+                    unsafe { pack_b::<T>(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
                 }
                 for ic in (0..m).step_by(T::MC) {
                     let mc = T::MC.min(m - ic);
@@ -199,19 +197,20 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                     };
                     for jr in (0..nc).step_by(nr) {
                         let cols = nr.min(nc - jr);
-                        if per_panel {
-                            // SAFETY: columns jc + jr..jc + jr + cols of steps pc..pc + kc lie in B.
-                            unsafe { pack_b::<T>(kc, cols, b.at(pc, jc + jr), b.rs, b.cs, bpack) };
-                        }
-                        let (bp, rsb) = match (jr < full, per_panel) {
-                            (true, _) => (unsafe { b.at(pc, jc + jr) }, b.rs as usize),
-                            (false, true) => (bpack.as_ptr(), nr),
-                            (false, false) => (bpack[(jr - full) * kc..].as_ptr(), nr),
+                        // SAFETY (both arms): columns jc + jr..jc + jr + cols of steps
+                        // pc..pc + kc lie in B.
+                        let (bp, rsb) = match (by_panel, T::B_IN_PLACE && cols == nr) {
+                            (true, true) => (unsafe { b.at(pc, jc + jr) }, b.rs as usize),
+                            (true, false) => {
+                                unsafe { pack_b::<T>(kc, cols, b.at(pc, jc + jr), b.rs, b.cs, bpack) };
+                                (bpack.as_ptr(), nr)
+                            }
+                            (false, _) => (bpack[jr * kc..].as_ptr(), nr),
                         };
                         for (t, ir) in (0..mc).step_by(mr).enumerate() {
                             let rows = mr.min(mc - ir);
                             // SAFETY: the B panel holds kc steps of NR values `rsb` apart (packed
-                            // and zero padded, or B's own columns jc + jr.. of full panels), the A tile
+                            // and zero padded, or B's own columns jc + jr.. of a whole panel), the A tile
                             // `rows` rows of kc values through its strides, and the C tile lies
                             // inside C; `tile` writes only `rows x cols` of it.
                             unsafe {
@@ -247,49 +246,20 @@ unsafe fn pack_a<T: Tile>(mc: usize, kc: usize, a: *const f32, rs: isize, cs: is
 /// Packs `kc x nc` of B into `nr`-column panels, each `kc` steps of `nr` values, zero padded.
 /// SAFETY: `b` addresses a valid `kc x nc` matrix with strides `rs`, `cs`.
 unsafe fn pack_b<T: Tile>(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, out: &mut [f32]) {
-    // Steps between a row's prefetch and its packing: 4 and 8 measured alike.
-    const AHEAD: usize = 8;
     // A constant: each panel row's copy compiles to vector moves, not a call to memmove.
     let nr = T::NR;
-    if cs == 1 && nc <= nr {
-        // Row-major B one panel wide (a convolution's gradient: 8 or 16 channels): each step
-        // one contiguous run of `nc` values, zeros after it.
-        for (p, d) in out[..kc * nr].chunks_exact_mut(nr).enumerate() {
-            // SAFETY: row p's `nc` values lie in B (the caller's word).
-            copy_padded(d, unsafe { std::slice::from_raw_parts(b.offset(p as isize * rs), nc) });
-        }
-        return;
-    }
-    if cs == 1 {
-        // Row-major B, a step (a row of the block) at a time: each is read as one contiguous
-        // run and dealt out to the panels, `nr` values each. Panel by panel, every step's read
-        // was a short run in another row, a cache miss each: in the distill step, where the
-        // weights come from L3, the forward products ran at 83-86% of their speed alone; this
-        // way, with the prefetch, 86-92% (Zen 4, the AVX-512 tile before it read B in place).
-        for p in 0..kc {
-            // SAFETY: row p's `nc` values lie in B (the caller's word).
-            let row = unsafe { std::slice::from_raw_parts(b.offset(p as isize * rs), nc) };
-            // Rows several panels wide lie far apart, each a new stream to the prefetcher: it
-            // is told of the row `AHEAD` steps on.
-            #[cfg(target_arch = "x86_64")]
-            if p + AHEAD < kc {
-                // SAFETY: row p + AHEAD < kc and its values j < nc lie in B; a prefetch reads
-                // nothing into the program and cannot fault.
-                let next = unsafe { b.offset((p + AHEAD) as isize * rs) };
-                for j in (0..nc).step_by(16) {
-                    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(next.add(j).cast()) };
-                }
-            }
-            for (panel, src) in row.chunks(nr).enumerate() {
-                copy_padded(&mut out[(panel * kc + p) * nr..(panel * kc + p + 1) * nr], src);
-            }
-        }
-        return;
-    }
     for (panel, j0) in (0..nc).step_by(nr).enumerate() {
         let cols = nr.min(nc - j0);
         let dst = &mut out[panel * nr * kc..(panel + 1) * nr * kc];
         let first = unsafe { b.offset(j0 as isize * cs) };
+        if cs == 1 {
+            // Row-major B: each step one contiguous run of `cols` values, zeros after it.
+            for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
+                // SAFETY: step p's `cols` values from column j0 lie in B (the caller's word).
+                copy_padded(d, unsafe { std::slice::from_raw_parts(first.offset(p as isize * rs), cols) });
+            }
+            continue;
+        }
         if cols < nr {
             dst.fill(0.0);
         }
