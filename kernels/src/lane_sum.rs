@@ -71,13 +71,22 @@ impl<L: Lanes> LaneSum<L> {
         l.add(l.sub(self.hi, other.hi), l.sub(self.lo, other.lo))
     }
 
-    /// The sum over all lanes, in f64.
+    /// The sum over all lanes, in f64, added as a tree: a running sum waits on 2N dependent adds
+    /// at the end of every row.
     #[inline(always)]
     pub(crate) fn total(self, l: L) -> f64 {
         let (mut hi, mut lo) = ([0.0f32; 16], [0.0f32; 16]);
         l.store(&mut hi, l.sub(self.hi, l.splat(BIAS)));
         l.store(&mut lo, self.lo);
-        hi[..L::N].iter().zip(&lo[..L::N]).map(|(&h, &r)| h as f64 + r as f64).sum()
+        let mut sums: [f64; 16] = std::array::from_fn(|i| hi[i] as f64 + lo[i] as f64);
+        let mut width = L::N;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                sums[i] += sums[i + width];
+            }
+        }
+        sums[0]
     }
 }
 

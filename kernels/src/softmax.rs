@@ -121,18 +121,24 @@ pub(crate) fn softmax_row<L: Lanes>(l: L, x: &[f32], k: f32, out: &mut [f32]) {
     scale_row(l, out, inv);
 }
 
-/// The largest value of `x` (NaN if any is NaN; -inf if empty).
+/// The largest value of `x` (-inf if empty). Where `x` holds a NaN the result may be NaN or
+/// not: the row's softmax is NaN either way, through that value's exponential.
+///
+/// Four running maxima, so the sweep does not wait on each `max`'s latency.
 #[inline(always)]
 pub(crate) fn row_max<L: Lanes>(l: L, x: &[f32]) -> f32 {
-    let mut acc = l.splat(f32::NEG_INFINITY);
-    let mut chunks = x.chunks_exact(L::N);
-    for c in &mut chunks {
-        acc = l.max(acc, l.load(c));
+    let mut acc = [l.splat(f32::NEG_INFINITY); 4];
+    let mut quads = x.chunks_exact(4 * L::N);
+    for q in &mut quads {
+        for (i, a) in acc.iter_mut().enumerate() {
+            *a = l.max(*a, l.load(&q[i * L::N..]));
+        }
     }
-    if !chunks.remainder().is_empty() {
-        acc = l.max(acc, l.load_part(chunks.remainder(), f32::NEG_INFINITY));
+    let rest = quads.remainder();
+    for (i, j) in (0..rest.len()).step_by(L::N).enumerate() {
+        acc[i] = l.max(acc[i], l.load_at(rest, j, f32::NEG_INFINITY));
     }
-    l.max_lane(acc)
+    l.max_lane(l.max(l.max(acc[0], acc[1]), l.max(acc[2], acc[3])))
 }
 
 /// `log2(e) / t`, the factor [`exp_shifted`] takes, rounded once (from f64).
@@ -235,6 +241,22 @@ mod tests {
                     let want: f64 = e.iter().map(|&v| v as f64).sum();
                     let rel = (got as f64 - want).abs() / want;
                     assert!(rel <= 1.5e-7, "{isa:?} cols={cols} t={t}: sum {got} against {want} ({rel:.2e})");
+                }
+            }
+        }
+    }
+
+    /// The row max with its largest value at every place, past each of the four running maxima
+    /// and into the tail, on every path.
+    #[test]
+    fn row_max_finds_the_largest_value_wherever_it_lies() {
+        for isa in crate::simd::available() {
+            for len in 1usize..=70 {
+                for at in 0..len {
+                    let mut x: Vec<f32> = (0..len).map(|j| -((j * 7 % 13) as f32)).collect();
+                    x[at] = 5.0;
+                    let max = crate::simd::with_isa(isa, || with_lanes!(crate::simd::isa(), l => row_max(l, &x)));
+                    assert_eq!(max, 5.0, "{isa:?}: length {len}, max at {at}");
                 }
             }
         }
