@@ -19,16 +19,47 @@ use crate::softmax::{column_exps, column_max, exp2_factor, shifted_exp2};
 /// kernel on AVX2, at 10 about 2.5x (at 32 the row kernel is ahead).
 pub(crate) const MAX_COLS: usize = 16;
 
+/// What a call computes: the soft and hard terms, the gradient, the parts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Want {
+    soft: bool,
+    hard: bool,
+    grad: bool,
+    parts: bool,
+}
+
+/// A training step's call: both terms and the gradient, no parts.
+const TRAINING: Want = Want { soft: true, hard: true, grad: true, parts: false };
+
 /// Loss, and the gradient and parts where asked for, of the rows of `zs`, `zt` (`loss.len()`
 /// rows of `cols`), `N` rows at a time.
 #[inline(always)]
 pub(crate) fn kd_rows_as_lanes<L: Lanes>(
-    l: L, s: KdPass, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>,
+    l: L, s: KdPass, rows: Rows, loss: &mut [f32], grad: Option<&mut [f32]>, parts: Option<&mut [f32]>,
+) {
+    let want = Want {
+        soft: s.alpha > 0.0 || parts.is_some(),
+        hard: s.alpha < 1.0 || parts.is_some(),
+        grad: grad.is_some(),
+        parts: parts.is_some(),
+    };
+    // A training step's call is compiled on its own, its flags constants: the sums the parts
+    // need are then gone from the sweeps, and on AVX2's 16 registers the others stop spilling
+    // to the stack, where each sweep's step waited on a store and a load.
+    match want == TRAINING {
+        true => blocks(l, s, TRAINING, rows, loss, grad, parts),
+        false => blocks(l, s, want, rows, loss, grad, parts),
+    }
+}
+
+/// [`kd_rows_as_lanes`] with its flags in `want`.
+#[inline(always)]
+fn blocks<L: Lanes>(
+    l: L, s: KdPass, want: Want, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>,
 ) {
     let Rows { zs, zt, labels } = rows;
     let (cols, n) = (s.cols, L::N);
-    let soft = s.alpha > 0.0 || parts.is_some();
-    let hard = s.alpha < 1.0 || parts.is_some();
+    let Want { soft, hard, .. } = want;
     let (zero, one) = (l.splat(0.0), l.splat(1.0));
     // Transposed blocks, `cols` vectors each: the logits, their exponentials at t and at 1, and
     // the gradient. Vectors, not floats, so the sweeps' indexing is over `0..cols` alone; on the
@@ -85,7 +116,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
                 ssw = ssw.add(l, e_s);
                 stw = stw.add(l, e_t);
                 et_top = l.select_eq(jv, top, e_t, et_top);
-                if parts.is_some() {
+                if want.parts {
                     ss_o = ss_o.add(l, l.select_eq(jv, y, zero, e_s));
                     st_o = st_o.add(l, l.select_eq(jv, y, zero, e_t));
                 }
@@ -99,7 +130,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             if hard {
                 ss1w = column_exps(l, zs_t, ms, k1, es1_own);
             }
-            if parts.is_some() {
+            if want.parts {
                 st1w = column_exps(l, zt_t, mt, k1, et1_own);
             }
         }
@@ -112,7 +143,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
         let (ks, kt, k1v) = (l.div(l.splat(kk * a * t), ss), l.div(l.splat(-kk * a * t), st), l.div(l.splat(kk * (1.0 - a)), ss1));
         let ky = l.splat(kk * (1.0 - a));
         let mut at_top = zero;
-        if grad.is_some() {
+        if want.grad {
             if soft {
                 let apart = l.div(stw.minus(l, ssw), l.mul(ss, st));
                 let near = l.sub(l.div(one, ss), l.div(et_top, st));
@@ -131,7 +162,7 @@ pub(crate) fn kd_rows_as_lanes<L: Lanes>(
             if soft {
                 terms = l.add(terms, centre.term(l, zs_t[j], zt_t[j], es_j, et_j));
             }
-            if grad.is_some() {
+            if want.grad {
                 let g = l.mul_add(ks, es_j, l.mul_add(kt, et_j, l.mul(k1v, es1[j])));
                 let g = l.sub(g, l.select_eq(jv, y, ky, zero));
                 g_t[j] = l.select_eq(jv, top, at_top, g);
