@@ -16,6 +16,9 @@
 /// A vector of `N` f32 lanes and the operations the row kernels use.
 pub trait Lanes: Copy {
     const N: usize;
+    /// The vector registers the path has (16 for SSE and AVX2, 32 for AVX-512): how many
+    /// values a kernel's sweep may keep without spilling them to the stack.
+    const REGISTERS: usize;
     type V: Copy;
     /// `N`, from a value (the kernels bind a lane value, not its type).
     #[inline(always)]
@@ -164,6 +167,7 @@ pub struct Scalar;
 
 impl Lanes for Scalar {
     const N: usize = 1;
+    const REGISTERS: usize = 16;
     type V = f32;
     #[inline(always)]
     fn splat(self, x: f32) -> f32 {
@@ -302,6 +306,7 @@ mod x86 {
     // lengths are asserted first.
     impl Lanes for Avx2 {
         const N: usize = 8;
+        const REGISTERS: usize = 16;
         type V = __m256;
         #[inline(always)]
         fn splat(self, x: f32) -> __m256 {
@@ -621,6 +626,7 @@ mod x86 {
     // AVX-512F (its constructor's contract); loads and stores stay inside the slices.
     impl Lanes for Avx512 {
         const N: usize = 16;
+        const REGISTERS: usize = 32;
         type V = __m512;
         #[inline(always)]
         fn splat(self, x: f32) -> __m512 {
