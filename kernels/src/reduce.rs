@@ -9,8 +9,27 @@ use rayon::prelude::*;
 /// chunks are of a fixed size and their sums added in order: the same bits on any number of
 /// threads.
 pub fn sum(x: &[f32]) -> f32 {
-    let partials: Vec<f64> = x.par_chunks(crate::PAR_MIN_ELEMS).map(|c| c.iter().map(|&v| v as f64).sum::<f64>()).collect();
+    if x.len() <= crate::PAR_MIN_ELEMS {
+        return chunk_sum(x) as f32;
+    }
+    let partials: Vec<f64> = x.par_chunks(crate::PAR_MIN_ELEMS).map(chunk_sum).collect();
     partials.iter().sum::<f64>() as f32
+}
+
+/// The sum of `x` in f64 as four running sums, their order fixed: one running sum waits on
+/// each add (a 128-row batch's losses: 0.1 us, 3% of the 128x10 KD pass).
+fn chunk_sum(x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut quads = x.chunks_exact(4);
+    for q in &mut quads {
+        for (a, &v) in acc.iter_mut().zip(q) {
+            *a += v as f64;
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(quads.remainder()) {
+        *a += v as f64;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// `out[j] = beta * out[j] + sum_i x[i, j]` over `x (rows x cols)`: the bias gradient.
@@ -82,9 +101,12 @@ mod tests {
     #[test]
     fn sum_and_argmax_rows() {
         let mut rng = Rng::new(10);
-        let a = rng.vec(100_001, -1.0, 1.0);
-        let want: f64 = a.iter().map(|&v| v as f64).sum();
-        assert_close("sum", &[sum(&a)], &[want], Tolerance::FORWARD);
+        // On one thread (with each count of values past the four running sums) and on several.
+        for len in [1usize, 2, 3, 4, 5, 7, 128, 100_001] {
+            let a = rng.vec(len, -1.0, 1.0);
+            let want: f64 = a.iter().map(|&v| v as f64).sum();
+            assert_close(&format!("sum of {len}"), &[sum(&a)], &[want], Tolerance::FORWARD);
+        }
         let mut idx = vec![0u32; 7];
         let x = rng.vec(7 * 33, -1.0, 1.0);
         argmax_rows(7, 33, &x, &mut idx);

@@ -141,7 +141,7 @@ impl Backend for CpuBackend {
         let mut parts = parts_sum.as_ref().map(|_| vec![0.0; rows * kd_parts::PARTS]);
         let grad = grad.map(|g| (&mut g[..], 1.0 / rows as f32));
         kd_loss::kd_loss(rows, cols, zs, zt, labels, t, alpha, KdOutputs { row_loss: &mut per_row, grad, parts: parts.as_deref_mut() });
-        out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
+        out[0] = reduce::sum(&per_row) / rows as f32;
         if let (Some(sums), Some(parts)) = (parts_sum, parts) {
             reduce::col_sums(rows, kd_parts::PARTS, &parts, 1.0, sums);
         }
@@ -151,7 +151,7 @@ impl Backend for CpuBackend {
     ) {
         let mut per_row = vec![0.0; rows];
         dkd_loss::dkd_loss(rows, cols, zs, zt, labels, t, alpha, beta, &mut per_row);
-        out[0] = per_row.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32;
+        out[0] = reduce::sum(&per_row) / rows as f32;
     }
     fn dkd_loss_backward(
         &self, rows: usize, cols: usize, zs: &CpuBuf, zt: &CpuBuf, labels: &Vec<u32>, t: f32, alpha: f32, beta: f32, dloss: &CpuBuf,
