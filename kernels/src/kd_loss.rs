@@ -120,7 +120,7 @@ impl KdPass {
     fn block<L: Lanes>(self, l: L, rows: Rows, loss: &mut [f32], mut grad: Option<&mut [f32]>, mut parts: Option<&mut [f32]>) {
         let cols = self.cols;
         if rows_as_lanes(cols) {
-            return narrow::kd_rows_as_lanes(l, self, rows, loss, grad, parts);
+            return narrow::kd_rows_as_lanes(l.narrow(), self, rows, loss, grad, parts);
         }
         let soft = self.alpha > 0.0 || parts.is_some();
         let hard = self.alpha < 1.0 || parts.is_some();

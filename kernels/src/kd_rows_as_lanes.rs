@@ -106,36 +106,19 @@ fn blocks<L: Lanes>(
         let (mut ssw, mut stw, mut ss_o, mut st_o) = (sum_one, sum_one, LaneSum::zero(l), LaneSum::zero(l));
         let mut et_top = zero;
         if soft {
-            // The exponentials of the student's row, the teacher's or both, as `column_exps`
-            // with what the gradient and the parts need of them on the way.
+            // Both rows' exponentials in one sweep (as `column_exps` twice, with what the
+            // gradient and the parts need of them on the way: two sweeps cost 15% at 128x10).
             (ssw, stw) = (LaneSum::zero(l), LaneSum::zero(l));
-            // Both rows in one sweep where the registers hold its sums (two sweeps cost 15% at
-            // 128x10 on AVX-512); AVX2's 16 spill them to the stack, and there two sweeps are
-            // faster (128x10 on Zen 4: 3.47 to 3.34 us).
-            let sweeps: &[(bool, bool)] = match L::REGISTERS >= 32 {
-                true => &[(true, true)],
-                false => &[(true, false), (false, true)],
-            };
-            for &(student, teacher) in sweeps {
-                for j in 0..cols {
-                    let jv = classes[j];
-                    if student {
-                        let e_s = shifted_exp2(l, zs_t[j], ms, l.splat(k));
-                        es[j] = e_s;
-                        ssw = ssw.add(l, e_s);
-                        if want.parts {
-                            ss_o = ss_o.add(l, l.select_eq(jv, y, zero, e_s));
-                        }
-                    }
-                    if teacher {
-                        let e_t = shifted_exp2(l, zt_t[j], mt, l.splat(k));
-                        et[j] = e_t;
-                        stw = stw.add(l, e_t);
-                        et_top = l.select_eq(jv, top, e_t, et_top);
-                        if want.parts {
-                            st_o = st_o.add(l, l.select_eq(jv, y, zero, e_t));
-                        }
-                    }
+            for j in 0..cols {
+                let jv = classes[j];
+                let (e_s, e_t) = (shifted_exp2(l, zs_t[j], ms, l.splat(k)), shifted_exp2(l, zt_t[j], mt, l.splat(k)));
+                (es[j], et[j]) = (e_s, e_t);
+                ssw = ssw.add(l, e_s);
+                stw = stw.add(l, e_t);
+                et_top = l.select_eq(jv, top, e_t, et_top);
+                if want.parts {
+                    ss_o = ss_o.add(l, l.select_eq(jv, y, zero, e_s));
+                    st_o = st_o.add(l, l.select_eq(jv, y, zero, e_t));
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Vectors of f32 lanes behind one interface, so a row kernel is written once and compiled for
-//! each path: [`Scalar`] (one lane, std's `exp`), [`Avx2`] (8 lanes) and [`Avx512`] (16 lanes).
+//! each path: [`Scalar`] (one lane, std's `exp`), [`Avx2`] (8 lanes) and [`Avx512`] (16 lanes);
+//! the rows-as-lanes kernels take AVX2's vectors in pairs ([`crate::lanes_pair`]).
 //!
 //! Kernels are generic over [`Lanes`] and entered through [`with_lanes!`], which instantiates
 //! the body once per path inside [`crate::simd::dispatch!`], so every method inlines into code
@@ -16,10 +17,11 @@
 /// A vector of `N` f32 lanes and the operations the row kernels use.
 pub trait Lanes: Copy {
     const N: usize;
-    /// The vector registers the path has (16 for SSE and AVX2, 32 for AVX-512): how many
-    /// values a kernel's sweep may keep without spilling them to the stack.
-    const REGISTERS: usize;
     type V: Copy;
+    /// The lanes the rows-as-lanes kernels run on: these, or on AVX2 two vectors as one
+    /// ([`crate::lanes_pair`]).
+    type Narrow: Lanes;
+    fn narrow(self) -> Self::Narrow;
     /// `N`, from a value (the kernels bind a lane value, not its type).
     #[inline(always)]
     fn n(self) -> usize {
@@ -112,7 +114,7 @@ pub trait Lanes: Copy {
 
 /// [`Lanes::transpose_in`] for `n` lanes, a value at a time.
 #[inline(always)]
-fn transpose_in_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
+pub(crate) fn transpose_in_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
     dst[..cols * n].fill(0.0);
     for (i, row) in src[..count * cols].chunks_exact(cols).enumerate() {
         for (j, &v) in row.iter().enumerate() {
@@ -123,7 +125,7 @@ fn transpose_in_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f3
 
 /// [`Lanes::transpose_out`] for `n` lanes, a value at a time.
 #[inline(always)]
-fn transpose_out_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
+pub(crate) fn transpose_out_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
     for (i, row) in dst[..count * cols].chunks_exact_mut(cols).enumerate() {
         for (j, d) in row.iter_mut().enumerate() {
             *d = src[j * n + i];
@@ -167,7 +169,11 @@ pub struct Scalar;
 
 impl Lanes for Scalar {
     const N: usize = 1;
-    const REGISTERS: usize = 16;
+    type Narrow = Self;
+    #[inline(always)]
+    fn narrow(self) -> Self {
+        self
+    }
     type V = f32;
     #[inline(always)]
     fn splat(self, x: f32) -> f32 {
@@ -278,9 +284,9 @@ const LN_POLY: [f32; 9] = [
 const EXP2_FLUSH: f32 = -125.0;
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::transpose8_in;
-#[cfg(target_arch = "x86_64")]
 pub use x86::{Avx2, Avx512};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{transpose8_in, transpose8_out};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -306,7 +312,11 @@ mod x86 {
     // lengths are asserted first.
     impl Lanes for Avx2 {
         const N: usize = 8;
-        const REGISTERS: usize = 16;
+        type Narrow = crate::lanes_pair::Avx2Pair;
+        #[inline(always)]
+        fn narrow(self) -> Self::Narrow {
+            crate::lanes_pair::Avx2Pair::of(self)
+        }
         type V = __m256;
         #[inline(always)]
         fn splat(self, x: f32) -> __m256 {
@@ -582,7 +592,7 @@ mod x86 {
     /// `dst[i * cols + j] = src[j * stride + lane0 + i]` for rows `i < count` (`<= 8`); `cols >=
     /// 8`. The last window overlaps the one before, rewriting its values unchanged.
     #[inline(always)]
-    fn transpose8_out(src: &[f32], cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
+    pub(crate) fn transpose8_out(src: &[f32], cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
         assert!(cols >= 8 && count <= 8 && dst.len() >= count * cols && src.len() >= (cols - 1) * stride + lane0 + 8);
         for c0 in (0..cols).step_by(8) {
             let w0 = c0.min(cols - 8);
@@ -626,7 +636,11 @@ mod x86 {
     // AVX-512F (its constructor's contract); loads and stores stay inside the slices.
     impl Lanes for Avx512 {
         const N: usize = 16;
-        const REGISTERS: usize = 32;
+        type Narrow = Self;
+        #[inline(always)]
+        fn narrow(self) -> Self {
+            self
+        }
         type V = __m512;
         #[inline(always)]
         fn splat(self, x: f32) -> __m512 {

@@ -14,6 +14,8 @@ pub mod kd_parts;
 mod kd_rows_as_lanes;
 mod lane_sum;
 pub mod lanes;
+#[cfg(target_arch = "x86_64")]
+pub mod lanes_pair;
 pub mod matmul;
 mod matmul_operands;
 mod matmul_packed;

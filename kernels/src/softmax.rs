@@ -20,7 +20,7 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     for_each_row_block(out, cols, |first, block| {
         let x = &x[first * cols..first * cols + block.len()];
         with_lanes!(isa, l => match crate::kd_loss::rows_as_lanes(cols) {
-            true => softmax_rows_as_lanes(l, cols, x, exp2_factor(t), block),
+            true => softmax_rows_as_lanes(l.narrow(), cols, x, exp2_factor(t), block),
             false => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
                 softmax_row(l, &x[i * cols..(i + 1) * cols], exp2_factor(t), o);
             },
