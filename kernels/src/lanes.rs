@@ -114,7 +114,7 @@ pub trait Lanes: Copy {
 
 /// [`Lanes::transpose_in`] for `n` lanes, a value at a time.
 #[inline(always)]
-pub(crate) fn transpose_in_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
+fn transpose_in_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
     dst[..cols * n].fill(0.0);
     for (i, row) in src[..count * cols].chunks_exact(cols).enumerate() {
         for (j, &v) in row.iter().enumerate() {
@@ -125,7 +125,7 @@ pub(crate) fn transpose_in_by_element(src: &[f32], cols: usize, count: usize, ds
 
 /// [`Lanes::transpose_out`] for `n` lanes, a value at a time.
 #[inline(always)]
-pub(crate) fn transpose_out_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
+fn transpose_out_by_element(src: &[f32], cols: usize, count: usize, dst: &mut [f32], n: usize) {
     for (i, row) in dst[..count * cols].chunks_exact_mut(cols).enumerate() {
         for (j, d) in row.iter_mut().enumerate() {
             *d = src[j * n + i];
@@ -286,7 +286,7 @@ const EXP2_FLUSH: f32 = -125.0;
 #[cfg(target_arch = "x86_64")]
 pub use x86::{Avx2, Avx512};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{transpose8_in, transpose8_out};
+pub(crate) use x86::{transpose8_in, transpose16_in, transpose16_out};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -563,7 +563,7 @@ mod x86 {
         assert!(dst.len() >= (cols - 1) * stride + lane0 + 8);
         for c0 in (0..cols).step_by(8) {
             let w0 = c0.min(cols - 8);
-            // SAFETY: the CPU has AVX2 (callers are `Avx2`'s and `Avx512`'s methods, or code
+            // SAFETY: the CPU has AVX2 (callers are `Avx2`'s, `Avx2Pair`'s and `Avx512`'s methods, or code
             // compiled for AVX2); rows `i < count`, columns `w0..w0 + 8 <= cols`: inside `src`
             // (asserted).
             let rows = unsafe {
@@ -589,10 +589,34 @@ mod x86 {
         }
     }
 
+    /// [`Lanes::transpose_in`] for 16 lanes (AVX-512's, AVX2's in pairs): two 8-row halves
+    /// through [`transpose8_in`], or a value at a time under 8 columns. The caller's code is
+    /// compiled for AVX2.
+    #[inline(always)]
+    pub(crate) fn transpose16_in(src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+        if cols < 8 {
+            return transpose_in_by_element(src, cols, count, dst, 16);
+        }
+        let top = count.min(8);
+        transpose8_in(src, cols, cols, top, dst, 16, 0);
+        transpose8_in(&src[top * cols..], cols, cols, count - top, dst, 16, 8);
+    }
+
+    /// [`Lanes::transpose_out`] for 16 lanes, as [`transpose16_in`].
+    #[inline(always)]
+    pub(crate) fn transpose16_out(src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
+        if cols < 8 {
+            return transpose_out_by_element(src, cols, count, dst, 16);
+        }
+        let top = count.min(8);
+        transpose8_out(src, cols, top, dst, 16, 0);
+        transpose8_out(src, cols, count - top, &mut dst[top * cols..], 16, 8);
+    }
+
     /// `dst[i * cols + j] = src[j * stride + lane0 + i]` for rows `i < count` (`<= 8`); `cols >=
     /// 8`. The last window overlaps the one before, rewriting its values unchanged.
     #[inline(always)]
-    pub(crate) fn transpose8_out(src: &[f32], cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
+    fn transpose8_out(src: &[f32], cols: usize, count: usize, dst: &mut [f32], stride: usize, lane0: usize) {
         assert!(cols >= 8 && count <= 8 && dst.len() >= count * cols && src.len() >= (cols - 1) * stride + lane0 + 8);
         for c0 in (0..cols).step_by(8) {
             let w0 = c0.min(cols - 8);
@@ -664,23 +688,13 @@ mod x86 {
         }
         #[inline(always)]
         fn transpose_in(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
-            if cols < 8 {
-                return transpose_in_by_element(src, cols, count, dst, 16);
-            }
-            // Two 8-row halves through AVX2's shuffles (every AVX-512 CPU has AVX2; the
-            // dispatch enables it beside AVX-512F).
-            let top = count.min(8);
-            transpose8_in(src, cols, cols, top, dst, 16, 0);
-            transpose8_in(&src[top * cols..], cols, cols, count - top, dst, 16, 8);
+            // AVX2's shuffles: every AVX-512 CPU has AVX2, and the dispatch enables it beside
+            // AVX-512F.
+            transpose16_in(src, cols, count, dst)
         }
         #[inline(always)]
         fn transpose_out(self, src: &[f32], cols: usize, count: usize, dst: &mut [f32]) {
-            if cols < 8 {
-                return transpose_out_by_element(src, cols, count, dst, 16);
-            }
-            let top = count.min(8);
-            transpose8_out(src, cols, top, dst, 16, 0);
-            transpose8_out(src, cols, count - top, &mut dst[top * cols..], 16, 8);
+            transpose16_out(src, cols, count, dst)
         }
         #[inline(always)]
         fn load_part(self, s: &[f32], fill: f32) -> __m512 {
