@@ -563,9 +563,9 @@ mod x86 {
         assert!(dst.len() >= (cols - 1) * stride + lane0 + 8);
         for c0 in (0..cols).step_by(8) {
             let w0 = c0.min(cols - 8);
-            // SAFETY: the CPU has AVX2 (callers are `Avx2`'s, `Avx2Pair`'s and `Avx512`'s methods, or code
-            // compiled for AVX2); rows `i < count`, columns `w0..w0 + 8 <= cols`: inside `src`
-            // (asserted).
+            // SAFETY: the CPU has AVX2 (callers are `Avx2`'s, `Avx2Pair`'s and `Avx512`'s
+            // methods, or code compiled for AVX2); rows `i < count`, columns `w0..w0 + 8 <=
+            // cols`: inside `src` (asserted).
             let rows = unsafe {
                 let p = src.as_ptr().add(w0);
                 let mut r = [_mm256_setzero_ps(); 8];
