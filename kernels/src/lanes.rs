@@ -169,12 +169,12 @@ pub struct Scalar;
 
 impl Lanes for Scalar {
     const N: usize = 1;
+    type V = f32;
     type Narrow = Self;
     #[inline(always)]
     fn narrow(self) -> Self {
         self
     }
-    type V = f32;
     #[inline(always)]
     fn splat(self, x: f32) -> f32 {
         x
@@ -312,12 +312,12 @@ mod x86 {
     // lengths are asserted first.
     impl Lanes for Avx2 {
         const N: usize = 8;
+        type V = __m256;
         type Narrow = crate::lanes_pair::Avx2Pair;
         #[inline(always)]
         fn narrow(self) -> Self::Narrow {
             crate::lanes_pair::Avx2Pair::of(self)
         }
-        type V = __m256;
         #[inline(always)]
         fn splat(self, x: f32) -> __m256 {
             unsafe { _mm256_set1_ps(x) }
@@ -660,12 +660,12 @@ mod x86 {
     // AVX-512F (its constructor's contract); loads and stores stay inside the slices.
     impl Lanes for Avx512 {
         const N: usize = 16;
+        type V = __m512;
         type Narrow = Self;
         #[inline(always)]
         fn narrow(self) -> Self {
             self
         }
-        type V = __m512;
         #[inline(always)]
         fn splat(self, x: f32) -> __m512 {
             unsafe { _mm512_set1_ps(x) }
@@ -821,6 +821,23 @@ mod tests {
     use super::*;
     use crate::simd::{available, isa, with_isa};
 
+    /// Runs `$body` with `$l` bound to this thread's path's lanes, then to its rows-as-lanes
+    /// kernels' ([`Lanes::narrow`]: AVX2's in pairs), which are held to the same checks.
+    macro_rules! with_each_lanes {
+        ($l:ident => $body:block) => {
+            with_lanes!(isa(), lanes => {
+                {
+                    let $l = lanes;
+                    $body
+                }
+                {
+                    let $l = lanes.narrow();
+                    $body
+                }
+            })
+        };
+    }
+
     /// `exp` of every `x` through the lanes of this thread's path.
     fn exp_all(xs: &[f32]) -> Vec<f32> {
         let mut out = vec![0.0; xs.len()];
@@ -932,7 +949,7 @@ mod tests {
     fn selects_and_divides_lane_by_lane() {
         for path in available() {
             with_isa(path, || {
-                with_lanes!(isa(), l => {
+                with_each_lanes!(l => {
                     let n = l.n();
                     let idx: Vec<f32> = (0..n).map(|i| i as f32).collect();
                     let v = l.load(&idx);
@@ -963,7 +980,7 @@ mod tests {
         let xs: Vec<f32> = (0..37).map(|i| ((i * 7919) % 37) as f32 - 18.0).collect();
         for path in available() {
             with_isa(path, || {
-                with_lanes!(isa(), l => {
+                with_each_lanes!(l => {
                     let n = l.n();
                     let (mut sum, mut max) = (l.splat(0.0), l.splat(f32::NEG_INFINITY));
                     let mut i = 0;
