@@ -175,13 +175,13 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                     (false, true) => Store { beta: 1.0, ..store },
                     (false, false) => Store::beta(1.0),
                 };
-                // One block of A's rows and a row-major B: each panel serves every tile once, so
-                // it is taken panel by panel in the loop below, where [`Tile::B_IN_PLACE`] reads
-                // whole ones where they lie and the rest are packed just before their tiles run,
-                // while in L1, rather than the whole block first through L2 (AVX2 on Zen 4, means
-                // of 6 alternated runs: 128x784x1200 189 against 186 GFLOP/s, 128x784x800 188
-                // against 182, 128x1200x1200 alike).
-                let by_panel = b.cs == 1 && m <= T::MC;
+                // One block of A's rows: each panel of B serves every tile once, so it is taken
+                // panel by panel in the loop below, where [`Tile::B_IN_PLACE`] reads a row-major
+                // B's whole ones where they lie and the rest are packed just before their tiles
+                // run, while in L1, rather than the whole block first through L2 (AVX2 on Zen 4,
+                // means of 6 alternated runs: 128x784x1200 189 against 186 GFLOP/s, 128x784x800
+                // 188 against 182, 128x1200x1200 alike).
+                let by_panel = m <= T::MC;
                 if !by_panel {
                     unsafe { pack_b::<T>(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
                 }
@@ -199,7 +199,7 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                         let cols = nr.min(nc - jr);
                         // SAFETY (both arms): columns jc + jr..jc + jr + cols of steps
                         // pc..pc + kc lie in B.
-                        let (bp, rsb) = match (by_panel, T::B_IN_PLACE && cols == nr) {
+                        let (bp, rsb) = match (by_panel, T::B_IN_PLACE && b.cs == 1 && cols == nr) {
                             (true, true) => (unsafe { b.at(pc, jc + jr) }, b.rs as usize),
                             (true, false) => {
                                 unsafe { pack_b::<T>(kc, cols, b.at(pc, jc + jr), b.rs, b.cs, bpack) };
@@ -208,19 +208,19 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                             (false, _) => (bpack[jr * kc..].as_ptr(), nr),
                         };
                         // Taken panel by panel, B's next panel is asked for while this one's
-                        // tiles run, a share of its steps before each tile. In a training step
-                        // the weights come from memory, pushed out by the rest of the step (Zen 4,
-                        // B evicted before each call, 128x784x1200: AVX-512 147 -> 172 GFLOP/s,
-                        // AVX2 157 -> 177; with B in cache, the same).
+                        // tiles run, a share before each tile. In a training step the weights
+                        // come from memory, pushed out by the rest of the step (Zen 4, B evicted
+                        // before each call, 128x784x1200: AVX-512 147 -> 172 GFLOP/s, AVX2 157 ->
+                        // 177; with B in cache, the same).
                         let next = match by_panel {
-                            true => next_panel(b, k, n, (pc, kc), (jc, nc), jr + nr, nr),
+                            true => next_panel(b, k, (pc, kc), (jc, nc), jr + nr, nr),
                             false => None,
                         };
                         let tiles = mc.div_ceil(mr);
                         for (t, ir) in (0..mc).step_by(mr).enumerate() {
                             if let Some(next) = next {
                                 // SAFETY: `next` lies in B.
-                                unsafe { next.prefetch(t * next.steps / tiles..(t + 1) * next.steps / tiles) };
+                                unsafe { next.prefetch(t * next.runs / tiles..(t + 1) * next.runs / tiles) };
                             }
                             let rows = mr.min(mc - ir);
                             // SAFETY: the B panel holds kc steps of NR values `rsb` apart (packed
@@ -239,38 +239,43 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
     });
 }
 
-/// Steps of a few columns of a row-major B: the panel a blocked loop reads next.
-#[derive(Clone, Copy)]
+/// A panel of B (a few columns of a block of steps) as the contiguous runs it lies in: its steps
+/// where B is row-major, its columns where B is transposed.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Panel {
     first: *const f32,
-    row_stride: usize,
-    steps: usize,
-    cols: usize,
+    runs: usize,
+    run_stride: usize,
+    run_len: usize,
 }
 
 impl Panel {
-    /// Asks for the cache lines of steps `range` (see [`simd::prefetch`]).
+    /// Asks for the cache lines of runs `range` (see [`simd::prefetch`]).
     /// SAFETY: the panel lies in one matrix.
     unsafe fn prefetch(self, range: std::ops::Range<usize>) {
-        for p in range {
-            // SAFETY: step p's `cols` values lie in the matrix (the caller's word).
-            simd::prefetch(unsafe { std::slice::from_raw_parts(self.first.add(p * self.row_stride), self.cols) });
+        for r in range {
+            // SAFETY: run r lies in the matrix (the caller's word).
+            simd::prefetch(unsafe { std::slice::from_raw_parts(self.first.add(r * self.run_stride), self.run_len) });
         }
     }
 }
 
-/// The panel of a row-major `k x n` B read after the one at columns `jc + jr_next - nr` of the
-/// block of steps `pc..pc + kc` and columns `jc..jc + nc`: the block's next panel or, after its
-/// last, the first one of the next block of steps. None after the column block's last steps.
-fn next_panel(b: View, k: usize, n: usize, (pc, kc): (usize, usize), (jc, nc): (usize, usize), jr_next: usize, nr: usize) -> Option<Panel> {
+/// The panel of `b` (`k` steps, a row-major or transposed matrix) read after the one at columns
+/// `jc + jr_next - nr` of the block of steps `pc..pc + kc` and columns `jc..jc + nc`: the block's
+/// next panel or, after its last, the first one of the next block of steps. None after the
+/// column block's last steps.
+fn next_panel(b: View, k: usize, (pc, kc): (usize, usize), (jc, nc): (usize, usize), jr_next: usize, nr: usize) -> Option<Panel> {
     let (p0, steps, j0, cols) = match jr_next < nc {
         true => (pc, kc, jc + jr_next, nr.min(nc - jr_next)),
         false if pc + kc < k => (pc + kc, kc.min(k - pc - kc), jc, nr.min(nc)),
         false => return None,
     };
-    debug_assert!(b.cs == 1 && p0 + steps <= k && j0 + cols <= n);
-    // SAFETY: steps p0.. and columns j0.. lie in the k x n matrix `b` addresses.
-    Some(Panel { first: unsafe { b.at(p0, j0) }, row_stride: b.rs as usize, steps, cols })
+    // SAFETY: steps p0..p0 + steps of columns j0..j0 + cols lie in the matrix `b` addresses.
+    let first = unsafe { b.at(p0, j0) };
+    Some(match b.cs == 1 {
+        true => Panel { first, runs: steps, run_stride: b.rs as usize, run_len: cols },
+        false => Panel { first, runs: cols, run_stride: b.cs as usize, run_len: steps },
+    })
 }
 
 /// Packs `mc x kc` of A into `mr`-row panels, each `kc` steps of `mr` values, zero padded.
@@ -570,17 +575,30 @@ mod tests {
     fn the_panel_asked_for_is_the_one_read_next() {
         for (k, n, kc_max, nr) in [(784, 1200, 256, 32), (1, 1, 256, 16), (7, 33, 4, 16), (513, 40, 256, 16), (256, 32, 256, 32)] {
             let b = vec![0.0f32; k * n];
-            let view = View { ptr: b.as_ptr(), rs: n as isize, cs: 1 };
-            let order = panels(k, kc_max, n, nr);
-            for (now, next) in order.iter().zip(order.iter().skip(1).map(Some).chain([None])) {
-                let &(pc, kc, jr, _) = now;
-                let asked = next_panel(view, k, n, (pc, kc), (0, n), jr + nr, nr);
-                let asked = asked.map(|p| {
-                    let offset = unsafe { p.first.offset_from(b.as_ptr()) } as usize;
-                    assert_eq!(p.row_stride, n);
-                    (offset / n, p.steps, offset % n, p.cols)
-                });
-                assert_eq!(asked, next.copied(), "k {k}, n {n}, after {now:?}");
+            for transposed in [false, true] {
+                let view = match transposed {
+                    false => View { ptr: b.as_ptr(), rs: n as isize, cs: 1 },
+                    true => View { ptr: b.as_ptr(), rs: 1, cs: k as isize },
+                };
+                let order = panels(k, kc_max, n, nr);
+                for (now, next) in order.iter().zip(order.iter().skip(1).map(Some).chain([None])) {
+                    let &(pc, kc, jr, _) = now;
+                    // The values the prefetched runs cover, against those of the next panel.
+                    let asked = next_panel(view, k, (pc, kc), (0, n), jr + nr, nr).map(|p| {
+                        let first = unsafe { p.first.offset_from(b.as_ptr()) } as usize;
+                        let mut at: Vec<usize> = (0..p.runs).flat_map(|r| (0..p.run_len).map(move |e| first + r * p.run_stride + e)).collect();
+                        at.sort();
+                        at
+                    });
+                    let wanted = next.map(|&(p0, steps, j0, cols)| {
+                        let mut at: Vec<usize> = (p0..p0 + steps)
+                            .flat_map(|p| (j0..j0 + cols).map(move |j| if transposed { j * k + p } else { p * n + j }))
+                            .collect();
+                        at.sort();
+                        at
+                    });
+                    assert_eq!(asked, wanted, "k {k}, n {n}, transposed {transposed}, after {now:?}");
+                }
             }
         }
     }
