@@ -194,11 +194,13 @@ fn blocks<L: Lanes>(
         let (lpy, lqy) = (l.sub(l.mul(l.sub(zty, mt), l.splat(inv_t)), l.ln(st)), l.sub(l.mul(l.sub(zy, ms), l.splat(inv_t)), l.ln(ss)));
         let (lpo, lqo) = (l.ln(l.div(sto, st)), l.ln(l.div(sso, ss)));
         let tckd = l.max(zero, l.add(weigh(l, lpy, lqy), weigh(l, lpo, lqo)));
-        let [kl, ce, kl1, tckd, nckd, agree, sso, sto] = [kl, ce, kl1, tckd, nckd, agree, sso, sto].map(|v| {
-            let mut out = [0.0f32; 16];
-            l.store(&mut out, v);
-            out
-        });
+        // Stored in a loop, not through `array::map`: its body is compiled without the path's
+        // features, so each store there was a call.
+        let mut stored = [[0.0f32; 16]; 8];
+        for (out, v) in stored.iter_mut().zip([kl, ce, kl1, tckd, nckd, agree, sso, sto]) {
+            l.store(out, v);
+        }
+        let [kl, ce, kl1, tckd, nckd, agree, sso, sto] = stored;
         for i in 0..count {
             let row = first + i;
             let p = &mut p[row * PARTS..(row + 1) * PARTS];
