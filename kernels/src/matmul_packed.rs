@@ -215,8 +215,8 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                         // weights come from memory, pushed out by the rest of the step (Zen 4, B
                         // evicted before each call, 128x784x1200: AVX-512 147 -> 172 GFLOP/s,
                         // AVX2 157 -> 177; with B in cache, the same). A B that fits in L2 stays
-                        // near enough for the hardware's prefetchers: there the instructions cost
-                        // more than they save (the small CNN's step, 1.5% slower).
+                        // near enough for the hardware's prefetchers: the small CNN's step, whose
+                        // weights all do, measured no faster with them prefetched too.
                         let next = match by_panel && k * n >= PREFETCH_B_MIN_VALUES {
                             true => next_panel(b, k, (pc, kc), (jc, nc), jr + nr, nr),
                             false => None,
