@@ -20,7 +20,9 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     for_each_row_block(out, cols, |first, block| {
         let x = &x[first * cols..first * cols + block.len()];
         with_lanes!(isa, l => match crate::kd_loss::rows_as_lanes(cols) {
-            true => softmax_rows_as_lanes(l.narrow(), cols, x, exp2_factor(t), block),
+            // Ten classes compiled on their own, as the KD pass's (see `kd_rows_as_lanes`).
+            true if cols == 10 => softmax_rows_as_lanes::<_, 10, true>(l.narrow(), cols, x, exp2_factor(t), block),
+            true => softmax_rows_as_lanes::<_, { crate::kd_rows_as_lanes::MAX_COLS }, false>(l.narrow(), cols, x, exp2_factor(t), block),
             false => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
                 softmax_row(l, &x[i * cols..(i + 1) * cols], exp2_factor(t), o);
             },
@@ -28,15 +30,17 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     });
 }
 
-/// Softmax of the rows of `x` into `out` (`cols` wide), `N` rows at a time transposed so each
-/// lane holds a row (as [`crate::kd_loss`]'s narrow rows): max, exponentials with their sums,
-/// and the scaling, each one vector per class.
+/// Softmax of the rows of `x` into `out` (`cols` wide, at most `CAP`; with `EXACT`, `CAP`), `N`
+/// rows at a time transposed so each lane holds a row (as [`crate::kd_loss`]'s narrow rows):
+/// max, exponentials with their sums, and the scaling, each one vector per class.
 #[inline(always)]
-fn softmax_rows_as_lanes<L: Lanes>(l: L, cols: usize, x: &[f32], k: f32, out: &mut [f32]) {
+fn softmax_rows_as_lanes<L: Lanes, const CAP: usize, const EXACT: bool>(l: L, cols: usize, x: &[f32], k: f32, out: &mut [f32]) {
+    let cols = if EXACT { CAP } else { cols };
     let (n, total) = (L::N, out.len() / cols);
     // The transposed logits, then their exponentials: vectors, so the sweeps index no floats.
-    let mut scratch = [l.splat(0.0); 2 * crate::kd_rows_as_lanes::MAX_COLS];
-    let (x_t, e) = scratch[..2 * cols].split_at_mut(cols);
+    let mut scratch = [[l.splat(0.0); CAP]; 2];
+    let [x_t, e] = scratch.each_mut();
+    let (x_t, e) = (&mut x_t[..cols], &mut e[..cols]);
     for first in (0..total).step_by(n) {
         let rows = n.min(total - first);
         l.transpose_in(&x[first * cols..], cols, rows, l.floats_mut(x_t));
