@@ -7,7 +7,8 @@
 //! chains cover the FMA latency of two ports, and each step of the shared dimension costs 2 loads
 //! of B and 6 broadcasts of A for 12 FMAs, so the FMA ports, not the loads, set the pace.
 //! Where A's rows are one block, each panel of B serves every tile once: the AVX-512 tile then
-//! reads a row-major B's whole panels where they lie ([`Tile::B_IN_PLACE`]).
+//! reads a row-major B's whole panels where they lie ([`Tile::B_IN_PLACE`]), and a large B's
+//! next panel is prefetched while this one's tiles run.
 //!
 //! A is packed into 6-row panels only when its tiles are reused across many panels of B. For
 //! the skinny products of convolutions (16 or 64 output channels against 25,088 rows of a column
@@ -183,7 +184,8 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                 // B's whole ones where they lie and the rest are packed just before their tiles
                 // run, while in L1, rather than the whole block first through L2 (AVX2 on Zen 4,
                 // means of 6 alternated runs: 128x784x1200 189 against 186 GFLOP/s, 128x784x800
-                // 188 against 182, 128x1200x1200 alike).
+                // 188 against 182, 128x1200x1200 alike; AVX-512, a transposed B of 128x800x800,
+                // 2-4% faster).
                 let by_panel = m <= T::MC;
                 if !by_panel {
                     unsafe { pack_b::<T>(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
@@ -246,7 +248,7 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
 
 /// A panel of B (a few columns of a block of steps) as the contiguous runs it lies in: its steps
 /// where B is row-major, its columns where B is transposed.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 struct Panel {
     first: *const f32,
     runs: usize,
