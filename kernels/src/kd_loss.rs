@@ -510,6 +510,34 @@ mod tests {
         }
     }
 
+    /// A distillation step asks for the parts with the loss and the gradient: the same loss and
+    /// gradient as without them, and the same parts as asked alone, on every path and width
+    /// (each narrow width and each set of outputs has its own compiled kernel).
+    #[test]
+    fn the_parts_change_nothing_and_match_the_parts_alone() {
+        let mut rng = Rng::new(10);
+        for isa in available() {
+            for &(r, c) in &[(300usize, 10usize), (5, 7), (20, 16), (3, 33)] {
+                for &t in &[1.0f32, 4.0, 100.0] {
+                    let (zs, zt, y) = logits_and_labels(&mut rng, r, c, 6.0);
+                    let case = format!("{isa:?} {r}x{c} t={t}");
+                    let (mut loss, mut grad, mut parts) = (vec![0.0; r], vec![0.0; r * c], vec![0.0; r * PARTS]);
+                    let outputs = KdOutputs { row_loss: &mut loss, grad: Some((&mut grad, 0.5)), parts: Some(&mut parts) };
+                    with_isa(isa, || kd_loss(r, c, &zs, &zt, &y, t, 0.7, outputs));
+                    let (mut loss_alone, mut grad_alone) = (vec![0.0; r], vec![0.0; r * c]);
+                    let outputs = KdOutputs { row_loss: &mut loss_alone, grad: Some((&mut grad_alone, 0.5)), parts: None };
+                    with_isa(isa, || kd_loss(r, c, &zs, &zt, &y, t, 0.7, outputs));
+                    let mut parts_alone = vec![0.0; r * PARTS];
+                    with_isa(isa, || crate::kd_parts::kd_parts(r, c, &zs, &zt, &y, t, &mut parts_alone));
+                    let tight = Tolerance { abs: 1e-7, rel: 1e-6 };
+                    assert_close(&format!("{case}: loss"), &loss, &f64s(&loss_alone), tight);
+                    assert_close(&format!("{case}: gradient"), &grad, &f64s(&grad_alone), tight);
+                    assert_close(&format!("{case}: parts"), &parts, &f64s(&parts_alone), tight);
+                }
+            }
+        }
+    }
+
     #[test]
     fn identical_logits_leave_only_the_hard_term() {
         let mut rng = Rng::new(6);
