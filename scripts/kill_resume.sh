@@ -16,8 +16,10 @@ start=$(date +%s%N)
 "$bin" "${args[@]}" --out "$dir/timing.safetensors" > /dev/null 2>&1
 run_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 out="$dir/killed.safetensors"
+# --resume where the run left a checkpoint or a log: a kill between an epoch's record and its
+# first checkpoint leaves a log alone, which a run without --resume refuses to overwrite.
 for i in $(seq "$kills"); do
-    resume=(); [ -e "$out" ] && resume=(--resume)
+    resume=(); { [ -e "$out" ] || [ -e "$out.jsonl" ]; } && resume=(--resume)
     "$bin" "${args[@]}" "${resume[@]}" --out "$out" > /dev/null 2>&1 &
     pid=$!
     # A random point within the next quarter of the run: the kills land all along it, in startup,
@@ -28,7 +30,7 @@ for i in $(seq "$kills"); do
     epochs=$( [ -e "$out.jsonl" ] && wc -l < "$out.jsonl" || echo 0)
     echo "kill $i: $state, $epochs epochs logged"
 done
-resume=(); [ -e "$out" ] && resume=(--resume)
+resume=(); { [ -e "$out" ] || [ -e "$out.jsonl" ]; } && resume=(--resume)
 "$bin" "${args[@]}" "${resume[@]}" --out "$out" > /dev/null 2>&1 || { echo "FAIL: the last resume failed"; exit 1; }
 fail=0
 if ls -a "$dir" | grep -q '\.tmp$'; then echo "FAIL: temporaries left: $(ls -a "$dir" | grep '\.tmp$')"; fail=1; fi

@@ -10,7 +10,7 @@ mod teacher;
 
 pub use bench::{BenchOptions, BenchResult, bench_step};
 pub use eval::{Predictions, evaluate, fidelity};
-pub use records::{EpochRecord, EvalRecord, Fidelity, append_jsonl, read_jsonl};
+pub use records::{EpochRecord, EvalRecord, Fidelity, append_jsonl, drop_unsaved_epoch, read_jsonl};
 pub use teacher::Teacher;
 
 use crate::autograd::Graph;
@@ -448,6 +448,9 @@ pub fn fit(
         (Some(t), Some(_)) if trainer.epoch < trainer.config.epochs => Some(evaluate(t.model, &splits.test, EVAL_BATCH)?),
         _ => None,
     };
+    if let Some(files) = files.filter(|f| !f.replace_log) {
+        drop_unsaved_epoch(&files.log, trainer.epoch)?;
+    }
     while trainer.epoch < trainer.config.epochs {
         let batches = splits.train.len().div_ceil(trainer.config.batch);
         progress.start(&format!("{label} {}/{}", trainer.epoch + 1, trainer.config.epochs), batches);
@@ -480,15 +483,16 @@ pub fn fit(
             record.train = Some(train_fidelity(trainer, t, &splits.train, temp)?);
         }
         if let Some(files) = files {
-            // The checkpoint first: a run killed between the two resumes from this epoch and
-            // never logs an epoch twice.
-            trainer.save(&files.checkpoint)?;
+            // The record first: a run killed between the two left it without its checkpoint,
+            // and resumes by dropping it (`drop_unsaved_epoch`, above) and training the epoch
+            // again. The checkpoint first would lose the record instead.
             if files.replace_log && records.is_empty() {
                 let line = serde_json::to_string(&record).expect("records serialize") + "\n";
                 crate::files::write_atomic(&files.log, line.as_bytes())?;
             } else {
                 append_jsonl(&files.log, &record)?;
             }
+            trainer.save(&files.checkpoint)?;
         }
         progress.epoch(&record);
         records.push(record);
@@ -637,6 +641,37 @@ mod tests {
         std::fs::write(&files.log, "{\"model\": 1}\n").unwrap();
         let e = read_jsonl::<EpochRecord>(&files.log).unwrap_err().to_string();
         assert!(e.contains("m.jsonl, line 1"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A run killed after an epoch's record but before its checkpoint resumes from the epoch
+    /// before, trains the epoch again, and logs it once: the same log as a run never killed.
+    #[test]
+    fn a_record_without_its_checkpoint_is_logged_once_on_resume() {
+        let device = Device::cpu();
+        let dir = std::env::temp_dir().join(format!("retort-train-unsaved-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = RunFiles { checkpoint: dir.join("m.safetensors"), log: dir.join("m.jsonl"), replace_log: false };
+        let _ = std::fs::remove_file(&files.log);
+        let splits = splits();
+        let fresh =
+            || Trainer::new(Model::new(ModelSpec::parse("mlp:16-6-3").unwrap(), &device, 2), Box::new(CrossEntropy), config()).unwrap();
+        let whole = fit(&mut fresh(), &splits, None, None, "train", &mut Silent).unwrap();
+        // The kill: epoch 1's checkpoint and both records written, epoch 2's checkpoint not.
+        let mut first = fresh();
+        first.train_epoch(&splits.train, None, |_, _, _| {}).unwrap();
+        first.save(&files.checkpoint).unwrap();
+        for record in &whole.records {
+            append_jsonl(&files.log, record).unwrap();
+        }
+        let ck = checkpoint::load(&files.checkpoint, &device, None).unwrap();
+        let mut resumed = Trainer::resume(ck, Box::new(CrossEntropy), config()).unwrap();
+        assert_eq!(resumed.epoch, 1);
+        fit(&mut resumed, &splits, None, Some(&files), "train", &mut Silent).unwrap();
+        let logged: Vec<EpochRecord> = read_jsonl(&files.log).unwrap();
+        assert_eq!(logged.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2]);
+        let errors = |r: &[EpochRecord]| r.iter().map(|r| (r.test_errors, r.loss)).collect::<Vec<_>>();
+        assert_eq!(errors(&logged), errors(&whole.records));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

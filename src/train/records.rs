@@ -145,6 +145,51 @@ pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> Result<()> {
     f.sync_data().map_err(io)
 }
 
+/// Readies the epoch log at `path` for a run whose checkpoint holds `epochs_done` epochs. A run
+/// logs each epoch before writing its checkpoint, so a run killed between the two left the
+/// record of an epoch its checkpoint lacks: that last record is dropped (atomically), and the
+/// resumed run trains the epoch again and logs it once. A record further ahead means the log is
+/// another run's: an error, the log untouched. A last line cut short stays for
+/// [`append_jsonl`] to cut off.
+pub fn drop_unsaved_epoch(path: &Path, epochs_done: usize) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // Whole lines only (bytes: a line cut short may end inside a character), with where each
+    // starts.
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for line in bytes.split_inclusive(|&b| b == b'\n').filter(|l| l.ends_with(b"\n")) {
+        lines.push((start, line));
+        start += line.len();
+    }
+    let Some(&(last_start, last)) = lines.last() else { return Ok(()) };
+    let epoch = |number: usize, line: &[u8]| {
+        serde_json::from_slice::<EpochRecord>(line).map(|r| r.epoch).map_err(|e| Error::Log {
+            path: path.to_path_buf(),
+            line: number,
+            reason: e.to_string(),
+        })
+    };
+    let past = |number: usize, epoch: usize| Error::Log {
+        path: path.to_path_buf(),
+        line: number,
+        reason: format!("epoch {epoch} follows epochs the checkpoint ({epochs_done} done) never held: another run's log"),
+    };
+    for (i, &(_, line)) in lines[..lines.len() - 1].iter().enumerate() {
+        let e = epoch(i + 1, line)?;
+        if e > epochs_done {
+            return Err(past(i + 1, e));
+        }
+    }
+    match epoch(lines.len(), last)? {
+        e if e <= epochs_done => Ok(()),
+        e if e == epochs_done + 1 => crate::files::write_atomic(path, &bytes[..last_start]),
+        e => Err(past(lines.len(), e)),
+    }
+}
+
 /// Reads every line of the JSONL log at `path` as a `T`; a line that is not one is an error
 /// naming its number.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
@@ -160,4 +205,70 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
         records.push(record);
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(epoch: usize) -> String {
+        let r = EpochRecord {
+            model: "train".into(),
+            spec: "mlp:4-3".into(),
+            method: "ce".into(),
+            epoch,
+            epochs: 8,
+            loss: 0.5,
+            lr: 0.1,
+            test_errors: 3,
+            test_n: 10,
+            test_accuracy: 0.7,
+            seconds: 1.0,
+            agreement: None,
+            kl_t1: None,
+            soft_loss: None,
+            hard_loss: None,
+            tckd: None,
+            nckd: None,
+            train: None,
+        };
+        serde_json::to_string(&r).unwrap() + "\n"
+    }
+
+    fn log(epochs: &[usize], tail: &str) -> String {
+        epochs.iter().map(|&e| line(e)).collect::<String>() + tail
+    }
+
+    /// A checkpoint of `done` epochs against each log a kill can leave, and two it cannot.
+    #[test]
+    fn a_resumed_run_drops_only_the_record_its_checkpoint_lacks() {
+        let path = std::env::temp_dir().join(format!("retort-unsaved-{}.jsonl", std::process::id()));
+        let cut = "{\"model\":\"tr";
+        for (before, done, after) in [
+            (log(&[1, 2, 3], ""), 3, Some(log(&[1, 2, 3], ""))),
+            (log(&[1, 2, 3, 4], ""), 3, Some(log(&[1, 2, 3], ""))),
+            (log(&[1, 2, 3, 4], cut), 3, Some(log(&[1, 2, 3], ""))),
+            (log(&[1, 2, 3], cut), 3, Some(log(&[1, 2, 3], cut))),
+            (log(&[1], ""), 0, Some(String::new())),
+            (log(&[1, 2, 3, 4, 5], ""), 3, None),
+            (log(&[1, 5, 3], ""), 3, None),
+        ] {
+            std::fs::write(&path, &before).unwrap();
+            let result = drop_unsaved_epoch(&path, done);
+            let now = std::fs::read_to_string(&path).unwrap();
+            match after {
+                Some(want) => {
+                    assert!(result.is_ok(), "{before:?} at {done}: {result:?}");
+                    assert_eq!(now, want, "{before:?} at {done}");
+                }
+                // Another run's log: an error, and the file as it was.
+                None => {
+                    assert!(matches!(result, Err(Error::Log { .. })), "{before:?} at {done}: {result:?}");
+                    assert_eq!(now, before);
+                }
+            }
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert!(drop_unsaved_epoch(&path, 2).is_ok(), "no log yet");
+    }
 }
