@@ -175,7 +175,7 @@ pub fn drop_unsaved_epoch(path: &Path, epochs_done: usize) -> Result<()> {
     let past = |number: usize, epoch: usize| Error::Log {
         path: path.to_path_buf(),
         line: number,
-        reason: format!("epoch {epoch} follows epochs the checkpoint ({epochs_done} done) never held: another run's log"),
+        reason: format!("epoch {epoch} follows epochs the checkpoint ({epochs_done} done) never held"),
     };
     for (i, &(_, line)) in lines[..lines.len() - 1].iter().enumerate() {
         let e = epoch(i + 1, line)?;
