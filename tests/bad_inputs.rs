@@ -143,6 +143,11 @@ fn bad_inputs_fail_cleanly_and_touch_no_file() {
     std::fs::write(ws.path("notes.txt"), b"the user's notes\n").unwrap();
     std::fs::write(ws.path("garbage.jsonl"), b"{\"epoch\": 1}\nnot json at all\n").unwrap();
     std::fs::write(ws.path("binary.jsonl"), [0xffu8, 0xfe, 0x00, 0x10]).unwrap();
+    // The log of a run two epochs ahead of the one-epoch checkpoint: another run's.
+    let first = std::fs::read_to_string(ws.path("m.safetensors.jsonl")).unwrap();
+    assert!(first.contains("\"epoch\":1,"), "{first}");
+    let ahead: String = (1..=3).map(|e| first.replace("\"epoch\":1,", &format!("\"epoch\":{e},"))).collect();
+    std::fs::write(ws.path("ahead.jsonl"), ahead).unwrap();
     assert!(Command::new("mkfifo").arg(ws.path("fifo")).status().unwrap().success());
     std::os::unix::fs::symlink(ws.path("m.safetensors"), ws.path("link.safetensors")).unwrap();
     std::fs::create_dir_all(ws.path("a-folder")).unwrap();
@@ -207,6 +212,7 @@ fn bad_inputs_fail_cleanly_and_touch_no_file() {
         ("logs", train(&["--log", &ws.arg("garbage.jsonl")]), "line 1"),
         ("logs", train(&["--log", &ws.arg("binary.jsonl")]), "not an epoch record"),
         ("logs", resume(&["--log", &ws.arg("garbage.jsonl")]), "not an epoch record"),
+        ("logs", resume(&["--log", &ws.arg("ahead.jsonl")]), "epoch 2 follows epochs the checkpoint (1 done) never held"),
         // 5. Degenerate settings.
         ("degenerate", train(&["--epochs", "0"]), "epochs = 0: must be at least 1"),
         ("degenerate", train(&["--data", &data_of("empty-data")]), "an empty training set"),
