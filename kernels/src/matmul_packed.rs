@@ -187,6 +187,14 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                 // 188 against 182, 128x1200x1200 alike; AVX-512, a transposed B of 128x800x800,
                 // 2-4% faster).
                 let by_panel = m <= T::MC;
+                // Taken panel by panel, a large B's next panel is asked for while this one's
+                // tiles run, a share before each tile. In a training step such weights come
+                // from memory, pushed out by the rest of the step (Zen 4, B evicted before each
+                // call, 128x784x1200: AVX-512 147 -> 172 GFLOP/s, AVX2 157 -> 177; with B in
+                // cache, the same). A B that fits in L2 stays near enough for the hardware's
+                // prefetchers: the small CNN's step, whose weights all do, measured no faster
+                // with them prefetched too.
+                let prefetch_b = by_panel && k * n >= PREFETCH_B_MIN_VALUES;
                 if !by_panel {
                     unsafe { pack_b::<T>(kc, nc, b.at(pc, jc), b.rs, b.cs, bpack) };
                 }
@@ -212,22 +220,12 @@ unsafe fn packed<T: Tile>(m: usize, k: usize, n: usize, a: Lhs, b: View, c: *mut
                             }
                             (false, _) => (bpack[jr * kc..].as_ptr(), nr),
                         };
-                        // Taken panel by panel, a large B's next panel is asked for while this
-                        // one's tiles run, a share before each tile. In a training step such
-                        // weights come from memory, pushed out by the rest of the step (Zen 4, B
-                        // evicted before each call, 128x784x1200: AVX-512 147 -> 172 GFLOP/s,
-                        // AVX2 157 -> 177; with B in cache, the same). A B that fits in L2 stays
-                        // near enough for the hardware's prefetchers: the small CNN's step, whose
-                        // weights all do, measured no faster with them prefetched too.
-                        let next = match by_panel && k * n >= PREFETCH_B_MIN_VALUES {
-                            true => next_panel(b, k, (pc, kc), (jc, nc), jr + nr, nr),
-                            false => None,
-                        };
+                        let next = prefetch_b.then(|| next_panel(b, k, (pc, kc), (jc, nc), jr + nr, nr)).flatten();
                         let share = next.map_or(0, |p| p.runs.div_ceil(mc.div_ceil(mr)));
                         for (t, ir) in (0..mc).step_by(mr).enumerate() {
                             if let Some(next) = next {
                                 // SAFETY: `next` lies in B.
-                                unsafe { next.prefetch((t * share).min(next.runs)..((t + 1) * share).min(next.runs)) };
+                                unsafe { next.prefetch(t * share..(t + 1) * share) };
                             }
                             let rows = mr.min(mc - ir);
                             // SAFETY: the B panel holds kc steps of NR values `rsb` apart (packed
@@ -257,10 +255,10 @@ struct Panel {
 }
 
 impl Panel {
-    /// Asks for the cache lines of runs `range` (see [`simd::prefetch`]).
+    /// Asks for the cache lines of the runs of `range` it has (see [`simd::prefetch`]).
     /// SAFETY: the panel lies in one matrix.
     unsafe fn prefetch(self, range: std::ops::Range<usize>) {
-        for r in range {
+        for r in range.start.min(self.runs)..range.end.min(self.runs) {
             // SAFETY: run r lies in the matrix (the caller's word).
             simd::prefetch(unsafe { std::slice::from_raw_parts(self.first.add(r * self.run_stride), self.run_len) });
         }

@@ -3,6 +3,7 @@
 //! Every row is shifted by its maximum before `exp`, so logits of +-1e4 at `t = 0.5` give
 //! exact zeros and ones, never NaN or Inf.
 
+use crate::kd_rows_as_lanes::{MAX_COLS, OWN_WIDTH};
 use crate::lane_sum::LaneSum;
 use crate::lanes::{Lanes, with_lanes};
 use crate::{for_each_row_block, simd};
@@ -20,9 +21,9 @@ pub fn softmax(rows: usize, cols: usize, x: &[f32], t: f32, out: &mut [f32]) {
     for_each_row_block(out, cols, |first, block| {
         let x = &x[first * cols..first * cols + block.len()];
         with_lanes!(isa, l => match crate::kd_loss::rows_as_lanes(cols) {
-            // Ten classes compiled on their own, as the KD pass's (see `kd_rows_as_lanes`).
-            true if cols == 10 => softmax_rows_as_lanes::<_, 10, true>(l.narrow(), cols, x, exp2_factor(t), block),
-            true => softmax_rows_as_lanes::<_, { crate::kd_rows_as_lanes::MAX_COLS }, false>(l.narrow(), cols, x, exp2_factor(t), block),
+            // Ten classes compiled on their own, as the KD pass's.
+            true if cols == OWN_WIDTH => softmax_rows_as_lanes::<_, OWN_WIDTH, true>(l.narrow(), cols, x, exp2_factor(t), block),
+            true => softmax_rows_as_lanes::<_, MAX_COLS, false>(l.narrow(), cols, x, exp2_factor(t), block),
             false => for (i, o) in block.chunks_exact_mut(cols).enumerate() {
                 softmax_row(l, &x[i * cols..(i + 1) * cols], exp2_factor(t), o);
             },

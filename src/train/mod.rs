@@ -595,15 +595,21 @@ mod tests {
         }
     }
 
+    /// A fresh folder of this process named after `name`, and a run's files in it, no log yet.
+    fn run_files(name: &str) -> (std::path::PathBuf, RunFiles) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = RunFiles { checkpoint: dir.join("m.safetensors"), log: dir.join("m.jsonl"), replace_log: false };
+        let _ = std::fs::remove_file(&files.log);
+        (dir, files)
+    }
+
     /// Two epochs through the library write a checkpoint and a JSONL log; the library's reader
     /// gives back exactly the records the loop returned, and the last one matches the model.
     #[test]
     fn the_log_reads_back_as_the_records_the_loop_returned() {
         let device = Device::cpu();
-        let dir = std::env::temp_dir().join(format!("retort-train-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let files = RunFiles { checkpoint: dir.join("m.safetensors"), log: dir.join("m.jsonl"), replace_log: false };
-        let _ = std::fs::remove_file(&files.log);
+        let (dir, files) = run_files("retort-train-log");
         let (splits, teacher_model) = (splits(), Model::new(ModelSpec::parse("mlp:16-12-3").unwrap(), &device, 1));
         let method = Box::new(Dkd::new(4.0, 1.0, 8.0).unwrap());
         let mut trainer = Trainer::new(Model::new(ModelSpec::parse("mlp:16-6-3").unwrap(), &device, 2), method, config()).unwrap();
@@ -649,10 +655,7 @@ mod tests {
     #[test]
     fn a_record_without_its_checkpoint_is_logged_once_on_resume() {
         let device = Device::cpu();
-        let dir = std::env::temp_dir().join(format!("retort-train-unsaved-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let files = RunFiles { checkpoint: dir.join("m.safetensors"), log: dir.join("m.jsonl"), replace_log: false };
-        let _ = std::fs::remove_file(&files.log);
+        let (dir, files) = run_files("retort-train-unsaved");
         let splits = splits();
         let fresh =
             || Trainer::new(Model::new(ModelSpec::parse("mlp:16-6-3").unwrap(), &device, 2), Box::new(CrossEntropy), config()).unwrap();
