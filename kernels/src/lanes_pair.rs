@@ -101,6 +101,10 @@ impl Lanes for Avx2Pair {
         [self.0.exp2_nonpositive(a), self.0.exp2_nonpositive(b)]
     }
     #[inline(always)]
+    fn exp2_nonpositive_short(self, [a, b]: Self::V) -> Self::V {
+        [self.0.exp2_nonpositive_short(a), self.0.exp2_nonpositive_short(b)]
+    }
+    #[inline(always)]
     fn ln(self, [a, b]: Self::V) -> Self::V {
         [self.0.ln(a), self.0.ln(b)]
     }
