@@ -121,18 +121,18 @@ pub fn log_softmax_backward(rows: usize, cols: usize, y: &[f32], dy: &[f32], t: 
 #[inline(always)]
 pub(crate) fn softmax_row<L: Lanes>(l: L, x: &[f32], k: f32, out: &mut [f32]) {
     let max = row_max(l, x);
-    // sum >= 1/2: the max element contributes 2^0, or 2^-1/2 at the least from softmax_exps.
+    // sum >= 2^-1/2: the max element's exponential, 2^0 up to softmax_exps' rounding of its shift.
     let inv = 1.0 / softmax_exps(l, x, max, k, out);
     scale_row(l, out, inv);
 }
 
-/// [`exp_shifted`] for softmax, a third fewer operations: the outputs are held to 1e-7 relative
-/// error or so, not the exponentials' differences (the KD gradient's), so the sum is two plain
-/// f32 accumulators (a relative error of 2^-24 per term a lane adds: 32 terms a lane for 1000
-/// classes), the polynomial is one degree shorter, and the shift is one FMA, `x k - max k`
-/// rounded once. That last one shifts the row by `max k`'s rounding, the same factor in every
-/// exponential and their sum, which the division then cancels; under `2^-1/2` while `|max k| <
-/// 2^24`, past which the row goes to [`exp_shifted`] (as it does where the FMA rounds twice).
+/// [`exp_shifted`] for softmax, its sweep a third shorter: softmax's outputs need f32 accuracy
+/// (its tests ask 2e-6 of f64), not the f64-accurate sums the KD gradient's differences of two
+/// distributions need. So the sum is two plain f32 accumulators (each lane adds a term per 32
+/// values), the polynomial is one degree shorter, and the shift is one FMA, `x k - max k`
+/// rounded once. That rounding multiplies every exponential and their sum by the same factor,
+/// which the division cancels; it stays within `2^(+-1/2)` while `|max k| < 2^24`. Past that,
+/// and where the FMA rounds twice (the scalar path), the row goes to [`exp_shifted`].
 #[inline(always)]
 pub(crate) fn softmax_exps<L: Lanes>(l: L, x: &[f32], max: f32, k: f32, out: &mut [f32]) -> f32 {
     let shift = max * k;
