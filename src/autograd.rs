@@ -25,6 +25,12 @@ pub(crate) enum Op {
         bias: Var,
         relu: bool,
     },
+    Linear {
+        x: Var,
+        w: Var,
+        bias: Var,
+        relu: bool,
+    },
     Relu {
         x: Var,
     },
@@ -90,6 +96,8 @@ impl Op {
             Op::Matmul { .. } => "matmul",
             Op::AddBias { relu: true, .. } => "add_bias+relu",
             Op::AddBias { relu: false, .. } => "add_bias",
+            Op::Linear { relu: true, .. } => "linear+relu",
+            Op::Linear { relu: false, .. } => "linear",
             Op::Relu { .. } => "relu",
             Op::Dropout { .. } => "dropout",
             Op::Softmax { log: false, .. } => "softmax",
@@ -205,7 +213,7 @@ impl Graph {
     }
 
     /// The first node, in the order they were computed, holding a NaN or an infinity: its op,
-    /// shape and layer, e.g. `matmul [128, 16] in layer fc0`. Reads every value back: for
+    /// shape and layer, e.g. `linear+relu [128, 16] in layer fc0`. Reads every value back: for
     /// diagnosing a failure, not for every step.
     pub fn first_non_finite(&self) -> Option<String> {
         self.nodes.iter().find(|n| n.value.to_vec().iter().any(|v| !v.is_finite())).map(|n| {
@@ -245,6 +253,7 @@ impl Graph {
                 }
                 Op::Matmul { a, b, trans_a, trans_b } => ops::matmul::backward(self, a, b, trans_a, trans_b, &dy, &mut grads),
                 Op::AddBias { x, bias, relu } => ops::bias::backward(self, x, bias, relu, y, &dy, &mut grads),
+                Op::Linear { x, w, bias, relu } => ops::linear::backward(self, x, w, bias, relu, y, &dy, &mut grads),
                 Op::Relu { x } => ops::activation::relu_backward(self, x, y, &dy, &mut grads),
                 Op::Dropout { x, p, seed } => ops::activation::dropout_backward(self, x, p, seed, &dy, &mut grads),
                 Op::Softmax { x, t, log } => ops::softmax::backward(self, x, t, log, y, &dy, &mut grads),

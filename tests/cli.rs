@@ -238,7 +238,7 @@ fn bench_profile_names_each_op() {
     let ops = v["profile"]["ops"].as_array().unwrap();
     let find = |name: &str| ops.iter().find(|o| o["op"] == name).unwrap_or_else(|| panic!("no {name} in {ops:?}"));
     // fc32: [8, 32]; the logits [8, 10]; each timed both ways, once per step.
-    for name in ["matmul [8, 32]", "matmul [8, 10]"] {
+    for name in ["linear+relu [8, 32]", "linear [8, 10]"] {
         let op = find(name);
         assert!(op["forward_ms"].as_f64().unwrap() > 0.0 && op["backward_ms"].as_f64().unwrap() > 0.0, "{op}");
         assert_eq!(op["calls"], 1, "{op}");
@@ -425,7 +425,7 @@ fn a_diverging_run_stops_naming_step_and_op_and_keeps_what_was_there() {
     assert!(retort(&["train", "--model", "mlp:784-16-10", "--epochs", "1", "--out", s(&ck)]).status.success());
     let (ck_before, log_before) = (std::fs::read(&ck).unwrap(), std::fs::read(&log).unwrap());
     let train = ["train", "--model", "mlp:784-16-10", "--epochs", "2", "--lr", "1e30", "--force", "--out", s(&ck)];
-    fails_with(&train, "diverged at step 2 (epoch 1): the loss is NaN; the first NaN or infinity came from matmul [128, 10] in layer fc1");
+    fails_with(&train, "diverged at step 2 (epoch 1): the loss is NaN; the first NaN or infinity came from linear [128, 10] in layer fc1");
     let student = dir.join("s.safetensors");
     let distill = ["distill", "--teacher", s(&ck), "--student", "mlp:784-8-10", "--lr", "1e30", "--out", s(&student)];
     fails_with(&distill, "diverged at step 2 (epoch 1)");

@@ -55,6 +55,21 @@ pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32],
 pub fn matmul_with(
     kernel: MatmulKernel, m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], beta: f32,
 ) {
+    matmul_stored_with(kernel, m, k, n, a, trans_a, b, trans_b, c, Epilogue::beta(beta))
+}
+
+/// [`matmul`] stored through `out`: `C = relu?(op(A) op(B) + beta C + bias)`, a linear layer's
+/// bias and ReLU applied in the register tile rather than in a pass over `C` after it.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_stored(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], out: Epilogue) {
+    matmul_stored_with(MatmulKernel::current(), m, k, n, a, trans_a, b, trans_b, c, out)
+}
+
+/// [`matmul_stored`] with the kernel named.
+#[allow(clippy::too_many_arguments)]
+fn matmul_stored_with(
+    kernel: MatmulKernel, m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], out: Epilogue,
+) {
     assert!(
         a.len() == m * k && b.len() == k * n && c.len() == m * n,
         "matmul: {m}x{k} * {k}x{n} needs a {}, b {}, c {} values; got {}, {}, {}",
@@ -65,9 +80,11 @@ pub fn matmul_with(
         b.len(),
         c.len()
     );
+    assert!(out.bias.is_none_or(|b| b.len() == n), "matmul: a bias of {n} values, got {:?}", out.bias.map(<[f32]>::len));
     let av = if trans_a { View { ptr: a.as_ptr(), rs: 1, cs: m as isize } } else { View { ptr: a.as_ptr(), rs: k as isize, cs: 1 } };
-    // SAFETY: the views cover exactly the slices whose lengths were checked above.
-    unsafe { gemm(kernel, m, k, n, Lhs::Strided(av), b, trans_b, c, Store::beta(beta)) }
+    // SAFETY: the views cover exactly the slices whose lengths were checked above, the bias (if
+    // any) has `n` values.
+    unsafe { gemm(kernel, m, k, n, Lhs::Strided(av), b, trans_b, c, Store::of(out)) }
 }
 
 /// `C (m x n) = G (m x k) * op(B) (k x n)`, stored through `out`, with `G(i, p) = base[rows[i]
@@ -276,8 +293,19 @@ mod tests {
                 let c0 = rng.vec(m * n, -1.0, 1.0);
                 let mut c = c0.clone();
                 matmul_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, 1.0);
-                let want: Vec<f64> = want.iter().zip(&c0).map(|(w, &c)| w + c as f64).collect();
-                assert_close(&format!("{op} beta=1"), &c, &want, Tolerance::dot(k));
+                let accumulated: Vec<f64> = want.iter().zip(&c0).map(|(w, &c)| w + c as f64).collect();
+                assert_close(&format!("{op} beta=1"), &c, &accumulated, Tolerance::dot(k));
+                // A linear layer's store: bias and ReLU, over a poisoned C and over an accumulated one.
+                let bias = rng.vec(n, -0.5, 0.5);
+                for (beta, relu) in [(0.0f32, true), (1.0, false), (1.0, true)] {
+                    let mut c = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
+                    matmul_stored_with(kernel, m, k, n, &a, ta, &b, tb, &mut c, Epilogue { beta, bias: Some(&bias), relu });
+                    let want: Vec<f64> = (0..m * n)
+                        .map(|e| want[e] + beta as f64 * c0[e] as f64 + bias[e % n] as f64)
+                        .map(|v| if relu { v.max(0.0) } else { v })
+                        .collect();
+                    assert_close(&format!("{op} beta={beta} bias relu={relu}"), &c, &want, Tolerance::dot(k));
+                }
             }
         }
     }

@@ -112,6 +112,16 @@ impl Backend for CpuBackend {
         matmul::matmul(m, k, n, a, trans_a, b, trans_b, c, beta);
         crate::profile::record_gemm(crate::profile::GemmShape { m, k, n, trans_a, trans_b }, start.elapsed().as_secs_f64());
     }
+    fn linear(&self, m: usize, k: usize, n: usize, x: &CpuBuf, w: &CpuBuf, bias: &CpuBuf, relu: bool, out: &mut CpuBuf) {
+        // The bias and ReLU in the GEMM's register tile: no pass over the output after it.
+        let store = matmul::Epilogue { beta: 0.0, bias: Some(bias), relu };
+        if !crate::profile::enabled() {
+            return matmul::matmul_stored(m, k, n, x, false, w, false, out, store);
+        }
+        let start = std::time::Instant::now();
+        matmul::matmul_stored(m, k, n, x, false, w, false, out, store);
+        crate::profile::record_gemm(crate::profile::GemmShape { m, k, n, trans_a: false, trans_b: false }, start.elapsed().as_secs_f64());
+    }
     fn add_bias(&self, rows: usize, cols: usize, x: &CpuBuf, bias: &CpuBuf, relu: bool, out: &mut CpuBuf) {
         elementwise::add_bias(rows, cols, x, bias, relu, out);
     }

@@ -31,6 +31,9 @@ pub trait Backend {
     fn matmul(
         &self, m: usize, k: usize, n: usize, a: &Self::Buf, trans_a: bool, b: &Self::Buf, trans_b: bool, c: &mut Self::Buf, beta: f32,
     );
+    /// A linear layer, `out = relu?(x w + bias)`: `x` `m x k`, `w` `k x n`, `bias` `n`.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(&self, m: usize, k: usize, n: usize, x: &Self::Buf, w: &Self::Buf, bias: &Self::Buf, relu: bool, out: &mut Self::Buf);
     /// `out = x + bias` over rows, then ReLU if `relu`.
     fn add_bias(&self, rows: usize, cols: usize, x: &Self::Buf, bias: &Self::Buf, relu: bool, out: &mut Self::Buf);
     fn relu(&self, x: &Self::Buf, out: &mut Self::Buf);
@@ -281,6 +284,7 @@ macro_rules! dispatch {
 
 dispatch! {
     fn matmul(m: [usize], k: [usize], n: [usize], a: [&Storage], trans_a: [bool], b: [&Storage], trans_b: [bool], c: [&mut Storage], beta: [f32]);
+    fn linear(m: [usize], k: [usize], n: [usize], x: [&Storage], w: [&Storage], bias: [&Storage], relu: [bool], out: [&mut Storage]);
     fn add_bias(rows: [usize], cols: [usize], x: [&Storage], bias: [&Storage], relu: [bool], out: [&mut Storage]);
     fn relu(x: [&Storage], out: [&mut Storage]);
     fn relu_backward(y: [&Storage], dy: [&Storage], dx: [&mut Storage]);

@@ -53,6 +53,20 @@ pub(crate) fn matmul_on_odd_shapes(g: &Device) {
     }
 }
 
+// A linear layer, `relu?(x w + bias)`, on shapes around the tiles, its output poisoned first.
+device_test!(linear_layer_matches_reference, |g| {
+    let mut rng = Rng::new(3);
+    for &(m, k, n) in &[(1usize, 1usize, 1usize), (7, 33, 5), (33, 65, 257), (130, 200, 70), (128, 784, 37)] {
+        let (x, w, bias) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0), rng.vec(n, -0.5, 0.5));
+        for relu in [false, true] {
+            let mut out = nans(g, m * n);
+            g.linear(m, k, n, &g.upload(&x), &g.upload(&w), &g.upload(&bias), relu, &mut out);
+            let want = reference::add_bias(m, n, &reference::matmul(m, k, n, &f64s(&x), false, &f64s(&w), false), &f64s(&bias), relu);
+            assert_close(&format!("linear {m}x{k}x{n} relu={relu}"), &down(g, &out), &want, Tolerance::dot(k));
+        }
+    }
+});
+
 device_test!(matmul_with_empty_inner_dimension_scales_c, |g| {
     let mut c = g.upload(&[1.0, 2.0, 3.0]);
     g.matmul(3, 0, 1, &g.zeros(0), false, &g.zeros(0), false, &mut c, 0.5);

@@ -112,8 +112,7 @@ impl Model {
                 }
                 PlannedLayer::Linear { relu, .. } => {
                     let (w, b) = (next(), next());
-                    let z = g.matmul(h, w);
-                    let y = g.add_bias(z, b, relu);
+                    let y = g.linear(h, w, b, relu);
                     if tapped {
                         activations.push((name, y));
                     }

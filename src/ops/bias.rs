@@ -17,16 +17,25 @@ impl Graph {
 }
 
 pub(crate) fn backward(g: &Graph, x: Var, bias: Var, relu: bool, y: &Tensor, dy: &Tensor, grads: &mut Gradients) {
-    let (rows, cols) = y.rows_cols();
-    let dpre = if relu {
-        let mut d = Tensor::empty(&g.device, y.shape());
-        g.device.relu_backward(y.storage(), dy.storage(), d.storage_mut());
-        d
-    } else {
-        dy.clone()
-    };
-    grads.write_accumulating(g, bias, |db, beta| g.device.col_sums(rows, cols, dpre.storage(), beta, db));
+    let dpre = through_relu(g, relu, y, dy);
+    add_bias_gradient(g, bias, &dpre, grads);
     grads.accumulate(g, x, dpre);
+}
+
+/// `dy` back through the ReLU whose output is `y` (with no ReLU, `dy` itself).
+pub(crate) fn through_relu(g: &Graph, relu: bool, y: &Tensor, dy: &Tensor) -> Tensor {
+    if !relu {
+        return dy.clone();
+    }
+    let mut d = Tensor::empty(&g.device, y.shape());
+    g.device.relu_backward(y.storage(), dy.storage(), d.storage_mut());
+    d
+}
+
+/// The bias's gradient from the one before its add, `dpre`: its column sums.
+pub(crate) fn add_bias_gradient(g: &Graph, bias: Var, dpre: &Tensor, grads: &mut Gradients) {
+    let (rows, cols) = dpre.rows_cols();
+    grads.write_accumulating(g, bias, |db, beta| g.device.col_sums(rows, cols, dpre.storage(), beta, db));
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod bias;
 pub mod conv;
 pub mod dkd_loss;
 pub mod kd_loss;
+pub mod linear;
 pub mod matmul;
 pub mod softmax;
 

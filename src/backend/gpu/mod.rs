@@ -215,6 +215,11 @@ impl Backend for GpuBackend {
             groups,
         );
     }
+    fn linear(&self, m: usize, k: usize, n: usize, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, relu: bool, out: &mut GpuBuf) {
+        let mut z = self.empty(m * n);
+        self.matmul(m, k, n, x, false, w, false, &mut z, 0.0);
+        self.add_bias(m, n, &z, bias, relu, out);
+    }
     fn add_bias(&self, rows: usize, cols: usize, x: &GpuBuf, bias: &GpuBuf, relu: bool, out: &mut GpuBuf) {
         assert!(
             x.len() == rows * cols && out.len() == x.len() && bias.len() == cols,
