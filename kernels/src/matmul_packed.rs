@@ -590,6 +590,7 @@ mod tests {
                     let &(pc, kc, jr, _) = now;
                     // The values the prefetched runs cover, against those of the next panel.
                     let asked = next_panel(view, k, (pc, kc), (0, n), jr + nr, nr).map(|p| {
+                        // SAFETY: `next_panel` gives a pointer into `b`, the allocation `view` addresses.
                         let first = unsafe { p.first.offset_from(b.as_ptr()) } as usize;
                         let mut at: Vec<usize> =
                             (0..p.runs).flat_map(|r| (0..p.run_len).map(move |e| first + r * p.run_stride + e)).collect();

@@ -105,22 +105,11 @@ impl Backend for CpuBackend {
         labels.to_vec()
     }
     fn matmul(&self, m: usize, k: usize, n: usize, a: &CpuBuf, trans_a: bool, b: &CpuBuf, trans_b: bool, c: &mut CpuBuf, beta: f32) {
-        if !crate::profile::enabled() {
-            return matmul::matmul(m, k, n, a, trans_a, b, trans_b, c, beta);
-        }
-        let start = std::time::Instant::now();
-        matmul::matmul(m, k, n, a, trans_a, b, trans_b, c, beta);
-        crate::profile::record_gemm(crate::profile::GemmShape { m, k, n, trans_a, trans_b }, start.elapsed().as_secs_f64());
+        gemm_stored(m, k, n, a, trans_a, b, trans_b, c, matmul::Epilogue::beta(beta));
     }
     fn linear(&self, m: usize, k: usize, n: usize, x: &CpuBuf, w: &CpuBuf, bias: &CpuBuf, relu: bool, out: &mut CpuBuf) {
         // The bias and ReLU in the GEMM's register tile: no pass over the output after it.
-        let store = matmul::Epilogue { beta: 0.0, bias: Some(bias), relu };
-        if !crate::profile::enabled() {
-            return matmul::matmul_stored(m, k, n, x, false, w, false, out, store);
-        }
-        let start = std::time::Instant::now();
-        matmul::matmul_stored(m, k, n, x, false, w, false, out, store);
-        crate::profile::record_gemm(crate::profile::GemmShape { m, k, n, trans_a: false, trans_b: false }, start.elapsed().as_secs_f64());
+        gemm_stored(m, k, n, x, false, w, false, out, matmul::Epilogue { beta: 0.0, bias: Some(bias), relu });
     }
     fn add_bias(&self, rows: usize, cols: usize, x: &CpuBuf, bias: &CpuBuf, relu: bool, out: &mut CpuBuf) {
         elementwise::add_bias(rows, cols, x, bias, relu, out);
@@ -213,4 +202,16 @@ impl Backend for CpuBackend {
     fn max_pool2d_backward(&self, geom: Conv2dGeometry, x: &CpuBuf, y: &CpuBuf, dy: &CpuBuf, dx: &mut CpuBuf) {
         pool::max_pool2d_backward(&geom, x, y, dy, dx);
     }
+}
+
+/// A GEMM stored through `out`, timed by its shape when profiling (the step's GEMMs beside the
+/// same shapes alone).
+#[allow(clippy::too_many_arguments)]
+fn gemm_stored(m: usize, k: usize, n: usize, a: &[f32], trans_a: bool, b: &[f32], trans_b: bool, c: &mut [f32], out: matmul::Epilogue) {
+    if !crate::profile::enabled() {
+        return matmul::matmul_stored(m, k, n, a, trans_a, b, trans_b, c, out);
+    }
+    let start = std::time::Instant::now();
+    matmul::matmul_stored(m, k, n, a, trans_a, b, trans_b, c, out);
+    crate::profile::record_gemm(crate::profile::GemmShape { m, k, n, trans_a, trans_b }, start.elapsed().as_secs_f64());
 }

@@ -138,8 +138,7 @@ pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> Result<()> {
     }
     if last[0] != b'\n' {
         let text = std::fs::read(path).map_err(io)?;
-        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        f.set_len(whole as u64).map_err(io)?;
+        f.set_len(whole_lines_len(&text) as u64).map_err(io)?;
     }
     f.write_all(line.as_bytes()).map_err(io)?;
     f.sync_data().map_err(io)
@@ -156,38 +155,26 @@ pub fn drop_unsaved_epoch(path: &Path, epochs_done: usize) -> Result<()> {
         return Ok(());
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    // Whole lines only (bytes: a line cut short may end inside a character), with where each
-    // starts.
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for line in bytes.split_inclusive(|&b| b == b'\n').filter(|l| l.ends_with(b"\n")) {
-        lines.push((start, line));
-        start += line.len();
-    }
-    let Some(&(last_start, last)) = lines.last() else { return Ok(()) };
-    let epoch = |number: usize, line: &[u8]| {
-        serde_json::from_slice::<EpochRecord>(line).map(|r| r.epoch).map_err(|e| Error::Log {
-            path: path.to_path_buf(),
-            line: number,
-            reason: e.to_string(),
-        })
-    };
-    let past = |number: usize, epoch: usize| Error::Log {
-        path: path.to_path_buf(),
-        line: number,
-        reason: format!("epoch {epoch} follows epochs the checkpoint ({epochs_done} done) never held"),
-    };
-    for (i, &(_, line)) in lines[..lines.len() - 1].iter().enumerate() {
-        let e = epoch(i + 1, line)?;
-        if e > epochs_done {
-            return Err(past(i + 1, e));
+    // Whole lines only (bytes: a line cut short may end inside a character).
+    let whole = whole_lines_len(&bytes);
+    let lines: Vec<&[u8]> = bytes[..whole].split_inclusive(|&b| b == b'\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        let log_error = |reason: String| Error::Log { path: path.to_path_buf(), line: i + 1, reason };
+        let epoch = serde_json::from_slice::<EpochRecord>(line).map_err(|e| log_error(e.to_string()))?.epoch;
+        if epoch <= epochs_done {
+            continue;
         }
+        if i + 1 == lines.len() && epoch == epochs_done + 1 {
+            return crate::files::write_atomic(path, &bytes[..whole - line.len()]);
+        }
+        return Err(log_error(format!("epoch {epoch} follows epochs the checkpoint ({epochs_done} done) never held")));
     }
-    match epoch(lines.len(), last)? {
-        e if e <= epochs_done => Ok(()),
-        e if e == epochs_done + 1 => crate::files::write_atomic(path, &bytes[..last_start]),
-        e => Err(past(lines.len(), e)),
-    }
+    Ok(())
+}
+
+/// The length of `text`'s whole lines: up to its last newline (0 if it has none).
+fn whole_lines_len(text: &[u8]) -> usize {
+    text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
 }
 
 /// Reads every line of the JSONL log at `path` as a `T`; a line that is not one is an error
