@@ -118,6 +118,43 @@ pub fn gemm_alone(device: &Device, rng: &mut Rng, shape: GemmShape, seconds: f64
     median_seconds(device, seconds, || device.matmul(m, k, n, &a, trans_a, &b, trans_b, &mut c, 0.0))
 }
 
+/// The median time of one GEMM of `shape` on operands and output that no cache holds: before
+/// each call both threads write twice the last-level cache's bytes elsewhere. A step's GEMM
+/// meets its operands somewhere between this and [`gemm_alone`]'s warm caches.
+pub fn gemm_cold(device: &Device, rng: &mut Rng, shape: GemmShape, calls: usize) -> f64 {
+    let GemmShape { m, k, n, trans_a, trans_b } = shape;
+    let a = device.upload(&rng.vec(m * k, -1.0, 1.0));
+    let b = device.upload(&rng.vec(k * n, -1.0, 1.0));
+    let mut c = device.zeros(m * n);
+    let mut elsewhere = vec![0u8; 2 * last_level_cache_bytes()];
+    let mut times: Vec<f64> = (0..calls.max(1))
+        .map(|i| {
+            use rayon::prelude::*;
+            elsewhere.par_chunks_mut(1 << 16).for_each(|chunk| chunk.fill(i as u8));
+            device.time(|| device.matmul(m, k, n, &a, trans_a, &b, trans_b, &mut c, 0.0))
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// The largest CPU cache's size, from Linux's sysfs; 64 MiB where it is not to be read.
+fn last_level_cache_bytes() -> usize {
+    let size = |dir: std::fs::DirEntry| {
+        let text = std::fs::read_to_string(dir.path().join("size")).ok()?;
+        let text = text.trim();
+        let (digits, shift) = match text.strip_suffix('K') {
+            Some(kib) => (kib, 10),
+            None => (text.strip_suffix('M')?, 20),
+        };
+        Some(digits.parse::<usize>().ok()? << shift)
+    };
+    std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache")
+        .ok()
+        .and_then(|dirs| dirs.filter_map(|d| d.ok().and_then(size)).max())
+        .unwrap_or(64 << 20)
+}
+
 /// Softmax and the KD loss on `rows x cols` logits, each beside the time the device takes to
 /// move the same bytes: a copy (softmax: one matrix in, one out) or an add (the KD pass: two in,
 /// the gradient out). The KD loss also through its composed twin, forward and backward.

@@ -28,16 +28,24 @@ pub struct BenchResult {
 }
 
 /// A GEMM shape of a profiled step: its time per call inside the step and alone on random
-/// operands, measured in the same run, so a step that starves its GEMMs (cold caches, thread
-/// hand-offs, packing) shows beside the machine's drift rather than inside it.
+/// operands, with caches warm and cold, measured in the same run, so a step that starves its
+/// GEMMs (cold caches, thread hand-offs, packing) shows beside the machine's drift rather than
+/// inside it, and a GEMM whose operands the step cannot keep in cache shows as such.
 #[derive(Clone, Debug)]
 pub struct GemmInStep {
     pub shape: profile::GemmShape,
     /// Calls per step.
     pub calls: usize,
     pub in_step_s: f64,
+    /// Alone, its operands and output in cache from the call before.
     pub alone_s: f64,
+    /// Alone, none of them in any cache.
+    pub cold_s: f64,
 }
+
+/// Calls of each GEMM on cold caches, the median taken: each follows a write of twice the
+/// last-level cache.
+const COLD_CALLS: usize = 9;
 
 /// How a step benchmark runs.
 #[derive(Clone, Copy, Debug)]
@@ -138,7 +146,8 @@ pub fn bench_step(
             .into_iter()
             .map(|g| {
                 let alone_s = crate::kernel_bench::gemm_alone(device, &mut rng, g.shape, (seconds / 8.0).clamp(0.05, 0.5));
-                GemmInStep { shape: g.shape, calls: g.calls.div_ceil(steps), in_step_s: g.seconds / g.calls as f64, alone_s }
+                let cold_s = crate::kernel_bench::gemm_cold(device, &mut rng, g.shape, COLD_CALLS);
+                GemmInStep { shape: g.shape, calls: g.calls.div_ceil(steps), in_step_s: g.seconds / g.calls as f64, alone_s, cold_s }
             })
             .collect();
         (Some((rows, step_ms)), gemms)
@@ -179,6 +188,7 @@ impl BenchResult {
                         calls: g.calls,
                         in_step_gflops: gflops(g.in_step_s),
                         alone_gflops: gflops(g.alone_s),
+                        cold_gflops: Some(gflops(g.cold_s)),
                     }
                 })
                 .collect(),

@@ -100,7 +100,11 @@ pub struct GemmRecord {
     /// Calls per step.
     pub calls: usize,
     pub in_step_gflops: f64,
+    /// Alone, caches warm from the call before.
     pub alone_gflops: f64,
+    /// Alone, nothing in any cache (absent from older records).
+    #[serde(default)]
+    pub cold_gflops: Option<f64>,
 }
 
 /// A step benchmark: samples/s of a training or distillation step.

@@ -128,8 +128,8 @@ fn print_profile(p: &ProfileRecord) {
     if p.gemms.is_empty() {
         return;
     }
-    println!("\nthe step's GEMMs, in the step and alone (random operands, this run):");
-    let mut table = vec![["matmul, m x k x n", "calls", "in the step", "alone", "step / alone"].map(String::from).to_vec()];
+    println!("\nthe step's GEMMs, in the step and alone (random operands, this run), caches warm and cold:");
+    let mut table = vec![["matmul, m x k x n", "calls", "in the step", "alone", "step / alone", "alone, cold"].map(String::from).to_vec()];
     for g in &p.gemms {
         let op = |t: bool, name: &str| if t { format!(" {name}^T") } else { String::new() };
         table.push(vec![
@@ -138,6 +138,7 @@ fn print_profile(p: &ProfileRecord) {
             format!("{:.1} GFLOP/s", g.in_step_gflops),
             format!("{:.1} GFLOP/s", g.alone_gflops),
             format!("{:.0}%", 100.0 * g.in_step_gflops / g.alone_gflops),
+            g.cold_gflops.map_or(String::new(), |c| format!("{c:.1} GFLOP/s")),
         ]);
     }
     print_table(&table);
