@@ -62,16 +62,9 @@ pub fn report(models: &DemoModels, record: &DemoRecord, splits: &Splits, dir: &P
         examples_per_kind: 2,
     };
     let inspection = study::inspect(&models.teacher, Some(&models.distilled), &splits.test, &config)?;
-    let info = |m: &DemoModel, model: &Model| ModelInfo {
-        spec: format!("{} ({})", m.spec, m.label),
-        params: model.param_count(),
-        checkpoint: None,
-    };
-    let header = ReportHeader {
-        teacher: info(&record.teacher, &models.teacher),
-        student: Some(info(&record.distilled, &models.distilled)),
-        data: splits.source.clone(),
-    };
+    // The header's rows already say which is the teacher and which the (distilled) student.
+    let info = |m: &DemoModel| ModelInfo { spec: m.spec.clone(), params: m.params, checkpoint: None };
+    let header = ReportHeader { teacher: info(&record.teacher), student: Some(info(&record.distilled)), data: splits.source.clone() };
     report::write_inspection(dir, &inspection, &header)?;
     Ok(dir.join("report.html"))
 }
