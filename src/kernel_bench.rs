@@ -23,6 +23,10 @@ pub struct KernelTiming {
     pub gflops: Option<f64>,
     /// Bytes the kernel must move over its time, for memory-bound ones.
     pub gbps: Option<f64>,
+    /// The bytes it must move at least: its operands read and its result written once each
+    /// (absent from older records).
+    #[serde(default)]
+    pub bytes: Option<f64>,
     /// The kernel's floor on this machine: the time to move its bytes (measured in this run) or
     /// to do its flops at the widest FMA peak. None where the device has no such measure.
     pub roofline_us: Option<f64>,
@@ -98,6 +102,7 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
             median_us: secs * 1e6,
             gflops: Some(flops / secs / 1e9),
             gbps: None,
+            bytes: Some((4 * (m * k + k * n + m * n)) as f64),
             roofline_us: roofline.map(|r| r * 1e6),
             percent_of_roofline: roofline.map(|r| 100.0 * r / secs),
             path: matmul_path.into(),
@@ -180,6 +185,7 @@ fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, second
         median_us: secs * 1e6,
         gflops: None,
         gbps: Some((bytes * n * 4) as f64 / secs / 1e9),
+        bytes: Some((bytes * n * 4) as f64),
         roofline_us: Some(floor * 1e6),
         percent_of_roofline: Some(100.0 * floor / secs),
         path: path.into(),

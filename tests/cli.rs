@@ -438,3 +438,37 @@ fn a_diverging_run_stops_naming_step_and_op_and_keeps_what_was_there() {
     let eval = retort(&["eval", "--model", s(&ck)]);
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
 }
+
+/// `bench kernels --report` writes a self-contained page with its two figures and a CSV row for
+/// each kernel of the record, stdout staying the record alone with `--json`; a folder it cannot
+/// write is refused before anything is timed.
+#[test]
+fn bench_kernels_writes_its_report() {
+    let dir = temp_dir("kernel-report");
+    let report = dir.join("report");
+    let out = retort(&["bench", "kernels", "--max-dim", "0", "--seconds", "0", "--json", "--report", report.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kernels = v["kernels"].as_array().unwrap();
+    let csv = std::fs::read_to_string(report.join("kernels.csv")).unwrap();
+    assert_eq!(csv.lines().count(), kernels.len() + 1, "{csv}");
+    for (line, k) in csv.lines().skip(1).zip(kernels) {
+        // A name with a comma is quoted.
+        assert!(line.trim_start_matches('"').starts_with(k["kernel"].as_str().unwrap()), "{line} against {k}");
+    }
+    let page = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert_eq!(page.matches("<svg").count(), 2, "a figure of shares and a roofline");
+    for text in ["Share of the roofline", "% of its roofline", "The GEMMs on the roofline", "FLOP per byte moved", "copy bandwidth", "avx"]
+    {
+        assert!(page.contains(text), "no `{text}` in the page");
+    }
+    assert!(!page.contains("<script") && !page.contains("<link") && !page.contains("src="), "the page loads nothing");
+    let names: Vec<String> = std::fs::read_dir(&report).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "nothing but the page and the CSV: {names:?}");
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, "the user's notes\n").unwrap();
+    let started = std::time::Instant::now();
+    fails_with(&["bench", "kernels", "--report", file.to_str().unwrap()], "cannot create the report's folder");
+    assert!(started.elapsed().as_secs_f64() < 5.0, "refused before timing (the default run takes a minute)");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "the user's notes\n");
+}

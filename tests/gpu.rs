@@ -172,7 +172,16 @@ fn bench_kernels_reports_each_kernel() {
         return;
     }
     for device in ["cpu", "gpu"] {
-        let v = json(&retort(&["bench", "kernels", "--max-dim", "0", "--seconds", "0", "--json", "--device", device]).0);
+        let report = std::env::temp_dir().join(format!("retort-gpu-kernels-{device}-{}", std::process::id()));
+        let args =
+            ["bench", "kernels", "--max-dim", "0", "--seconds", "0", "--json", "--device", device, "--report", report.to_str().unwrap()];
+        let v = json(&retort(&args).0);
+        // The report draws both figures on either device: a GPU's roofline has no FMA peak,
+        // only the copy's bandwidth.
+        let page = std::fs::read_to_string(report.join("report.html")).unwrap();
+        assert_eq!(page.matches("<svg").count(), 2, "{device}");
+        assert!(page.contains("copy bandwidth") && page.contains("<th>FMA peak</th>") == (device == "cpu"), "{device}");
+        std::fs::remove_dir_all(&report).unwrap();
         assert_eq!(v["device"], device);
         let kernels = v["kernels"].as_array().unwrap();
         // Five matmuls; at each of two shapes a copy, an add, softmax and the KD loss three ways.

@@ -66,8 +66,12 @@ fn with_legend<'a>(root: &DrawingArea<SVGBackend<'a>, Shift>, names: &[&str]) ->
     if names.len() < 2 {
         return Ok(root.clone());
     }
-    let width = root.dim_in_pixel().0;
-    let (plot, side) = root.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    legend_column(root, names, LEGEND_WIDTH)
+}
+
+/// [`with_legend`]'s column, `width` pixels wide, whatever the number of names.
+fn legend_column<'a>(root: &DrawingArea<SVGBackend<'a>, Shift>, names: &[&str], width: u32) -> Result<DrawingArea<SVGBackend<'a>, Shift>> {
+    let (plot, side) = root.split_horizontally(root.dim_in_pixel().0.saturating_sub(width));
     for (k, name) in names.iter().enumerate() {
         let y = 44 + 20 * k as i32;
         side.draw(&Rectangle::new([(6, y - 6), (20, y + 6)], series_colour(k).filled())).map_err(report_error)?;
@@ -136,6 +140,45 @@ pub fn grouped_bars(labels: Labels, categories: &[String], series: &[(String, Ve
     })
 }
 
+/// One bar across for each of `names`, top to bottom, with its value at its end: for long
+/// names, which a category axis below the bars would overlap.
+pub fn bars_across(labels: Labels, names: &[String], values: &[f64], size: (u32, u32)) -> Result<String> {
+    let top = values.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+    let n = names.len() as f64;
+    // Category i sits at y = n - 1 - i, so the first name is at the top.
+    let name_at = |v: f64| category(names, n - 1.0 - v);
+    let widest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0) as u32;
+    svg(size.0, size.1, |area| {
+        let mut chart = ChartBuilder::on(area)
+            .caption(labels.title, (FONT, 16))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(24 + 7 * widest)
+            .build_cartesian_2d(0.0..(top * 1.15).max(1e-9), -0.5..n - 0.5)
+            .map_err(report_error)?;
+        axes(&mut chart, labels)
+            .disable_y_mesh()
+            .light_line_style(WHITE)
+            .y_labels(names.len())
+            .y_label_formatter(&|v| name_at(*v))
+            .draw()
+            .map_err(report_error)?;
+        let colour = series_colour(0);
+        let bars = values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| {
+            let y = n - 1.0 - i as f64;
+            Rectangle::new([(0.0, y - 0.35), (v, y + 0.35)], colour.filled())
+        });
+        chart.draw_series(bars).map_err(report_error)?;
+        let ends = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, &v)| Text::new(format!("{v:.0}"), (v, n - 1.0 - i as f64 + 0.2), (FONT, 11)));
+        chart.draw_series(ends).map_err(report_error)?;
+        Ok(())
+    })
+}
+
 /// Lines through each series' points (with markers), on a log x axis when `log_x`.
 pub fn lines(labels: Labels, series: &[(String, Vec<(f64, f64)>)], log_x: bool, size: (u32, u32)) -> Result<String> {
     lines_with_error_bars(labels, series, &[], log_x, size)
@@ -197,6 +240,83 @@ where
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(report_error)?;
     }
     Ok(())
+}
+
+/// A roof of a roofline plot: a rate no kernel can pass.
+#[derive(Clone, Debug)]
+pub enum Roof {
+    /// An arithmetic peak, GFLOP/s, whatever the bytes.
+    Compute { name: String, gflops: f64 },
+    /// A memory bandwidth, GB/s: `gbps * intensity` GFLOP/s at each intensity.
+    Memory { name: String, gbps: f64 },
+}
+
+impl Roof {
+    fn name(&self) -> &str {
+        match self {
+            Roof::Compute { name, .. } | Roof::Memory { name, .. } => name,
+        }
+    }
+
+    /// Its GFLOP/s or GB/s.
+    fn rate(&self) -> f64 {
+        match self {
+            Roof::Compute { gflops, .. } => *gflops,
+            Roof::Memory { gbps, .. } => *gbps,
+        }
+    }
+}
+
+/// A roofline plot, log-log: arithmetic intensity (FLOP per byte) across, GFLOP/s up; each roof
+/// a dashed line with its name on it, each kernel a point named in the legend.
+pub fn roofline(labels: Labels, roofs: &[Roof], points: &[(String, f64, f64)], size: (u32, u32)) -> Result<String> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    let points: Vec<&(String, f64, f64)> = points.iter().filter(|(_, x, y)| positive(*x) && positive(*y)).collect();
+    let roofs: Vec<&Roof> = roofs.iter().filter(|r| positive(r.rate())).collect();
+    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (x0, x1) = if lo <= hi { (lo / 4.0, hi * 4.0) } else { (0.1, 1000.0) };
+    // Up to the highest peak, which cuts the memory roof; with no peak (a GPU), up to the memory
+    // roof at the right edge.
+    let peak = roofs.iter().filter(|r| matches!(r, Roof::Compute { .. })).map(|r| r.rate()).reduce(f64::max);
+    let memory = roofs.iter().filter(|r| matches!(r, Roof::Memory { .. })).map(|r| r.rate() * x1).reduce(f64::max);
+    let top = points.iter().map(|p| p.2).chain(peak.or(memory)).fold(1e-6, f64::max);
+    let lowest = points.iter().map(|p| p.2).fold(top, f64::min);
+    let (y0, y1) = (lowest / 2.0, top * 1.6);
+    let names: Vec<&str> = points.iter().map(|p| p.0.as_str()).collect();
+    svg(size.0, size.1, |root| {
+        let area = legend_column(root, &names, 150)?;
+        let mut chart =
+            builder(&area, labels.title).build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(report_error)?;
+        axes(&mut chart, labels)
+            .light_line_style(WHITE)
+            .x_label_formatter(&|v| log_tick(*v))
+            .y_label_formatter(&|v| log_tick(*v))
+            .draw()
+            .map_err(report_error)?;
+        let style = RGBColor(90, 90, 90).stroke_width(2);
+        for (r, roof) in roofs.iter().enumerate() {
+            // Each name inside the plot: a peak's above its right end, stacked so that two
+            // vector widths with one peak stay readable; a bandwidth's beside its line, half a
+            // decade below the top.
+            let (line, anchor, offset) = match roof {
+                Roof::Compute { gflops, .. } => {
+                    ([(x0, *gflops), (x1, *gflops)], (x1, *gflops), (-7 * roof.name().len() as i32 - 4, -16 - 14 * r as i32))
+                }
+                Roof::Memory { gbps, .. } => {
+                    let (from, until) = (x0.max(y0 / gbps), x1.min(y1 / gbps));
+                    let at = (y1 / 3.0 / gbps).clamp(from, until.max(from));
+                    ([(from, gbps * from), (until, gbps * until)], (at, gbps * at), (8, 0))
+                }
+            };
+            chart.draw_series(DashedLineSeries::new(line, 6, 4, style)).map_err(report_error)?;
+            let (x, y) = chart.backend_coord(&anchor);
+            area.draw(&Text::new(roof.name().to_string(), (x + offset.0, y + offset.1), (FONT, 12))).map_err(report_error)?;
+        }
+        for (k, (_, x, y)) in points.iter().enumerate() {
+            chart.draw_series(std::iter::once(Circle::new((*x, *y), 5, series_colour(k).filled()))).map_err(report_error)?;
+        }
+        Ok(())
+    })
 }
 
 /// A `rows x cols` matrix as coloured cells (row 0 at the top), NaN cells left white, each cell

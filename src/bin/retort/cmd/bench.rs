@@ -1,14 +1,16 @@
 //! `retort bench`: step and kernel throughput on synthetic data.
 
-use super::open_device;
+use super::{check_writable, open_device};
 use crate::args::Common;
 use crate::output::print_table;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use retort::kernel_bench::bench_kernels;
 use retort::nn::{Dropout, ModelSpec};
+use retort::report::write_kernel_report;
 use retort::train::records::ProfileRecord;
 use retort::train::{BenchOptions, bench_step};
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -44,6 +46,10 @@ pub enum BenchCommand {
         seconds: f64,
         #[arg(long)]
         json: bool,
+        /// Also write a report to this folder: report.html (each kernel's share of its limit,
+        /// the GEMMs on the roofline) and kernels.csv.
+        #[arg(long)]
+        report: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -71,7 +77,9 @@ pub struct BenchArgs {
 pub fn run(b: BenchCommand) -> Result<()> {
     let (teacher, student, dropout, args, what) = match b {
         BenchCommand::Kernels { seconds, .. } if !(0.0..=3600.0).contains(&seconds) => bail!("seconds = {seconds}: must be in [0, 3600]"),
-        BenchCommand::Kernels { max_dim, seconds, json, common } => return kernels(max_dim, seconds, json, &common),
+        BenchCommand::Kernels { max_dim, seconds, json, report, common } => {
+            return kernels(max_dim, seconds, json, report.as_deref(), &common);
+        }
         BenchCommand::Step { teacher, student, bench } => {
             (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step")
         }
@@ -144,10 +152,24 @@ fn print_profile(p: &ProfileRecord) {
     print_table(&table);
 }
 
-fn kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> Result<()> {
+fn kernels(max_dim: usize, seconds: f64, json: bool, report: Option<&Path>, common: &Common) -> Result<()> {
+    if let Some(dir) = report {
+        check_writable(dir)?;
+    }
     let device = open_device(common, json)?;
     let record = bench_kernels(&device, max_dim, seconds)?;
+    let page = match report {
+        Some(dir) => {
+            let command: Vec<String> = std::iter::once("retort".to_string()).chain(std::env::args().skip(1)).collect();
+            write_kernel_report(dir, &record, &command.join(" "))?.pop()
+        }
+        None => None,
+    };
     if json {
+        // The page's path on stderr: stdout is the record alone.
+        if let Some(page) = page {
+            eprintln!("report: {}", page.display());
+        }
         println!("{}", serde_json::to_string(&record)?);
         return Ok(());
     }
@@ -166,5 +188,8 @@ fn kernels(max_dim: usize, seconds: f64, json: bool, common: &Common) -> Result<
         println!("FMA peak, {}: {:.1} GFLOP/s (measured in this run)", p.path, p.gflops);
     }
     println!("on {}, timed by {}", record.device_name, record.timer);
+    if let Some(page) = page {
+        println!("report: {}", page.display());
+    }
     Ok(())
 }
