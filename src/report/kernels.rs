@@ -7,7 +7,7 @@ use super::html::Page;
 use super::plot::{self, Labels, Roof};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
-use crate::kernel_bench::{KernelBenchRecord, KernelTiming};
+use crate::kernel_bench::{ADD, COPY, KernelBenchRecord, KernelTiming};
 use std::path::{Path, PathBuf};
 
 /// Writes `dir/kernels.csv` and `dir/report.html` for `record` (`command`: how it was run),
@@ -43,7 +43,7 @@ fn short_name(k: &KernelTiming) -> String {
 
 /// Whether `k` is one of the limits themselves (the copy and the add), not a kernel held to one.
 fn is_roofline(k: &KernelTiming) -> bool {
-    k.kernel.contains("roofline")
+    k.kernel == COPY || k.kernel == ADD
 }
 
 fn page(record: &KernelBenchRecord, command: &str) -> Result<String> {
@@ -113,7 +113,7 @@ fn memory_bandwidth(record: &KernelBenchRecord) -> Option<(f64, String)> {
     record
         .kernels
         .iter()
-        .filter(|k| k.kernel.starts_with("copy"))
+        .filter(|k| k.kernel == COPY)
         .filter_map(|k| Some((k.gbps?, k.bytes?, k.shape.split(", ").next().unwrap_or(&k.shape).to_string())))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(gbps, _, shape)| (gbps, shape))
