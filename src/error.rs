@@ -19,6 +19,8 @@ pub enum Error {
     Setting { name: String, value: String, reason: String },
     #[error("{path}, line {line}: not a record of this log: {reason}")]
     Log { path: PathBuf, line: usize, reason: String },
+    #[error("{path}, line {line}: not a line of scripts/pytorch_bench.py: {reason}")]
+    Figures { path: PathBuf, line: usize, reason: String },
     #[error("report: {0}")]
     Report(String),
     #[error("device: {0}")]

@@ -19,6 +19,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod profile;
+pub mod pytorch_figures;
 pub mod report;
 pub mod study;
 pub mod tensor;

@@ -439,14 +439,31 @@ fn a_diverging_run_stops_naming_step_and_op_and_keeps_what_was_there() {
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
 }
 
-/// `bench kernels --report` writes a self-contained page with its two figures and a CSV row for
-/// each kernel of the record, stdout staying the record alone with `--json`; a folder it cannot
-/// write is refused before anything is timed.
+/// `bench kernels --report` writes a self-contained page with its figures and a CSV row for each
+/// kernel of the record, stdout staying the record alone with `--json`; with PyTorch's figures, a
+/// third figure and a CSV of the kernels both timed. A folder it cannot write, or a spoiled line
+/// of PyTorch's figures, is refused before anything is timed.
 #[test]
 fn bench_kernels_writes_its_report() {
     let dir = temp_dir("kernel-report");
     let report = dir.join("report");
-    let out = retort(&["bench", "kernels", "--max-dim", "0", "--seconds", "0", "--json", "--report", report.to_str().unwrap()]);
+    // PyTorch's figures as scripts/pytorch_bench.py prints them: a time, a rate, a blank line,
+    // a bench of ours not timed here, and one unknown.
+    let torch = dir.join("torch.jsonl");
+    let line = |bench: &str, field: &str, value: f64| {
+        format!("{{\"bench\": \"{bench}\", \"device\": \"cpu (2 threads)\", \"torch\": \"2.15.0\", \"{field}\": {value}}}\n")
+    };
+    let figures = [
+        line("softmax 128x10", "median_us", 20.0),
+        line("matmul 128x784x1200", "gflops", 100.0),
+        line("kd 4096x1000", "median_us", 20000.0),
+        "\n".to_string(),
+        line("matmul 4096x4096x4096", "gflops", 190.0),
+        line("resnet 50", "median_us", 1.0),
+    ];
+    std::fs::write(&torch, figures.concat()).unwrap();
+    let (report_arg, torch_arg) = (report.to_str().unwrap(), torch.to_str().unwrap());
+    let out = retort(&["bench", "kernels", "--max-dim", "0", "--seconds", "0", "--json", "--report", report_arg, "--pytorch", torch_arg]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let kernels = v["kernels"].as_array().unwrap();
@@ -456,19 +473,49 @@ fn bench_kernels_writes_its_report() {
         // A name with a comma is quoted.
         assert!(line.trim_start_matches('"').starts_with(k["kernel"].as_str().unwrap()), "{line} against {k}");
     }
+    // The three kernels timed here that PyTorch's file has, each at PyTorch's time over ours.
+    let against = std::fs::read_to_string(report.join("against_pytorch.csv")).unwrap();
+    let rows: Vec<&str> = against.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{against}");
+    let ours = |kernel: &str, shape: &str| {
+        kernels.iter().find(|k| k["kernel"] == kernel && k["shape"].as_str().unwrap().starts_with(shape)).unwrap().clone()
+    };
+    let ratio = |start: &str| rows.iter().find(|r| r.starts_with(start)).unwrap().rsplit(',').next().unwrap().parse::<f64>().unwrap();
+    let want = 20.0 / ours("softmax", "128x10")["median_us"].as_f64().unwrap();
+    assert!((ratio("softmax") - want).abs() < 1e-9 * want, "{against}");
+    let want = ours("matmul", "128x784x1200")["gflops"].as_f64().unwrap() / 100.0;
+    assert!((ratio("matmul") - want).abs() < 1e-9 * want, "{against}");
     let page = std::fs::read_to_string(report.join("report.html")).unwrap();
-    assert_eq!(page.matches("<svg").count(), 2, "a figure of shares and a roofline");
-    for text in ["Share of the roofline", "% of its roofline", "The GEMMs on the roofline", "FLOP per byte moved", "copy bandwidth", "avx"]
-    {
+    assert_eq!(page.matches("<svg").count(), 3, "a figure of shares, a roofline and PyTorch's");
+    let texts = [
+        "Share of the roofline",
+        "% of its roofline",
+        "The GEMMs on the roofline",
+        "FLOP per byte moved",
+        "copy bandwidth",
+        "avx",
+        "Against PyTorch",
+        "torch 2.15.0, cpu (2 threads)",
+    ];
+    for text in texts {
         assert!(page.contains(text), "no `{text}` in the page");
     }
     assert!(!page.contains("<script") && !page.contains("<link") && !page.contains("src="), "the page loads nothing");
     let names: Vec<String> = std::fs::read_dir(&report).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(names.len(), 2, "nothing but the page and the CSV: {names:?}");
+    assert_eq!(names.len(), 3, "nothing but the page and the CSVs: {names:?}");
+
     let file = dir.join("notes.txt");
     std::fs::write(&file, "the user's notes\n").unwrap();
     let started = std::time::Instant::now();
     fails_with(&["bench", "kernels", "--report", file.to_str().unwrap()], "cannot create the report's folder");
     assert!(started.elapsed().as_secs_f64() < 5.0, "refused before timing (the default run takes a minute)");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "the user's notes\n");
+    let spoiled =
+        [("{\"bench\": \"softmax 128x10\"}\n", "line 2"), ("{\"bench\": \"kd 128x10\", \"median_us\": -3}\n", "not a positive number")];
+    for (spoiled, needle) in spoiled {
+        std::fs::write(&torch, [figures[0].as_str(), spoiled].concat()).unwrap();
+        let never = dir.join("never");
+        fails_with(&["bench", "kernels", "--report", never.to_str().unwrap(), "--pytorch", torch_arg], needle);
+        assert!(!never.exists(), "no folder made for a report that was refused");
+    }
 }

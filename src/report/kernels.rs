@@ -8,12 +8,30 @@ use super::plot::{self, Labels, Roof};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::kernel_bench::{ADD, COPY, KernelBenchRecord, KernelTiming};
+use crate::pytorch_figures::{PytorchFigures, pytorch_us};
 use std::path::{Path, PathBuf};
 
-/// Writes `dir/kernels.csv` and `dir/report.html` for `record` (`command`: how it was run),
-/// each written whole, the page last; returns their paths.
-pub fn write_kernel_report(dir: &Path, record: &KernelBenchRecord, command: &str) -> Result<Vec<PathBuf>> {
+/// Writes `dir/kernels.csv` and `dir/report.html` for `record` (`command`: how it was run), and
+/// with PyTorch's figures `dir/against_pytorch.csv`, each written whole, the page last; returns
+/// their paths.
+pub fn write_kernel_report(
+    dir: &Path, record: &KernelBenchRecord, command: &str, pytorch: Option<&PytorchFigures>,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut written = Vec::new();
+    let against: Vec<(&KernelTiming, f64)> = match pytorch {
+        Some(figures) => record.kernels.iter().filter_map(|k| Some((k, pytorch_us(figures, k)?))).collect(),
+        None => Vec::new(),
+    };
+    if pytorch.is_some() {
+        let mut csv = Csv::new(&["kernel", "shape", "retort_us", "pytorch_us", "times_faster"]);
+        for (k, theirs) in &against {
+            csv.row(vec![k.kernel.clone(), k.shape.clone(), num(k.median_us), num(*theirs), num(theirs / k.median_us)]);
+        }
+        let path = dir.join("against_pytorch.csv");
+        write_atomic(&path, csv.finish().as_bytes())?;
+        written.push(path);
+    }
     let mut csv = Csv::new(&["kernel", "shape", "path", "median_us", "gflops", "gbps", "bytes", "roofline_us", "percent_of_roofline"]);
     let opt = |v: Option<f64>| v.map_or(String::new(), num);
     for k in &record.kernels {
@@ -31,8 +49,9 @@ pub fn write_kernel_report(dir: &Path, record: &KernelBenchRecord, command: &str
     }
     let (table, report) = (dir.join("kernels.csv"), dir.join("report.html"));
     write_atomic(&table, csv.finish().as_bytes())?;
-    write_atomic(&report, page(record, command)?.as_bytes())?;
-    Ok(vec![table, report])
+    write_atomic(&report, page(record, command, pytorch.map(|p| (p, against.as_slice())))?.as_bytes())?;
+    written.extend([table, report]);
+    Ok(written)
 }
 
 /// A kernel's name in a figure: what it is and its shape, without the shape's gloss.
@@ -46,7 +65,10 @@ fn is_roofline(k: &KernelTiming) -> bool {
     k.kernel == COPY || k.kernel == ADD
 }
 
-fn page(record: &KernelBenchRecord, command: &str) -> Result<String> {
+/// PyTorch's figures, and each kernel of the run they match with PyTorch's time in us.
+type Against<'a> = (&'a PytorchFigures, &'a [(&'a KernelTiming, f64)]);
+
+fn page(record: &KernelBenchRecord, command: &str, pytorch: Option<Against>) -> Result<String> {
     const TITLE: &str = "Each kernel against the machine's limit";
     let mut page = Page::new(TITLE);
     let mut facts =
@@ -66,7 +88,7 @@ fn page(record: &KernelBenchRecord, command: &str) -> Result<String> {
         let names: Vec<String> = held.iter().map(|k| short_name(k)).collect();
         let shares: Vec<f64> = held.iter().map(|k| k.percent_of_roofline.unwrap_or(f64::NAN)).collect();
         let labels = Labels { title: "Share of the roofline", x: "% of its roofline", y: "kernel" };
-        let bars = plot::bars_across(labels, &names, &shares, (900, (90 + 26 * names.len()) as u32))?;
+        let bars = plot::bars_across(labels, &names, &shares, false, (900, (90 + 26 * names.len()) as u32))?;
         page.section(
             "shares",
             "1. Against the limit of each",
@@ -104,6 +126,23 @@ fn page(record: &KernelBenchRecord, command: &str) -> Result<String> {
             "Each matmul's rate against its arithmetic intensity: its flops over the bytes of its operands read and its product written once. {roofs_are}"
         );
         page.section("roofline", "2. The GEMMs on the roofline", &caption, &[plot], &["kernels.csv"]);
+    }
+
+    if let Some((figures, against)) = pytorch {
+        let caption = format!(
+            "PyTorch's time for the same work over ours, from the figures given ({}): softmax as torch.softmax(x / T, 1), the fused KD pass as PyTorch's loss forward and backward, a matmul as torch.mm. Right of the line at 1, ours is faster; left of it, PyTorch. Figures from another sitting carry the machine's drift between the two; scripts/bench_cpu.sh pairs each run with PyTorch's right after it.",
+            figures.measured_by
+        );
+        if against.is_empty() {
+            page.section("pytorch", "3. Against PyTorch", &caption, &[], &["against_pytorch.csv"]);
+            page.note("No kernel of this run matches a line of PyTorch's figures.");
+        } else {
+            let names: Vec<String> = against.iter().map(|(k, _)| short_name(k)).collect();
+            let ratios: Vec<f64> = against.iter().map(|(k, theirs)| theirs / k.median_us).collect();
+            let labels = Labels { title: "Against PyTorch", x: "PyTorch's time over ours", y: "kernel" };
+            let bars = plot::bars_across(labels, &names, &ratios, true, (900, (90 + 26 * names.len()) as u32))?;
+            page.section("pytorch", "3. Against PyTorch", &caption, &[bars], &["against_pytorch.csv"]);
+        }
     }
     Ok(page.finish(TITLE))
 }

@@ -141,42 +141,65 @@ pub fn grouped_bars(labels: Labels, categories: &[String], series: &[(String, Ve
 }
 
 /// One bar across for each of `names`, top to bottom, with its value at its end: for long
-/// names, which a category axis below the bars would overlap.
-pub fn bars_across(labels: Labels, names: &[String], values: &[f64], size: (u32, u32)) -> Result<String> {
-    let top = values.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+/// names, which a category axis below the bars would overlap. With `ratios`, the axis is
+/// logarithmic and each bar runs from 1 (parity, drawn as a line) to its value, left of it where
+/// the value is under 1.
+pub fn bars_across(labels: Labels, names: &[String], values: &[f64], ratios: bool, size: (u32, u32)) -> Result<String> {
+    let shown: Vec<f64> = values.iter().copied().filter(|v| v.is_finite() && (!ratios || *v > 0.0)).collect();
+    let top = shown.iter().copied().fold(if ratios { 1.0 } else { 0.0 }, f64::max);
     let n = names.len() as f64;
     // Category i sits at y = n - 1 - i, so the first name is at the top.
     let name_at = |v: f64| category(names, n - 1.0 - v);
     let widest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0) as u32;
     svg(size.0, size.1, |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(labels.title, (FONT, 16))
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(24 + 7 * widest)
-            .build_cartesian_2d(0.0..(top * 1.15).max(1e-9), -0.5..n - 0.5)
-            .map_err(report_error)?;
-        axes(&mut chart, labels)
-            .disable_y_mesh()
-            .light_line_style(WHITE)
-            .y_labels(names.len())
-            .y_label_formatter(&|v| name_at(*v))
-            .draw()
-            .map_err(report_error)?;
-        let colour = series_colour(0);
-        let bars = values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| {
-            let y = n - 1.0 - i as f64;
-            Rectangle::new([(0.0, y - 0.35), (v, y + 0.35)], colour.filled())
-        });
-        chart.draw_series(bars).map_err(report_error)?;
-        let ends = values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(i, &v)| Text::new(format!("{v:.0}"), (v, n - 1.0 - i as f64 + 0.2), (FONT, 11)));
-        chart.draw_series(ends).map_err(report_error)?;
+        let mut builder = ChartBuilder::on(area);
+        builder.caption(labels.title, (FONT, 16)).margin(8).x_label_area_size(36).y_label_area_size(24 + 7 * widest);
+        if ratios {
+            let low = shown.iter().copied().fold(1.0, f64::min);
+            let mut chart = builder.build_cartesian_2d((low / 1.5..top * 1.5).log_scale(), -0.5..n - 0.5).map_err(report_error)?;
+            axes(&mut chart, labels)
+                .disable_y_mesh()
+                .light_line_style(WHITE)
+                .x_label_formatter(&|v| log_tick(*v))
+                .y_labels(names.len())
+                .y_label_formatter(&|v| name_at(*v))
+                .draw()
+                .map_err(report_error)?;
+            draw_bars_across(&mut chart, values, 1.0)?;
+            chart
+                .draw_series(std::iter::once(PathElement::new([(1.0, -0.5), (1.0, n - 0.5)], BLACK.stroke_width(1))))
+                .map_err(report_error)?;
+        } else {
+            let mut chart = builder.build_cartesian_2d(0.0..(top * 1.15).max(1e-9), -0.5..n - 0.5).map_err(report_error)?;
+            axes(&mut chart, labels)
+                .disable_y_mesh()
+                .light_line_style(WHITE)
+                .y_labels(names.len())
+                .y_label_formatter(&|v| name_at(*v))
+                .draw()
+                .map_err(report_error)?;
+            draw_bars_across(&mut chart, values, 0.0)?;
+        }
         Ok(())
     })
+}
+
+/// [`bars_across`]' bars from `base` to each value, and the values beside their ends.
+fn draw_bars_across<'a, X>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>, values: &[f64], base: f64,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+{
+    let n = values.len() as f64;
+    let shown = || {
+        values.iter().enumerate().filter(|(_, v)| v.is_finite() && (base == 0.0 || **v > 0.0)).map(move |(i, &v)| (n - 1.0 - i as f64, v))
+    };
+    let colour = series_colour(0);
+    chart.draw_series(shown().map(|(y, v)| Rectangle::new([(base, y - 0.35), (v, y + 0.35)], colour.filled()))).map_err(report_error)?;
+    let text = |v: f64| if v.abs() < 10.0 { format!("{v:.1}") } else { format!("{v:.0}") };
+    chart.draw_series(shown().map(|(y, v)| Text::new(text(v), (v, y + 0.2), (FONT, 11)))).map_err(report_error)?;
+    Ok(())
 }
 
 /// Lines through each series' points (with markers), on a log x axis when `log_x`.

@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use retort::kernel_bench::bench_kernels;
 use retort::nn::{Dropout, ModelSpec};
+use retort::pytorch_figures::read_pytorch_figures;
 use retort::report::write_kernel_report;
 use retort::train::records::ProfileRecord;
 use retort::train::{BenchOptions, bench_step};
@@ -50,6 +51,10 @@ pub enum BenchCommand {
         /// the GEMMs on the roofline) and kernels.csv.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// PyTorch's figures for the report to set beside ours: the JSON lines of
+        /// `scripts/pytorch_bench.py softmax kd matmul`.
+        #[arg(long, requires = "report")]
+        pytorch: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -77,8 +82,8 @@ pub struct BenchArgs {
 pub fn run(b: BenchCommand) -> Result<()> {
     let (teacher, student, dropout, args, what) = match b {
         BenchCommand::Kernels { seconds, .. } if !(0.0..=3600.0).contains(&seconds) => bail!("seconds = {seconds}: must be in [0, 3600]"),
-        BenchCommand::Kernels { max_dim, seconds, json, report, common } => {
-            return kernels(max_dim, seconds, json, report.as_deref(), &common);
+        BenchCommand::Kernels { max_dim, seconds, json, report, pytorch, common } => {
+            return kernels(max_dim, seconds, json, report.as_deref(), pytorch.as_deref(), &common);
         }
         BenchCommand::Step { teacher, student, bench } => {
             (Some(ModelSpec::parse(&teacher)?), ModelSpec::parse(&student)?, 0.0, bench, "distill step")
@@ -152,7 +157,9 @@ fn print_profile(p: &ProfileRecord) {
     print_table(&table);
 }
 
-fn kernels(max_dim: usize, seconds: f64, json: bool, report: Option<&Path>, common: &Common) -> Result<()> {
+fn kernels(max_dim: usize, seconds: f64, json: bool, report: Option<&Path>, pytorch: Option<&Path>, common: &Common) -> Result<()> {
+    // Both checked before anything is timed.
+    let pytorch = pytorch.map(read_pytorch_figures).transpose()?;
     if let Some(dir) = report {
         check_writable(dir)?;
     }
@@ -161,7 +168,7 @@ fn kernels(max_dim: usize, seconds: f64, json: bool, report: Option<&Path>, comm
     let page = match report {
         Some(dir) => {
             let command: Vec<String> = std::iter::once("retort".to_string()).chain(std::env::args().skip(1)).collect();
-            write_kernel_report(dir, &record, &command.join(" "))?.pop()
+            write_kernel_report(dir, &record, &command.join(" "), pytorch.as_ref())?.pop()
         }
         None => None,
     };
