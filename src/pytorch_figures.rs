@@ -26,6 +26,11 @@ pub struct PytorchFigures {
 /// or `gflops`; blank lines are skipped. Any other line is an error naming it.
 pub fn read_pytorch_figures(path: &Path) -> Result<PytorchFigures> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_pytorch_figures(&text, path)
+}
+
+/// [`read_pytorch_figures`] on `text`, read from `path` (named in its errors).
+pub fn parse_pytorch_figures(text: &str, path: &Path) -> Result<PytorchFigures> {
     let bad = |line: usize, reason: String| Error::Figures { path: path.to_path_buf(), line, reason };
     let mut figures = Vec::new();
     let mut measured_by = None;
