@@ -97,7 +97,7 @@ pub fn bench_kernels(device: &Device, max_dim: usize, seconds_each: f64) -> Resu
         let (secs, flops) = (gemm_alone(device, &mut rng, shape, seconds_each), shape.flops());
         let roofline = peak.map(|p| flops / (p * 1e9));
         kernels.push(KernelTiming {
-            kernel: format!("matmul{}{}", if ta { " A^T" } else { "" }, if tb { " B^T" } else { "" }),
+            kernel: format!("{MATMUL}{}{}", if ta { " A^T" } else { "" }, if tb { " B^T" } else { "" }),
             shape: format!("{m}x{k}x{n}, {what}"),
             median_us: secs * 1e6,
             gflops: Some(flops / secs / 1e9),
@@ -123,23 +123,48 @@ pub fn gemm_alone(device: &Device, rng: &mut Rng, shape: GemmShape, seconds: f64
     median_seconds(device, seconds, || device.matmul(m, k, n, &a, trans_a, &b, trans_b, &mut c, 0.0))
 }
 
-/// The kernel names of the device's own limits, timed beside softmax and the KD pass.
+/// The names of the kernels that other code picks out of a run: the device's own limits, timed
+/// beside softmax and the KD pass, and the kernels PyTorch's figures are matched to.
 pub const COPY: &str = "copy (the roofline of softmax)";
 pub const ADD: &str = "add (the roofline of the KD pass)";
+pub const SOFTMAX: &str = "softmax";
+pub const KD_FUSED: &str = "kd_loss fused: loss and gradient";
+/// A matmul without transposes (one with them is named `matmul A^T`, `matmul B^T`...).
+pub const MATMUL: &str = "matmul";
 
-/// The median time of one GEMM of `shape` on operands and output that no cache holds: before
-/// each call rayon's threads write twice the last-level cache's bytes elsewhere. A step's GEMM
-/// meets its operands somewhere between this and [`gemm_alone`]'s warm caches.
-pub fn gemm_cold(device: &Device, rng: &mut Rng, shape: GemmShape, calls: usize) -> f64 {
+/// Room to write twice the last-level cache's bytes into, so that what was cached before is not:
+/// made once (its pages faulted in once) for all the GEMMs a profile times cold.
+pub struct CacheFlush(Vec<u8>);
+
+impl CacheFlush {
+    pub fn new() -> Self {
+        CacheFlush(vec![0u8; 2 * last_level_cache_bytes()])
+    }
+
+    /// Writes all of it from rayon's threads, `fill` in every byte.
+    fn flush(&mut self, fill: u8) {
+        use rayon::prelude::*;
+        self.0.par_chunks_mut(1 << 16).for_each(|chunk| chunk.fill(fill));
+    }
+}
+
+impl Default for CacheFlush {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The median time of one GEMM of `shape` on operands and output that no cache holds: `flush`
+/// runs before each of `calls`. A step's GEMM meets its operands somewhere between this and
+/// [`gemm_alone`]'s warm caches.
+pub fn gemm_cold(device: &Device, rng: &mut Rng, shape: GemmShape, calls: usize, flush: &mut CacheFlush) -> f64 {
     let GemmShape { m, k, n, trans_a, trans_b } = shape;
     let a = device.upload(&rng.vec(m * k, -1.0, 1.0));
     let b = device.upload(&rng.vec(k * n, -1.0, 1.0));
     let mut c = device.zeros(m * n);
-    let mut elsewhere = vec![0u8; 2 * last_level_cache_bytes()];
     let mut times: Vec<f64> = (0..calls.max(1))
         .map(|i| {
-            use rayon::prelude::*;
-            elsewhere.par_chunks_mut(1 << 16).for_each(|chunk| chunk.fill(i as u8));
+            flush.flush(i as u8);
             device.time(|| device.matmul(m, k, n, &a, trans_a, &b, trans_b, &mut c, 0.0))
         })
         .collect();
@@ -196,10 +221,10 @@ fn bench_losses(device: &Device, rng: &mut Rng, rows: usize, cols: usize, second
     };
     let mut out_timings = vec![timing(COPY, copy, (copy, 2), path), timing(ADD, add, (add, 3), path)];
     let secs = median_seconds(device, seconds, || device.softmax(rows, cols, &zs, t, false, &mut out));
-    out_timings.push(timing("softmax", secs, (copy, 2), &row_path));
+    out_timings.push(timing(SOFTMAX, secs, (copy, 2), &row_path));
     let ls = labels.storage();
     let secs = median_seconds(device, seconds, || device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), None));
-    out_timings.push(timing("kd_loss fused: loss and gradient", secs, (add, 3), &row_path));
+    out_timings.push(timing(KD_FUSED, secs, (add, 3), &row_path));
     let mut parts = device.zeros(retort_kernels::kd_parts::PARTS);
     let secs = median_seconds(device, seconds, || {
         device.kd_loss(rows, cols, &zs, &zt, ls, t, alpha, &mut loss, Some(&mut grad), Some(&mut parts))

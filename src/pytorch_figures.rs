@@ -2,7 +2,7 @@
 //! `scripts/pytorch_bench.py softmax kd matmul`, and matched to ours by what they compute.
 
 use crate::error::{Error, Result};
-use crate::kernel_bench::KernelTiming;
+use crate::kernel_bench::{KD_FUSED, KernelTiming, MATMUL, SOFTMAX};
 use std::path::Path;
 
 /// One line of `scripts/pytorch_bench.py`: a bench's name (`softmax 4096x1000`, `kd 128x10`,
@@ -66,9 +66,9 @@ pub fn parse_pytorch_figures(text: &str, path: &Path) -> Result<PytorchFigures> 
 pub fn pytorch_us(figures: &PytorchFigures, k: &KernelTiming) -> Option<f64> {
     let shape = k.shape.split(", ").next()?;
     let bench = match k.kernel.as_str() {
-        "softmax" => format!("softmax {shape}"),
-        "kd_loss fused: loss and gradient" => format!("kd {shape}"),
-        "matmul" => format!("matmul {shape}"),
+        SOFTMAX => format!("softmax {shape}"),
+        KD_FUSED => format!("kd {shape}"),
+        MATMUL => format!("matmul {shape}"),
         _ => return None,
     };
     let f = figures.figures.iter().find(|f| f.bench == bench)?;

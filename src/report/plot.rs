@@ -148,50 +148,44 @@ pub fn bars_across(labels: Labels, names: &[String], values: &[f64], ratios: boo
     let shown: Vec<f64> = values.iter().copied().filter(|v| v.is_finite() && (!ratios || *v > 0.0)).collect();
     let top = shown.iter().copied().fold(if ratios { 1.0 } else { 0.0 }, f64::max);
     let n = names.len() as f64;
-    // Category i sits at y = n - 1 - i, so the first name is at the top.
-    let name_at = |v: f64| category(names, n - 1.0 - v);
     let widest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0) as u32;
     svg(size.0, size.1, |area| {
         let mut builder = ChartBuilder::on(area);
         builder.caption(labels.title, (FONT, 16)).margin(8).x_label_area_size(36).y_label_area_size(24 + 7 * widest);
+        let ys = -0.5..n - 0.5;
         if ratios {
             let low = shown.iter().copied().fold(1.0, f64::min);
-            let mut chart = builder.build_cartesian_2d((low / 1.5..top * 1.5).log_scale(), -0.5..n - 0.5).map_err(report_error)?;
-            axes(&mut chart, labels)
-                .disable_y_mesh()
-                .light_line_style(WHITE)
-                .x_label_formatter(&|v| log_tick(*v))
-                .y_labels(names.len())
-                .y_label_formatter(&|v| name_at(*v))
-                .draw()
-                .map_err(report_error)?;
-            draw_bars_across(&mut chart, values, 1.0)?;
+            let mut chart = builder.build_cartesian_2d((low / 1.5..top * 1.5).log_scale(), ys).map_err(report_error)?;
+            draw_bars_across(&mut chart, labels, names, values, 1.0, Some(&|v| log_tick(*v)))?;
             chart
                 .draw_series(std::iter::once(PathElement::new([(1.0, -0.5), (1.0, n - 0.5)], BLACK.stroke_width(1))))
                 .map_err(report_error)?;
         } else {
-            let mut chart = builder.build_cartesian_2d(0.0..(top * 1.15).max(1e-9), -0.5..n - 0.5).map_err(report_error)?;
-            axes(&mut chart, labels)
-                .disable_y_mesh()
-                .light_line_style(WHITE)
-                .y_labels(names.len())
-                .y_label_formatter(&|v| name_at(*v))
-                .draw()
-                .map_err(report_error)?;
-            draw_bars_across(&mut chart, values, 0.0)?;
+            let mut chart = builder.build_cartesian_2d(0.0..(top * 1.15).max(1e-9), ys).map_err(report_error)?;
+            draw_bars_across(&mut chart, labels, names, values, 0.0, None)?;
         }
         Ok(())
     })
 }
 
-/// [`bars_across`]' bars from `base` to each value, and the values beside their ends.
+/// [`bars_across`]' axes (`x_tick` formats the values' axis, where given), its bars from `base`
+/// to each value, and the values beside their ends.
 fn draw_bars_across<'a, X>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>, values: &[f64], base: f64,
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>, labels: Labels, names: &[String],
+    values: &[f64], base: f64, x_tick: Option<&dyn Fn(&f64) -> String>,
 ) -> Result<()>
 where
-    X: Ranged<ValueType = f64>,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let n = values.len() as f64;
+    // Category i sits at y = n - 1 - i, so the first name is at the top.
+    let name_at = |v: &f64| category(names, n - 1.0 - v);
+    let mut mesh = axes(chart, labels);
+    mesh.disable_y_mesh().light_line_style(WHITE).y_labels(names.len()).y_label_formatter(&name_at);
+    if let Some(x_tick) = x_tick {
+        mesh.x_label_formatter(x_tick);
+    }
+    mesh.draw().map_err(report_error)?;
     let shown = || {
         values.iter().enumerate().filter(|(_, v)| v.is_finite() && (base == 0.0 || **v > 0.0)).map(move |(i, &v)| (n - 1.0 - i as f64, v))
     };

@@ -141,12 +141,12 @@ pub fn bench_step(
             })
             .collect();
         // Each GEMM shape alone right after, for a fraction of the time the step ran for.
-        let mut rng = Rng::new(5);
+        let (mut rng, mut flush) = (Rng::new(5), crate::kernel_bench::CacheFlush::new());
         let gemms = profile::take_gemms()
             .into_iter()
             .map(|g| {
                 let alone_s = crate::kernel_bench::gemm_alone(device, &mut rng, g.shape, (seconds / 8.0).clamp(0.05, 0.5));
-                let cold_s = crate::kernel_bench::gemm_cold(device, &mut rng, g.shape, COLD_CALLS);
+                let cold_s = crate::kernel_bench::gemm_cold(device, &mut rng, g.shape, COLD_CALLS, &mut flush);
                 GemmInStep { shape: g.shape, calls: g.calls.div_ceil(steps), in_step_s: g.seconds / g.calls as f64, alone_s, cold_s }
             })
             .collect();
